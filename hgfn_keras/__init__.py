@@ -1,0 +1,33 @@
+"""hgfn-keras: hierarchical multimodal graph fusion with dynamic multi-task learning.
+
+The public API is this list; import from `hgfn_keras`, not from the sub-modules.
+"""
+
+import os as _os
+
+# Quiet TensorFlow's C++ start-up noise (CUDA probes on machines without a GPU)
+# unless the user has chosen a level.
+_os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from hgfn_keras.fusion import (  # noqa: E402
+    FUSIONS,
+    ConcatFusion,
+    DynamicAttentionUnit,
+    Fusion,
+    HierarchicalGraphFusion,
+    LevelFusion,
+    ModalityAlignment,
+    SimilarityEdgeWeights,
+    VertexNetwork,
+    count_vertices,
+    get_fusion,
+)
+from hgfn_keras.encoders import TextEncoder, build_vocabulary, tokenize  # noqa: E402
+from hgfn_keras.data import MultimodalDataset, load_clothing, load_dataset, load_npz  # noqa: E402
+from hgfn_keras.export import export_saved_model  # noqa: E402
+from hgfn_keras.metrics import format_results_table, multitask_metrics, task_metrics  # noqa: E402
+from hgfn_keras.model import build_model  # noqa: E402
+from hgfn_keras.multitask import MultiTaskModel, task_loss  # noqa: E402
+from hgfn_keras.specs import Modality, Task  # noqa: E402
+
+__version__ = "0.1.0"

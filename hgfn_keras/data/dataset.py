@@ -1,0 +1,80 @@
+"""The in-memory form every data source produces."""
+
+import dataclasses
+
+import numpy as np
+
+from hgfn_keras.specs import Modality, Task
+
+MASK_KEY = "modality_mask"
+SPLITS = ("train", "validation", "test")
+
+
+@dataclasses.dataclass
+class MultimodalDataset:
+    """Features, labels and splits of a multimodal multi-task dataset.
+
+    Attributes:
+        name: a short name (used for export folders).
+        modalities: the `Modality` specs, in the model's modality order.
+        tasks: the `Task` specs.
+        splits: `{"train"|"validation"|"test": (x, y)}` where `x` maps each modality
+            name to a numpy array (`str` objects `[N]` for text, float32 `[N, width]`
+            for vectors, float32 `[N, steps, width]` for sequences) plus
+            `"modality_mask"`: float32 `[N, M]`, 1 where the modality is present, in
+            the order of `modalities`; `y` maps each task name to int32 `[N]`
+            (-1 = missing label).
+        description: one line for reports.
+    """
+
+    name: str
+    modalities: list
+    tasks: list
+    splits: dict
+    description: str = ""
+
+    def __post_init__(self):
+        for m in self.modalities:
+            if not isinstance(m, Modality):
+                raise TypeError(f"`modalities` must hold Modality objects. Received: {m!r}")
+        for t in self.tasks:
+            if not isinstance(t, Task):
+                raise TypeError(f"`tasks` must hold Task objects. Received: {t!r}")
+        missing = [s for s in SPLITS if s not in self.splits]
+        if missing:
+            raise ValueError(f"Dataset {self.name!r} lacks the split(s) {missing}.")
+
+    @property
+    def modality_names(self):
+        return [m.name for m in self.modalities]
+
+    @property
+    def task_names(self):
+        return [t.name for t in self.tasks]
+
+    def size(self, split):
+        x, _ = self.splits[split]
+        return int(np.asarray(x[MASK_KEY]).shape[0])
+
+
+def as_tf_dataset(x, y=None, batch_size=128, shuffle=False, seed=0):
+    """A batched `tf.data.Dataset` of `(x, y)` (or `x`) from numpy dicts.
+
+    Text arrays of Python strings become string tensors; shuffling reshuffles
+    every epoch, from `seed`, so two runs with the same seed see the same order.
+    """
+    import tensorflow as tf
+
+    def tensor(value):
+        value = np.asarray(value)
+        if value.dtype == object or value.dtype.kind == "U":
+            return tf.constant(value.astype(str).tolist(), dtype=tf.string)
+        return tf.constant(value)
+
+    features = {k: tensor(v) for k, v in x.items()}
+    data = features if y is None else (features, {k: tensor(v) for k, v in y.items()})
+    ds = tf.data.Dataset.from_tensor_slices(data)
+    if shuffle:
+        rows = int(np.asarray(next(iter(x.values()))).shape[0])
+        ds = ds.shuffle(rows, seed=seed, reshuffle_each_iteration=True)
+    return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)

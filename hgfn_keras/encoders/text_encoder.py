@@ -1,0 +1,141 @@
+"""A trainable text encoder that reads raw strings (tokenised with tensorflow-text)."""
+
+import collections
+
+import keras
+import numpy as np
+import tensorflow as tf
+import tensorflow_text as tf_text
+
+
+def tokenize(strings):
+    """Case-folds and splits strings into words and punctuation with tensorflow-text.
+
+    Args:
+        strings: a string tensor or array `[batch]`.
+
+    Returns:
+        A `tf.RaggedTensor` of tokens `[batch, None]`.
+
+    >>> tokenize(["Great dress!", ""]).to_list()
+    [[b'great', b'dress', b'!'], []]
+    """
+    strings = tf.convert_to_tensor(strings, dtype=tf.string)
+    return tf_text.UnicodeScriptTokenizer().tokenize(tf_text.case_fold_utf8(strings))
+
+
+def build_vocabulary(texts, max_size=20000, min_count=2, batch_size=4096):
+    """The most frequent tokens of `texts`, most frequent first (ties: alphabetical).
+
+    Build it from the training split only, so no validation or test text leaks in.
+
+    Args:
+        texts: an iterable of Python strings ("" for a missing text).
+        max_size: keep at most this many tokens.
+        min_count: drop tokens seen fewer times.
+
+    >>> build_vocabulary(["a b b", "b c"], min_count=1)
+    ['b', 'a', 'c']
+    """
+    texts = [str(t) for t in texts]
+    counts = collections.Counter()
+    for start in range(0, len(texts), batch_size):
+        for row in tokenize(texts[start : start + batch_size]).to_list():
+            counts.update(token.decode("utf-8") for token in row)
+    ranked = sorted((c for c in counts.items() if c[1] >= min_count and c[0]),
+                    key=lambda item: (-item[1], item[0]))
+    return [token for token, _ in ranked[:max_size]]
+
+
+@keras.saving.register_keras_serializable(package="hgfn_keras")
+class TextEncoder(keras.layers.Layer):
+    """Raw strings in, one vector per string out: a trainable bag of embeddings.
+
+    Tokenises with tensorflow-text (`tokenize`), looks tokens up in a vocabulary
+    built from the training split (`keras.layers.StringLookup`; unknown tokens
+    share one index), embeds them and averages the embeddings of the first
+    `max_tokens` tokens. An empty string (a missing text) gives a zero vector.
+    Because the tokenisation is inside the layer, an exported model takes raw
+    strings.
+
+    Args:
+        vocabulary: a list of tokens (see `build_vocabulary`).
+        embedding_dim: the output width (64).
+        max_tokens: tokens read per string (128).
+        **kwargs: standard `keras.layers.Layer` arguments.
+
+    Call arguments:
+        inputs: a string tensor `[batch]`.
+
+    Returns:
+        `[batch, embedding_dim]`.
+
+    >>> import numpy as np
+    >>> encoder = TextEncoder(["good", "bad"], embedding_dim=4)
+    >>> tuple(encoder(np.array(["good shoes", ""])).shape)
+    (2, 4)
+    """
+
+    def __init__(self, vocabulary, embedding_dim=64, max_tokens=128, **kwargs):
+        super().__init__(**kwargs)
+        vocabulary = [str(t) for t in vocabulary]
+        if not vocabulary:
+            raise ValueError("`vocabulary` is empty: build it from non-empty training texts.")
+        if "" in vocabulary or len(set(vocabulary)) != len(vocabulary):
+            raise ValueError("`vocabulary` must hold distinct non-empty tokens.")
+        for arg, value in (("embedding_dim", embedding_dim), ("max_tokens", max_tokens)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"`{arg}` must be a positive integer. Received: {arg}={value!r}")
+        self.vocabulary = vocabulary
+        self.embedding_dim = embedding_dim
+        self.max_tokens = max_tokens
+        # "" is the padding token (index 0); unknown tokens get index 1.
+        self.lookup = keras.layers.StringLookup(
+            vocabulary=vocabulary, mask_token="", num_oov_indices=1, name="lookup"
+        )
+
+    def build(self, input_shape):
+        self.embedding = keras.layers.Embedding(
+            len(self.vocabulary) + 2, self.embedding_dim, name="embedding",
+            dtype=self.dtype_policy,
+        )
+        self.embedding.build((None, self.max_tokens))
+
+    def call(self, inputs):
+        strings = tf.reshape(tf.convert_to_tensor(inputs, dtype=tf.string), [-1])
+        tokens = tokenize(strings)[:, : self.max_tokens].to_tensor(default_value="")
+        ids = self.lookup(tokens)  # (batch, tokens), 0 = padding
+        vectors = self.embedding(ids)
+        present = tf.cast(ids > 0, vectors.dtype)[..., tf.newaxis]
+        count = tf.maximum(tf.reduce_sum(present, axis=1), 1.0)
+        return tf.reduce_sum(vectors * present, axis=1) / count
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], self.embedding_dim)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "vocabulary": list(self.vocabulary),
+                "embedding_dim": self.embedding_dim,
+                "max_tokens": self.max_tokens,
+            }
+        )
+        return config
+
+    @classmethod
+    def from_texts(cls, texts, max_vocabulary=20000, min_count=2, **kwargs):
+        """Builds the vocabulary from `texts` (the training split) and the encoder.
+
+        >>> TextEncoder.from_texts(["red dress", "red"], min_count=1).vocabulary
+        ['red', 'dress']
+        """
+        vocabulary = build_vocabulary(texts, max_vocabulary, min_count)
+        if not vocabulary:
+            texts = np.asarray(list(texts), dtype=object)
+            raise ValueError(
+                f"No token occurs at least {min_count} times in the {len(texts)} texts "
+                "given, so there is no vocabulary to build."
+            )
+        return cls(vocabulary, **kwargs)

@@ -1,0 +1,41 @@
+"""Fusion layers: HGFN and the baselines, all behind one interface (`Fusion`)."""
+
+from hgfn_keras.fusion.alignment import ModalityAlignment
+from hgfn_keras.fusion.base import Fusion
+from hgfn_keras.fusion.concat_fusion import ConcatFusion
+from hgfn_keras.fusion.dynamic_attention_unit import DynamicAttentionUnit
+from hgfn_keras.fusion.graph import build_levels, count_vertices
+from hgfn_keras.fusion.hierarchical_graph_fusion import HierarchicalGraphFusion
+from hgfn_keras.fusion.level_fusion import LevelFusion
+from hgfn_keras.fusion.masked_softmax import masked_softmax
+from hgfn_keras.fusion.similarity_edge_weights import SimilarityEdgeWeights
+from hgfn_keras.fusion.vertex_network import VertexNetwork
+
+FUSIONS = {
+    "hgfn": HierarchicalGraphFusion,
+    "cfc": ConcatFusion,
+}
+
+
+def get_fusion(fusion, **kwargs):
+    """Returns a fusion layer from its name, or the layer itself.
+
+    Args:
+        fusion: a name in `FUSIONS` (`"hgfn"`, `"cfc"`) or a `Fusion` instance.
+        **kwargs: constructor arguments for a fusion given by name.
+
+    >>> get_fusion("hgfn", theta=0.3).theta
+    0.3
+    """
+    if isinstance(fusion, Fusion):
+        if kwargs:
+            raise ValueError(
+                "Constructor arguments are for a fusion given by name; this one is "
+                f"already built. Received: {sorted(kwargs)}"
+            )
+        return fusion
+    if not isinstance(fusion, str) or fusion.lower() not in FUSIONS:
+        raise ValueError(
+            f"Unknown fusion {fusion!r}. Use one of {sorted(FUSIONS)} or a Fusion layer."
+        )
+    return FUSIONS[fusion.lower()](**kwargs)

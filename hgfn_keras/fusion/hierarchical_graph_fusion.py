@@ -1,0 +1,239 @@
+"""The Hierarchical Graph Fusion Network (HGFN), paper III-B."""
+
+import warnings
+
+import keras
+import numpy as np
+from keras import ops
+
+from hgfn_keras.fusion.alignment import ModalityAlignment
+from hgfn_keras.fusion.base import Fusion
+from hgfn_keras.fusion.dynamic_attention_unit import DynamicAttentionUnit
+from hgfn_keras.fusion.graph import build_levels, count_vertices, default_max_order
+from hgfn_keras.fusion.level_fusion import LevelFusion
+from hgfn_keras.fusion.similarity_edge_weights import SimilarityEdgeWeights, validate_theta
+from hgfn_keras.fusion.vertex_network import VertexNetwork
+
+_WARN_VERTICES = 500
+
+
+@keras.saving.register_keras_serializable(package="hgfn_keras")
+class HierarchicalGraphFusion(Fusion):
+    """Fuses M modality vectors through a graph of unimodal, bimodal, ... vertices.
+
+    The computation, level by level (DESIGN.md reads the paper's open points):
+
+    1. Alignment: the M vectors are zero-padded (or projected) to one width D;
+       a masked-out modality becomes a zero vector.
+    2. Unimodal level: the `DynamicAttentionUnit` gives per-sample weights
+       w_1..w_M (eq. 1); F_uni = (1/M) Σ_i w_i V_i (eq. 2).
+    3. Level k ≥ 2: every vertex joins two vertices of lower levels (see
+       `hgfn_keras.fusion.graph`) through one `VertexNetwork` shared by the level
+       (eq. 3); `SimilarityEdgeWeights` gives the vertex weights
+       softmax((w_x + w_y) / (S_xy + θ)) (eqs. 4-5), and F_k = Σ w_v V_v (eq. 6).
+       Each level is one batched computation over a `[batch, V, D]` tensor.
+    4. F_combined = F_uni ⊕ F_bi ⊕ ... ⊕ F_max_order (eq. 7), width D · max_order.
+
+    A vertex that includes a masked-out modality gets weight 0, so a missing
+    modality contributes nothing to any level.
+
+    Args:
+        theta: θ in (0, 1] of eq. 5 (0.5, as in the paper).
+        max_order: the deepest level, 2 ≤ max_order ≤ M (None: min(M, 3)).
+        alignment: `"pad"` (default, the paper) or `"project"`.
+        units: the aligned width D (None: the widest modality).
+        similarity: `"cosine"` (default, eq. 4) or `"dot"` (reference GFN code).
+        dau_filters: channels of the DAU's 5x5 convolution.
+        vertex_filters, vertex_kernel_size: the vertex network's Conv1D.
+        max_vertices: refuse graphs with more vertices than this in all (the
+            counts grow fast: M=6 has 3,741 vertices up to order 4).
+        modality_names: optional modality names, in order (see `Fusion`).
+        **kwargs: standard `keras.layers.Layer` arguments.
+
+    Call arguments:
+        inputs: a dict `{modality name: [batch, width]}` or a list of M tensors.
+        modality_mask: optional `[batch, M]`, 1 where the modality is present.
+        return_weights: if True, also return, per level, the vertex weights
+            `[batch, V_k]` and the vertex vectors `[batch, V_k, D]`.
+
+    Returns:
+        F_combined `[batch, D · max_order]`; with `return_weights=True`, the
+        tuple `(F_combined, weights, vertices)` of two lists, one entry per level.
+        `vertex_labels()` names the vertices of each level in the same order.
+
+    Example:
+
+    >>> import numpy as np
+    >>> fusion = HierarchicalGraphFusion(theta=0.5, modality_names=["text", "image", "audio"])
+    >>> x = {"text": np.random.rand(4, 8), "image": np.random.rand(4, 6),
+    ...      "audio": np.random.rand(4, 3)}
+    >>> fused, weights, vertices = fusion(x, return_weights=True)
+    >>> tuple(fused.shape), [tuple(w.shape) for w in weights]
+    ((4, 24), [(4, 3), (4, 3), (4, 6)])
+    >>> fusion.vertex_labels()[1]
+    ['(text, image)', '(text, audio)', '(image, audio)']
+
+    Reference: Wang & Chen, "Hierarchical Multimodal Fusion Network with Dynamic
+    Multi-task Learning", III-B, eqs. 1-7; Mai et al., "Modality to Modality
+    Translation ... Graph Fusion Network", AAAI 2020.
+    """
+
+    def __init__(
+        self,
+        theta=0.5,
+        max_order=None,
+        alignment="pad",
+        units=None,
+        similarity="cosine",
+        dau_filters=8,
+        vertex_filters=4,
+        vertex_kernel_size=3,
+        max_vertices=2000,
+        modality_names=None,
+        **kwargs,
+    ):
+        super().__init__(modality_names=modality_names, **kwargs)
+        validate_theta(theta)
+        if max_order is not None and (
+            isinstance(max_order, bool) or not isinstance(max_order, int) or max_order < 2
+        ):
+            raise ValueError(
+                f"`max_order` must be an integer >= 2 or None. Received: max_order={max_order!r}"
+            )
+        if modality_names is not None and max_order is not None and max_order > len(modality_names):
+            raise ValueError(
+                f"`max_order` cannot exceed the number of modalities M={len(modality_names)}. "
+                f"Received: max_order={max_order}"
+            )
+        # Build the sub-layers' arguments now, so that bad ones fail at construction.
+        self.alignment_layer = ModalityAlignment(alignment, units, name="alignment",
+                                                 dtype=self.dtype_policy)
+        self.dau = DynamicAttentionUnit(filters=dau_filters, name="dau", dtype=self.dtype_policy)
+        self.edge_weights = SimilarityEdgeWeights(theta, similarity, name="edge_weights",
+                                                  dtype=self.dtype_policy)
+        self.theta = float(theta)
+        self.max_order = max_order
+        self.alignment = alignment
+        self.units = units
+        self.similarity = similarity
+        self.dau_filters = dau_filters
+        self.vertex_filters = vertex_filters
+        self.vertex_kernel_size = vertex_kernel_size
+        self.max_vertices = max_vertices
+        if modality_names is not None:
+            self._plan_levels(len(modality_names))
+
+    def _plan_levels(self, num_modalities):
+        order = self.max_order or default_max_order(num_modalities)
+        if order > num_modalities:
+            raise ValueError(
+                f"`max_order` cannot exceed the number of modalities M={num_modalities}. "
+                f"Received: max_order={order}"
+            )
+        counts = count_vertices(num_modalities, order)
+        if sum(counts) > self.max_vertices:
+            raise ValueError(
+                f"HGFN with M={num_modalities} and max_order={order} has {sum(counts)} "
+                f"vertices (per level: {counts}), more than max_vertices={self.max_vertices}. "
+                "Lower `max_order`, or raise `max_vertices` if you mean it."
+            )
+        if max(counts) > _WARN_VERTICES:
+            warnings.warn(
+                f"HGFN with M={num_modalities} and max_order={order} has {counts[-1]} "
+                f"vertices in its deepest level (per level: {counts}); each step costs in "
+                "proportion. Consider a lower `max_order`.",
+                stacklevel=3,
+            )
+        return order
+
+    def build_fusion(self, widths):
+        m = len(widths)
+        self.order = self._plan_levels(m)
+        self.levels = build_levels(m, self.order)
+        self.alignment_layer.build([(None, w) for w in widths])
+        d = self.alignment_layer.output_width
+        self.width = d
+        self.dau.build((None, m, d))
+        self.unimodal_fusion = LevelFusion(scale=1.0 / m, name="level_1_fusion",
+                                           dtype=self.dtype_policy)
+        self.level_fusion = LevelFusion(name="level_fusion", dtype=self.dtype_policy)
+        self.vertex_networks = []
+        for level in self.levels[1:]:
+            net = VertexNetwork(
+                d, filters=self.vertex_filters, kernel_size=self.vertex_kernel_size,
+                name=f"vertex_network_{level.order}", dtype=self.dtype_policy,
+            )
+            net.build((None, level.size, d), (None, level.size, d))
+            self.vertex_networks.append(net)
+        # Index arrays of every level: constants of the graph, not weights.
+        self._left = [np.asarray(level.left, "int32") for level in self.levels[1:]]
+        self._right = [np.asarray(level.right, "int32") for level in self.levels[1:]]
+        self._members = [np.asarray(level.members, "int32") for level in self.levels[1:]]
+
+    def call(self, inputs, modality_mask=None, return_weights=False):
+        vectors, mask = self._check_call(inputs, modality_mask)
+        aligned = self.alignment_layer(vectors)  # (batch, M, D)
+        if mask is not None:
+            aligned = aligned * ops.expand_dims(mask, -1)
+        unimodal_weights = self.dau(aligned, modality_mask=mask)  # eq. 1
+        level_vectors = [self.unimodal_fusion(unimodal_weights, aligned)]  # eq. 2
+        all_weights, all_vertices = [unimodal_weights], [aligned]
+        pool_vertices, pool_weights = aligned, unimodal_weights
+        for index, network in enumerate(self.vertex_networks):
+            left_index, right_index = self._left[index], self._right[index]
+            left = ops.take(pool_vertices, left_index, axis=1)
+            right = ops.take(pool_vertices, right_index, axis=1)
+            vertices = network(left, right)  # eq. 3, all vertices of the level at once
+            vertex_mask = None
+            if mask is not None:
+                members = ops.take(mask, self._members[index], axis=1)  # (batch, V, k)
+                vertex_mask = ops.prod(members, axis=-1)
+            weights = self.edge_weights(  # eqs. 4-5
+                left,
+                right,
+                ops.take(pool_weights, left_index, axis=1),
+                ops.take(pool_weights, right_index, axis=1),
+                vertex_mask=vertex_mask,
+            )
+            level_vectors.append(self.level_fusion(weights, vertices))  # eq. 6
+            all_weights.append(weights)
+            all_vertices.append(vertices)
+            pool_vertices = ops.concatenate([pool_vertices, vertices], axis=1)
+            pool_weights = ops.concatenate([pool_weights, weights], axis=1)
+        fused = ops.concatenate(level_vectors, axis=-1)  # eq. 7
+        if return_weights:
+            return fused, all_weights, all_vertices
+        return fused
+
+    def vertex_labels(self):
+        """Per level, a name for each vertex that shows the two vertices it joins.
+
+        Level 1 vertices are the modality names; a higher vertex is
+        "(left, right)", e.g. "((text, image), audio)" at level 3.
+        """
+        if not self.built:
+            raise ValueError("The layer is not built yet: call it on inputs first.")
+        pool = self._names(self.num_modalities)
+        labels = [list(pool)]
+        for level in self.levels[1:]:
+            level_labels = [f"({pool[a]}, {pool[b]})" for a, b in zip(level.left, level.right)]
+            labels.append(level_labels)
+            pool = pool + level_labels
+        return labels
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "theta": self.theta,
+                "max_order": self.max_order,
+                "alignment": self.alignment,
+                "units": self.units,
+                "similarity": self.similarity,
+                "dau_filters": self.dau_filters,
+                "vertex_filters": self.vertex_filters,
+                "vertex_kernel_size": self.vertex_kernel_size,
+                "max_vertices": self.max_vertices,
+            }
+        )
+        return config

@@ -1,0 +1,368 @@
+"""Evaluation metrics for multi-task classification, in plain numpy.
+
+For each task the project reports four numbers:
+
+- F1: for a binary task, the F1 of the positive class with prediction
+  `prob >= 0.5`; for a K-class task, the macro F1 over all K classes with
+  prediction `argmax(prob)` (a class with no true and no predicted example
+  counts F1 = 0).
+- Hamming loss (HL): the fraction of rows whose predicted class differs from the
+  true class.
+- MAP: for a binary task, the average precision of the positive class; for a
+  K-class task, the mean of the one-vs-rest average precisions of the classes
+  that have at least one positive example.
+- Accuracy: 1 - hamming loss.
+
+A label of -1 marks a missing label; such rows are left out of every metric.
+The numbers match scikit-learn (`f1_score`, `hamming_loss`, `accuracy_score`,
+`average_precision_score`), but this module needs only numpy.
+"""
+
+import math
+import warnings
+
+import numpy as np
+
+METRIC_NAMES = ("f1", "hamming_loss", "map", "accuracy")
+
+# Column titles of `format_results_table`, in the order of METRIC_NAMES.
+_TABLE_COLUMNS = (("f1", "F1"), ("hamming_loss", "HL"), ("map", "MAP"), ("accuracy", "Acc"))
+
+
+def _task_label(name):
+    """A prefix for error messages: "Task 'x': " or "" when there is no name."""
+    if name is None:
+        return ""
+    return f"Task {name!r}: "
+
+
+def _check_num_classes(num_classes, name):
+    is_integer = isinstance(num_classes, (int, np.integer)) and not isinstance(num_classes, bool)
+    if not is_integer or num_classes < 2:
+        raise ValueError(
+            f"{_task_label(name)}`num_classes` must be an integer >= 2 (2 = binary). "
+            f"Received: num_classes={num_classes!r}"
+        )
+    return int(num_classes)
+
+
+def _check_labels(y_true, num_classes, name):
+    """Returns y_true as a 1-D int64 array after checking its shape and values."""
+    labels = np.asarray(y_true)
+    if labels.ndim == 2 and labels.shape[1] == 1:
+        labels = labels[:, 0]
+    if labels.ndim != 1:
+        raise ValueError(
+            f"{_task_label(name)}`y_true` must have shape [N] (or [N, 1]). "
+            f"Received: y_true.shape={labels.shape}"
+        )
+    if labels.size > 0 and not np.issubdtype(labels.dtype, np.integer):
+        if not np.issubdtype(labels.dtype, np.number) or np.issubdtype(labels.dtype, np.complexfloating):
+            raise ValueError(
+                f"{_task_label(name)}`y_true` must hold integer class labels. "
+                f"Received: y_true.dtype={labels.dtype}"
+            )
+        not_integral = ~np.isfinite(labels) | (labels != np.round(labels))
+        if np.any(not_integral):
+            bad = labels[not_integral][0]
+            raise ValueError(
+                f"{_task_label(name)}`y_true` must hold integer class labels. "
+                f"Received: a label of {bad!r}"
+            )
+    labels = labels.astype(np.int64)
+    out_of_range = (labels < -1) | (labels >= num_classes)
+    if np.any(out_of_range):
+        bad_values = np.unique(labels[out_of_range])
+        raise ValueError(
+            f"{_task_label(name)}labels must be in [0, {num_classes}) or -1 "
+            f"(missing) for num_classes={num_classes}. Received: labels "
+            f"{bad_values.tolist()}"
+        )
+    return labels
+
+
+def _check_probabilities(y_prob, num_rows, num_classes, name):
+    """Returns y_prob as float64, shape [N] (binary) or [N, K] (K > 2)."""
+    probs = np.asarray(y_prob, dtype=np.float64)
+    if probs.ndim == 0:
+        raise ValueError(
+            f"{_task_label(name)}`y_prob` must be an array with one row per label. "
+            f"Received: a scalar y_prob={y_prob!r}"
+        )
+    if probs.shape[0] != num_rows:
+        raise ValueError(
+            f"{_task_label(name)}`y_true` and `y_prob` must have the same number of "
+            f"rows. Received: y_true has {num_rows} rows, y_prob.shape={probs.shape}"
+        )
+    if num_classes == 2:
+        if probs.ndim == 2 and probs.shape[1] == 1:
+            probs = probs[:, 0]
+        if probs.ndim != 1:
+            raise ValueError(
+                f"{_task_label(name)}for a binary task (num_classes=2), `y_prob` is the "
+                f"probability of class 1, of shape [N] or [N, 1]. Received: "
+                f"y_prob.shape={probs.shape}"
+            )
+    else:
+        if probs.ndim != 2 or probs.shape[1] != num_classes:
+            raise ValueError(
+                f"{_task_label(name)}for a task with num_classes={num_classes}, `y_prob` "
+                f"must have shape [N, {num_classes}]. Received: y_prob.shape={probs.shape}"
+            )
+    if not np.all(np.isfinite(probs)):
+        raise ValueError(
+            f"{_task_label(name)}`y_prob` must hold finite numbers. Received: "
+            f"{int(np.sum(~np.isfinite(probs)))} NaN or infinite values"
+        )
+    return probs
+
+
+def _f1_from_counts(tp, fp, fn):
+    """F1 = 2 tp / (2 tp + fp + fn), or 0 when the denominator is 0."""
+    denominator = 2 * tp + fp + fn
+    if denominator == 0:
+        return 0.0
+    return 2.0 * tp / denominator
+
+
+def average_precision(is_positive, scores):
+    """Average precision of one class, the same as sklearn's `average_precision_score`.
+
+    Rows are ranked by decreasing score; rows with the same score form one
+    threshold. With precision P_n and recall R_n at the n-th distinct threshold
+    (R_0 = 0), AP = sum_n (R_n - R_{n-1}) * P_n.
+
+    Args:
+        is_positive: bool array [N], True where the row belongs to the class.
+        scores: float array [N], the score of the class for each row.
+
+    Returns:
+        The average precision as a float, or NaN when no row is positive.
+
+    >>> average_precision(np.array([True, False, True]), np.array([0.9, 0.8, 0.3]))
+    0.8333333333333333
+    """
+    is_positive = np.asarray(is_positive, dtype=bool)
+    scores = np.asarray(scores, dtype=np.float64)
+    num_positive = int(np.sum(is_positive))
+    if num_positive == 0:
+        return math.nan
+
+    order = np.argsort(-scores, kind="stable")
+    sorted_scores = scores[order]
+    sorted_positive = is_positive[order].astype(np.float64)
+
+    # Index of the last row of each group of tied scores.
+    last_of_group = np.nonzero(np.diff(sorted_scores))[0]
+    last_of_group = np.append(last_of_group, len(sorted_scores) - 1)
+
+    true_positives = np.cumsum(sorted_positive)[last_of_group]
+    predicted_positives = last_of_group + 1.0
+    precision = true_positives / predicted_positives
+    recall = true_positives / num_positive
+    previous_recall = np.concatenate([[0.0], recall[:-1]])
+    return float(np.sum((recall - previous_recall) * precision))
+
+
+def _nan_metrics():
+    return {metric: math.nan for metric in METRIC_NAMES}
+
+
+def task_metrics(y_true, y_prob, num_classes, name=None):
+    """F1, hamming loss, MAP and accuracy of one task.
+
+    Rows whose label is -1 (missing) are left out of every metric.
+
+    - F1: binary: F1 of class 1 with prediction `y_prob >= 0.5`; K > 2 classes:
+      macro F1 over all K classes with prediction `argmax(y_prob)`, where a class
+      with tp + fp + fn == 0 counts F1 = 0.
+    - hamming_loss: fraction of valid rows whose predicted class != true class.
+    - map: binary: average precision of class 1 (NaN, with a warning, when no
+      valid row is positive); K > 2 classes: mean of the one-vs-rest average
+      precisions, skipping the classes that have no positive row in `y_true`.
+    - accuracy: 1 - hamming_loss.
+
+    Args:
+        y_true: int array [N] (or [N, 1]) of labels in [0, num_classes), -1 for
+            a missing label.
+        y_prob: binary task: the probability of class 1, shape [N] or [N, 1];
+            K > 2 classes: class probabilities [N, K].
+        num_classes: 2 for a binary task, K > 2 for a K-class task.
+        name: optional task name, used in error and warning messages.
+
+    Returns:
+        A dict `{"f1", "hamming_loss", "map", "accuracy"}` of Python floats. When
+        no row has a valid label, every value is NaN and a warning is emitted.
+
+    Raises:
+        ValueError: if num_classes < 2, a label is outside [-1, num_classes),
+            y_true and y_prob have different numbers of rows, or y_prob has the
+            wrong shape for num_classes.
+
+    >>> m = task_metrics([1, 0, 1, -1], [0.9, 0.6, 0.3, 0.5], num_classes=2)
+    >>> {k: round(v, 4) for k, v in m.items()}
+    {'f1': 0.5, 'hamming_loss': 0.6667, 'map': 0.8333, 'accuracy': 0.3333}
+    """
+    num_classes = _check_num_classes(num_classes, name)
+    labels = _check_labels(y_true, num_classes, name)
+    probs = _check_probabilities(y_prob, labels.shape[0], num_classes, name)
+
+    valid = labels != -1
+    num_valid = int(np.sum(valid))
+    if num_valid == 0:
+        warnings.warn(
+            f"{_task_label(name)}no valid label (0 of {labels.shape[0]} rows have a "
+            "label other than -1); every metric is NaN.",
+            stacklevel=2,
+        )
+        return _nan_metrics()
+    labels = labels[valid]
+    probs = probs[valid]
+
+    if num_classes == 2:
+        predictions = (probs >= 0.5).astype(np.int64)
+    else:
+        predictions = np.argmax(probs, axis=1)
+
+    hamming = float(np.mean(predictions != labels))
+
+    if num_classes == 2:
+        tp = int(np.sum((predictions == 1) & (labels == 1)))
+        fp = int(np.sum((predictions == 1) & (labels == 0)))
+        fn = int(np.sum((predictions == 0) & (labels == 1)))
+        f1 = _f1_from_counts(tp, fp, fn)
+
+        if np.any(labels == 1):
+            mean_ap = average_precision(labels == 1, probs)
+        else:
+            warnings.warn(
+                f"{_task_label(name)}no positive label among {num_valid} valid rows; "
+                "average precision is undefined, so `map` is NaN.",
+                stacklevel=2,
+            )
+            mean_ap = math.nan
+    else:
+        f1_per_class = []
+        ap_per_class = []
+        for k in range(num_classes):
+            tp = int(np.sum((predictions == k) & (labels == k)))
+            fp = int(np.sum((predictions == k) & (labels != k)))
+            fn = int(np.sum((predictions != k) & (labels == k)))
+            f1_per_class.append(_f1_from_counts(tp, fp, fn))
+            if np.any(labels == k):
+                ap_per_class.append(average_precision(labels == k, probs[:, k]))
+        f1 = float(np.mean(f1_per_class))
+        # Every valid row is a positive of its class, so the list is not empty.
+        mean_ap = float(np.mean(ap_per_class))
+
+    return {
+        "f1": float(f1),
+        "hamming_loss": hamming,
+        "map": float(mean_ap),
+        "accuracy": 1.0 - hamming,
+    }
+
+
+def _mean_ignoring_nan(values):
+    kept = [v for v in values if not math.isnan(v)]
+    if not kept:
+        return math.nan
+    return float(np.mean(kept))
+
+
+def multitask_metrics(tasks, y_true, y_prob):
+    """Metrics of every task, and their mean over tasks.
+
+    Args:
+        tasks: a list of objects with `.name` and `.num_classes`, such as
+            `hgfn_keras.specs.Task`.
+        y_true: dict task name -> labels [N] (-1 = missing).
+        y_prob: dict task name -> probabilities ([N] or [N, 1] for a binary
+            task, [N, K] for a K-class task).
+
+    Returns:
+        `{"tasks": {name: task_metrics(...)}, "mean": {metric: mean}}`, where each
+        mean is taken over the tasks whose value is not NaN (NaN if all are).
+
+    Raises:
+        ValueError: if `tasks` is empty, a task name repeats, a task is missing
+            from `y_true` or `y_prob`, or a task's arrays are invalid.
+
+    >>> from types import SimpleNamespace as Task
+    >>> tasks = [Task(name="spam", num_classes=2), Task(name="topic", num_classes=3)]
+    >>> y_true = {"spam": [1, 0], "topic": [2, 0]}
+    >>> y_prob = {"spam": [0.8, 0.1], "topic": [[0.1, 0.2, 0.7], [0.5, 0.3, 0.2]]}
+    >>> multitask_metrics(tasks, y_true, y_prob)["mean"]["accuracy"]
+    1.0
+    """
+    tasks = list(tasks)
+    if not tasks:
+        raise ValueError("`tasks` must list at least one task. Received: tasks=[]")
+    names = [task.name for task in tasks]
+    if len(set(names)) != len(names):
+        raise ValueError(f"Task names must be unique. Received: {names}")
+
+    for label, arrays in (("y_true", y_true), ("y_prob", y_prob)):
+        for name in names:
+            if name not in arrays:
+                raise ValueError(
+                    f"Task {name!r} is missing from `{label}`. Received keys: "
+                    f"{sorted(arrays.keys(), key=str)}"
+                )
+
+    per_task = {}
+    for task in tasks:
+        per_task[task.name] = task_metrics(
+            y_true[task.name], y_prob[task.name], task.num_classes, name=task.name
+        )
+
+    mean = {}
+    for metric in METRIC_NAMES:
+        mean[metric] = _mean_ignoring_nan([per_task[name][metric] for name in names])
+    return {"tasks": per_task, "mean": mean}
+
+
+def format_results_table(metrics):
+    """A plain-text table of `multitask_metrics` results.
+
+    One row per task and a final "mean" row; columns Task | F1 | HL | MAP | Acc
+    with 3 decimals.
+
+    Args:
+        metrics: the dict returned by `multitask_metrics`.
+
+    Returns:
+        The table as a string (no trailing newline).
+
+    >>> result = {"tasks": {"spam": {"f1": 0.5, "hamming_loss": 0.25, "map": 0.8,
+    ...                              "accuracy": 0.75}},
+    ...           "mean": {"f1": 0.5, "hamming_loss": 0.25, "map": 0.8, "accuracy": 0.75}}
+    >>> print(format_results_table(result))
+    Task |    F1 |    HL |   MAP |   Acc
+    -----+-------+-------+-------+------
+    spam | 0.500 | 0.250 | 0.800 | 0.750
+    mean | 0.500 | 0.250 | 0.800 | 0.750
+    """
+    if not isinstance(metrics, dict) or "tasks" not in metrics or "mean" not in metrics:
+        received = sorted(metrics.keys(), key=str) if isinstance(metrics, dict) else type(metrics).__name__
+        raise ValueError(
+            "`metrics` must be the dict returned by `multitask_metrics`, with keys "
+            f"'tasks' and 'mean'. Received: {received}"
+        )
+
+    rows = []
+    for name, values in metrics["tasks"].items():
+        rows.append([str(name)] + [f"{values[key]:.3f}" for key, _ in _TABLE_COLUMNS])
+    rows.append(["mean"] + [f"{metrics['mean'][key]:.3f}" for key, _ in _TABLE_COLUMNS])
+
+    header = ["Task"] + [title for _, title in _TABLE_COLUMNS]
+    widths = [max(len(row[i]) for row in [header] + rows) for i in range(len(header))]
+
+    def format_row(cells):
+        first = cells[0].ljust(widths[0])
+        others = [cell.rjust(width) for cell, width in zip(cells[1:], widths[1:])]
+        return " | ".join([first] + others)
+
+    separator = "-+-".join("-" * width for width in widths)
+    lines = [format_row(header), separator] + [format_row(row) for row in rows]
+    return "\n".join(lines)

@@ -1,0 +1,131 @@
+"""`build_model`: modality inputs → encoders → fusion → one head per task."""
+
+import keras
+
+from hgfn_keras.data.dataset import MASK_KEY
+from hgfn_keras.fusion import get_fusion
+from hgfn_keras.multitask import MultiTaskModel
+from hgfn_keras.specs import Modality, Task
+
+
+def build_model(
+    modalities,
+    tasks,
+    fusion="hgfn",
+    fusion_kwargs=None,
+    encoders=None,
+    head_units=64,
+    dropout=0.1,
+    use_modality_mask=True,
+    beta=0.0,
+    name="hgfn_model",
+):
+    """Builds a multi-task model: one input per modality, one output per task.
+
+    Each modality goes through its encoder to one vector (text: a `TextEncoder`,
+    which must be given; vector: as it is; sequence: the mean over steps until a
+    temporal encoder is given), the fusion makes one vector of the M, and every
+    task has its own head: Dense(head_units, relu), Dropout, and Dense(1,
+    sigmoid) for a binary task or Dense(K, softmax) for a K-class one. The last
+    Dense of each head is the paper's "last task-specific layer".
+
+    Args:
+        modalities: a list of `Modality` (at least 2).
+        tasks: a list of `Task` (at least 1).
+        fusion: a fusion name (`"hgfn"`, `"cfc"`) or a `Fusion` layer.
+        fusion_kwargs: constructor arguments for a fusion given by name.
+        encoders: `{modality name: keras layer}` mapping that modality's input to
+            a vector `[batch, width]`. Required for text modalities.
+        head_units: width of each task head's hidden layer.
+        dropout: dropout rate in each head.
+        use_modality_mask: add a `modality_mask` input `[batch, M]` (1 = present).
+        beta: the focal loss' β (0: cross-entropy).
+        name: the model's name.
+
+    Returns:
+        A `MultiTaskModel` (not yet compiled).
+
+    Example:
+
+    >>> import numpy as np, keras
+    >>> from hgfn_keras import Modality, Task, build_model
+    >>> model = build_model(
+    ...     [Modality("image", width=8), Modality("audio", width=4)],
+    ...     [Task("flood", 2), Task("damage", 3)],
+    ...     fusion="hgfn", fusion_kwargs={"theta": 0.5})
+    >>> model.compile(optimizer=keras.optimizers.Adam(1e-3))
+    >>> x = {"image": np.random.rand(16, 8), "audio": np.random.rand(16, 4)}
+    >>> y = {"flood": np.random.randint(0, 2, 16), "damage": np.random.randint(0, 3, 16)}
+    >>> history = model.fit(x, y, epochs=1, verbose=0)
+    >>> sorted(model.predict(x, verbose=0))
+    ['damage', 'flood']
+    """
+    modalities = list(modalities)
+    tasks = list(tasks)
+    for m in modalities:
+        if not isinstance(m, Modality):
+            raise TypeError(f"`modalities` must hold `Modality` objects. Received: {m!r}")
+    for t in tasks:
+        if not isinstance(t, Task):
+            raise TypeError(f"`tasks` must hold `Task` objects. Received: {t!r}")
+    names = [m.name for m in modalities]
+    if len(modalities) < 2:
+        raise ValueError(f"A multimodal model needs at least 2 modalities. Received: {names}")
+    if len(set(names)) != len(names) or MASK_KEY in names:
+        raise ValueError(
+            f"Modality names must be distinct and not {MASK_KEY!r}. Received: {names}"
+        )
+    task_names = [t.name for t in tasks]
+    if not tasks or len(set(task_names)) != len(task_names):
+        raise ValueError(f"Task names must be distinct, at least one. Received: {task_names}")
+    encoders = dict(encoders or {})
+    unknown = [k for k in encoders if k not in names]
+    if unknown:
+        raise ValueError(f"`encoders` names unknown modalities {unknown}. Modalities: {names}")
+
+    inputs, vectors = {}, {}
+    for m in modalities:
+        if m.kind == "text":
+            inputs[m.name] = keras.Input(shape=(), dtype="string", name=m.name)
+            if m.name not in encoders:
+                raise ValueError(
+                    f"Text modality {m.name!r} needs an encoder in `encoders` (for "
+                    "example `TextEncoder.from_texts(train_texts)`)."
+                )
+        elif m.kind == "vector":
+            inputs[m.name] = keras.Input(shape=(m.width,), name=m.name)
+        else:
+            inputs[m.name] = keras.Input(shape=(m.steps, m.width), name=m.name)
+        encoder = encoders.get(m.name)
+        if encoder is None and m.kind == "sequence":
+            encoder = keras.layers.GlobalAveragePooling1D(name=f"{m.name}_mean_over_steps")
+        vector = encoder(inputs[m.name]) if encoder is not None else inputs[m.name]
+        if len(vector.shape) != 2:
+            raise ValueError(
+                f"The encoder of modality {m.name!r} must return one vector per item "
+                f"[batch, width]. Received: shape={tuple(vector.shape)}"
+            )
+        vectors[m.name] = vector
+
+    kwargs = dict(fusion_kwargs or {})
+    if isinstance(fusion, str):
+        kwargs.setdefault("modality_names", names)
+        kwargs.setdefault("name", "fusion")
+    fusion_layer = get_fusion(fusion, **kwargs)
+    mask = None
+    if use_modality_mask:
+        mask = inputs[MASK_KEY] = keras.Input(shape=(len(modalities),), name=MASK_KEY)
+    fused = fusion_layer(vectors, modality_mask=mask) if mask is not None else fusion_layer(vectors)
+
+    outputs = {}
+    for t in tasks:
+        h = keras.layers.Dense(head_units, activation="relu", name=f"{t.name}_hidden")(fused)
+        if dropout:
+            h = keras.layers.Dropout(dropout, name=f"{t.name}_dropout")(h)
+        activation = "sigmoid" if t.is_binary else "softmax"
+        outputs[t.name] = keras.layers.Dense(t.output_units, activation=activation,
+                                             name=t.name)(h)
+    # A list of inputs (not a dict): a dict input structure is compared by type at
+    # call time, and TF's tracking wraps it when the model is exported.
+    network = keras.Model(list(inputs.values()), outputs, name=f"{name}_network")
+    return MultiTaskModel(network, tasks, beta=beta, name=name)

@@ -1,0 +1,37 @@
+"""One task's loss on a batch: focal loss (eq. 10), missing labels left out."""
+
+import keras
+from keras import ops
+
+
+def task_loss(task, y_true, y_pred, beta=0.0):
+    """Mean focal loss of one task over the batch rows whose label is not -1.
+
+    L_s = −(1 − p_d)^β log p_d (eq. 10); β = 0 is plain cross-entropy. Keras'
+    `BinaryFocalCrossentropy(gamma=β, apply_class_balancing=False)` and
+    `CategoricalFocalCrossentropy(alpha=1.0, gamma=β)` compute exactly this, so
+    they are used rather than written again (DESIGN.md, DMTL).
+
+    Args:
+        task: a `hgfn_keras.Task`.
+        y_true: int labels `[batch]` (or `[batch, 1]`), -1 = missing.
+        y_pred: the task head's probabilities: `[batch, 1]` (binary) or
+            `[batch, K]`.
+        beta: the focusing parameter β ≥ 0.
+
+    Returns:
+        A scalar: the mean over rows with a label, 0 when the batch has none.
+    """
+    y_true = ops.reshape(ops.cast(y_true, "int32"), (-1,))
+    valid = ops.cast(y_true >= 0, y_pred.dtype)
+    labels = ops.maximum(y_true, 0)
+    if task.is_binary:
+        loss_fn = keras.losses.BinaryFocalCrossentropy(
+            gamma=beta, apply_class_balancing=False, reduction=None
+        )
+        per_row = loss_fn(ops.cast(ops.expand_dims(labels, -1), y_pred.dtype), y_pred)
+    else:
+        loss_fn = keras.losses.CategoricalFocalCrossentropy(alpha=1.0, gamma=beta, reduction=None)
+        per_row = loss_fn(ops.one_hot(labels, task.num_classes, dtype=y_pred.dtype), y_pred)
+    per_row = ops.reshape(per_row, (-1,))
+    return ops.sum(per_row * valid) / ops.maximum(ops.sum(valid), 1.0)

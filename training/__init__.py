@@ -1,0 +1,1 @@
+"""Command-line programs: `python -m training.train` (and, later, experiments)."""

@@ -1,0 +1,200 @@
+"""Train a multimodal multi-task model, report the test metrics, export a SavedModel.
+
+    python -m training.train --dataset clothing --fusion hgfn --epochs 8 --seed 0 \\
+        --output-dir runs/clothing
+
+Writes `DIR/metrics.json` (per task F1, Hamming loss, MAP, accuracy on the test
+split, and their means), `DIR/config.json` (the arguments), `DIR/history.json`
+(the per-epoch losses), and a SavedModel version under `saved_models/<name>/`.
+"""
+
+import argparse
+import os
+import sys
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+DEFAULTS = {
+    "dataset": "clothing",
+    "fusion": "hgfn",
+    "epochs": 8,
+    "seed": 0,
+    "batch_size": 128,
+    "learning_rate": 2e-3,
+    "patience": 2,
+    "theta": 0.5,
+    "max_order": None,
+    "alignment": "pad",
+    "units": None,
+    "similarity": "cosine",
+    "embedding_dim": 64,
+    "max_vocabulary": 20000,
+    "head_units": 64,
+    "dropout": 0.1,
+    "cfc_units": 128,
+}
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(
+        prog="python -m training.train",
+        description="Train HGFN (or a baseline fusion) on a multimodal multi-task dataset, "
+        "print the per-task test metrics, write metrics.json and export a SavedModel.",
+    )
+    p.add_argument("--dataset", default=DEFAULTS["dataset"],
+                   help="'clothing' (the embedded reviews) or 'npz:PATH' (a feature file; "
+                   "see DESIGN.md's npz contract). Default: %(default)s")
+    p.add_argument("--fusion", default=DEFAULTS["fusion"], choices=["hgfn", "cfc"],
+                   help="Fusion layer. Default: %(default)s")
+    p.add_argument("--epochs", type=int, default=DEFAULTS["epochs"],
+                   help="Most epochs (early stopping on validation loss may stop sooner). "
+                   "Default: %(default)s")
+    p.add_argument("--seed", type=int, default=DEFAULTS["seed"],
+                   help="Seeds the split, the weights and the shuffling. Default: %(default)s")
+    p.add_argument("--output-dir", default=None,
+                   help="Where metrics.json and friends go. Default: runs/<name>")
+    p.add_argument("--export-dir", default=None,
+                   help="The SavedModel's model folder; the version goes below it. "
+                   "Default: saved_models/<name>")
+    p.add_argument("--name", default=None, help="Model name. Default: <fusion>_<dataset>")
+    p.add_argument("--version", type=int, default=None,
+                   help="SavedModel version. Default: the next free integer")
+    p.add_argument("--no-export", action="store_true", help="Skip the SavedModel export.")
+    p.add_argument("--batch-size", type=int, default=DEFAULTS["batch_size"])
+    p.add_argument("--learning-rate", type=float, default=DEFAULTS["learning_rate"],
+                   help="Adam's learning rate. Default: %(default)s")
+    p.add_argument("--patience", type=int, default=DEFAULTS["patience"],
+                   help="Early-stopping patience in epochs. Default: %(default)s")
+    p.add_argument("--theta", type=float, default=DEFAULTS["theta"],
+                   help="HGFN's θ in (0, 1] (eq. 5). Default: %(default)s")
+    p.add_argument("--max-order", type=int, default=DEFAULTS["max_order"],
+                   help="HGFN's deepest level. Default: min(M, 3)")
+    p.add_argument("--alignment", default=DEFAULTS["alignment"], choices=["pad", "project"])
+    p.add_argument("--units", type=int, default=DEFAULTS["units"],
+                   help="HGFN's aligned width D. Default: the widest modality")
+    p.add_argument("--similarity", default=DEFAULTS["similarity"], choices=["cosine", "dot"])
+    p.add_argument("--embedding-dim", type=int, default=DEFAULTS["embedding_dim"],
+                   help="Width of each text encoder's output. Default: %(default)s")
+    p.add_argument("--max-vocabulary", type=int, default=DEFAULTS["max_vocabulary"])
+    p.add_argument("--head-units", type=int, default=DEFAULTS["head_units"])
+    p.add_argument("--dropout", type=float, default=DEFAULTS["dropout"])
+    p.add_argument("--limit", type=int, default=None,
+                   help="Use a random subset of this many rows (clothing only; for quick runs).")
+    p.add_argument("--verbose", type=int, default=None, choices=[0, 1, 2],
+                   help="Keras' fit verbosity. Default: a progress bar on a terminal, "
+                   "a line per epoch otherwise")
+    args = p.parse_args(argv)
+    for name in ("epochs", "batch_size", "patience", "embedding_dim", "max_vocabulary",
+                 "head_units"):
+        value = getattr(args, name)
+        if value < (0 if name == "patience" else 1):
+            p.error(f"--{name.replace('_', '-')} must be positive. Received: {value}")
+    if not 0 < args.theta <= 1:
+        p.error(f"--theta must be in (0, 1]. Received: {args.theta}")
+    if not 0 <= args.dropout < 1:
+        p.error(f"--dropout must be in [0, 1). Received: {args.dropout}")
+    if args.learning_rate <= 0:
+        p.error(f"--learning-rate must be positive. Received: {args.learning_rate}")
+    return args
+
+
+def build(args, dataset):
+    """The model for `dataset`, with text encoders built from its training split."""
+    from hgfn_keras import TextEncoder, build_model
+
+    x_train, _ = dataset.splits["train"]
+    encoders = {}
+    for m in dataset.modalities:
+        if m.kind == "text":
+            encoders[m.name] = TextEncoder.from_texts(
+                x_train[m.name], max_vocabulary=args.max_vocabulary,
+                embedding_dim=args.embedding_dim, name=f"{m.name}_encoder",
+            )
+    if args.fusion == "hgfn":
+        fusion_kwargs = {"theta": args.theta, "max_order": args.max_order,
+                         "alignment": args.alignment, "units": args.units,
+                         "similarity": args.similarity}
+    else:
+        fusion_kwargs = {"units": args.cfc_units}
+    return build_model(
+        dataset.modalities, dataset.tasks, fusion=args.fusion, fusion_kwargs=fusion_kwargs,
+        encoders=encoders, head_units=args.head_units, dropout=args.dropout,
+        name=f"{args.fusion}_{dataset.name}",
+    )
+
+
+def run(args):
+    import keras
+    import numpy as np
+
+    from hgfn_keras.data import load_dataset
+    from hgfn_keras.data.dataset import as_tf_dataset
+    from hgfn_keras.export import export_saved_model
+    from hgfn_keras.io_utils import atomic_write_json
+    from hgfn_keras.metrics import format_results_table, multitask_metrics
+
+    started = time.time()
+    keras.utils.set_random_seed(args.seed)
+    dataset = load_dataset(args.dataset, seed=args.seed, limit=args.limit)
+    name = args.name or f"{args.fusion}_{dataset.name}"
+    output_dir = args.output_dir or os.path.join("runs", name)
+    export_dir = args.export_dir or os.path.join("saved_models", name)
+    sizes = {s: dataset.size(s) for s in dataset.splits}
+    print(f"Dataset {dataset.name!r}: modalities {dataset.modality_names}, tasks "
+          f"{dataset.task_names}, rows {sizes}", flush=True)
+
+    model = build(args, dataset)
+    model.compile(optimizer=keras.optimizers.Adam(args.learning_rate))
+    (x_train, y_train), (x_val, y_val), (x_test, y_test) = (
+        dataset.splits[s] for s in ("train", "validation", "test"))
+    for x, y in ((x_train, y_train), (x_val, y_val), (x_test, y_test)):
+        model.prepare_inputs(x)
+        model.check_labels(y)
+    train_ds = as_tf_dataset(x_train, y_train, args.batch_size, shuffle=True, seed=args.seed)
+    val_ds = as_tf_dataset(x_val, y_val, args.batch_size)
+    verbose = args.verbose if args.verbose is not None else (1 if sys.stdout.isatty() else 2)
+    callbacks = [
+        keras.callbacks.EarlyStopping(monitor="val_loss", patience=args.patience,
+                                      restore_best_weights=True),
+        keras.callbacks.TerminateOnNaN(),
+    ]
+    fit_started = time.time()
+    history = model.fit(train_ds, validation_data=val_ds, epochs=args.epochs,
+                        callbacks=callbacks, verbose=verbose, shuffle=False)
+    fit_seconds = time.time() - fit_started
+
+    probabilities = model.predict(as_tf_dataset(x_test, None, 512), verbose=0)
+    metrics = multitask_metrics(dataset.tasks, y_test, probabilities)
+    metrics["run"] = {
+        "dataset": dataset.name, "fusion": args.fusion, "seed": args.seed,
+        "epochs_run": len(history.history["loss"]), "fit_seconds": round(fit_seconds, 1),
+        "test_rows": sizes["test"],
+    }
+    print(f"\nTest split ({sizes['test']} rows), {args.fusion.upper()} on {dataset.name}, "
+          f"seed {args.seed}:")
+    print(format_results_table(metrics))
+    atomic_write_json(os.path.join(output_dir, "metrics.json"), metrics)
+    atomic_write_json(os.path.join(output_dir, "config.json"), vars(args))
+    atomic_write_json(os.path.join(output_dir, "history.json"),
+                      {k: [float(v) for v in vals] for k, vals in history.history.items()})
+    print(f"\nWrote {os.path.join(output_dir, 'metrics.json')}")
+    if not args.no_export:
+        path = export_saved_model(model, export_dir, version=args.version)
+        print(f"Exported the SavedModel to {path}")
+    print(f"Total wall time: {time.time() - started:.1f} s")
+    return metrics
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    try:
+        run(args)
+    except (ValueError, FileNotFoundError, FileExistsError, KeyError, TypeError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
