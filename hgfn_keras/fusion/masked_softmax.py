@@ -18,9 +18,11 @@ def masked_softmax(logits, mask=None, axis=-1):
     >>> np.round(np.asarray(w), 4).tolist()
     [[0.1192, 0.0, 0.8808]]
     """
-    if mask is None:
-        return ops.softmax(logits, axis=axis)
     logits = ops.convert_to_tensor(logits)
+    if mask is None:
+        if logits.shape[axis] == 1:  # a level with one vertex: its weight is 1
+            return ops.ones_like(logits)
+        return ops.softmax(logits, axis=axis)
     mask = ops.cast(mask, logits.dtype)
     present = mask > 0
     top = ops.max(ops.where(present, logits, _LARGE_NEGATIVE), axis=axis, keepdims=True)

@@ -22,6 +22,12 @@ def task_loss(task, y_true, y_pred, beta=0.0):
     Returns:
         A scalar: the mean over rows with a label, 0 when the batch has none.
     """
+    # Keras' focal losses clip p inside the log but not inside (1 − p_d)^β, whose
+    # gradient is 0 · 0^(−1) = NaN once a sigmoid or softmax saturates to exactly
+    # 1.0 in float32. Clipping here, to the same epsilon, keeps the value equal to
+    # eq. 10 wherever p is not saturated and the gradient finite where it is.
+    epsilon = keras.config.epsilon()
+    y_pred = ops.clip(y_pred, epsilon, 1.0 - epsilon)
     y_true = ops.reshape(ops.cast(y_true, "int32"), (-1,))
     valid = ops.cast(y_true >= 0, y_pred.dtype)
     labels = ops.maximum(y_true, 0)

@@ -1,0 +1,278 @@
+"""HGFN layers: shapes, the paper's equations recomputed in numpy, masks, config, errors."""
+
+import numpy as np
+import pytest
+
+from hgfn_keras import (
+    ConcatFusion,
+    DynamicAttentionUnit,
+    HierarchicalGraphFusion,
+    LevelFusion,
+    ModalityAlignment,
+    SimilarityEdgeWeights,
+    VertexNetwork,
+    count_vertices,
+    get_fusion,
+)
+from hgfn_keras.fusion import build_levels
+from tests.layer_checks import random_modalities, run_fusion_layer_test
+
+SLOPE = 0.3  # the LeakyReLU slope the layers use by default
+
+
+def leaky(x):
+    return np.where(x > 0, x, SLOPE * x)
+
+
+def softmax(x, axis=-1):
+    e = np.exp(x - x.max(axis=axis, keepdims=True))
+    return e / e.sum(axis=axis, keepdims=True)
+
+
+# -- graph shape -------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "m, expected",
+    [(2, [2, 1]), (3, [3, 3, 6]), (4, [4, 6, 24]), (6, [6, 15, 120])],
+)
+def test_vertex_counts_and_output_shapes(m, expected):
+    assert count_vertices(m) == expected
+    widths = [3 + i for i in range(m)]
+    names = [f"m{i}" for i in range(m)]
+    layer = HierarchicalGraphFusion(modality_names=names, dau_filters=2, vertex_filters=2)
+    x = dict(zip(names, random_modalities(widths, batch=3)))
+    fused, weights, vertices = layer(x, return_weights=True)
+    d = max(widths)
+    assert tuple(fused.shape) == (3, d * len(expected))
+    assert [w.shape[1] for w in weights] == expected
+    assert [tuple(v.shape) for v in vertices] == [(3, n, d) for n in expected]
+    assert [len(labels) for labels in layer.vertex_labels()] == expected
+
+
+def test_trimodal_vertices_are_the_papers_six():
+    level3 = build_levels(3)[2]
+    # Pool: 0,1,2 unimodal; 3=(0,1), 4=(0,2), 5=(1,2).
+    pairs = sorted(zip(level3.left, level3.right))
+    assert pairs == sorted([(3, 4), (3, 5), (4, 5), (3, 2), (4, 1), (5, 0)])
+    assert all(len(members) == 3 for members in level3.members)
+
+
+def test_order_four_is_counted_and_guarded():
+    assert count_vertices(6, max_order=4) == [6, 15, 120, 3600]
+    with pytest.raises(ValueError, match="3741 vertices"):
+        HierarchicalGraphFusion(max_order=4, modality_names=[f"m{i}" for i in range(6)])
+
+
+# -- the equations, recomputed in numpy -----------------------------------------------
+def numpy_dau(layer, aligned):
+    """Eq. 1 by hand: 5x5 'same' conv, LeakyReLU, 1x1 conv, LeakyReLU, mean, softmax."""
+    k1, b1 = [np.asarray(v) for v in layer.conv_5x5.weights]
+    k2, b2 = [np.asarray(v) for v in layer.conv_1x1.weights]
+    batch, m, d = aligned.shape
+    ks = k1.shape[0]
+    pad = ks // 2
+    padded = np.pad(aligned, ((0, 0), (pad, pad), (pad, pad)))
+    conv = np.zeros((batch, m, d, k1.shape[-1]))
+    for i in range(ks):
+        for j in range(ks):
+            conv += padded[:, i : i + m, j : j + d, None] * k1[i, j, 0]
+    hidden = leaky(conv + b1)
+    scores = leaky(hidden @ k2[0, 0] + b2)[..., 0]
+    return softmax(scores.mean(axis=-1))
+
+
+def numpy_vertex(net, left, right):
+    """Eq. 3 by hand: Conv1D 'same' over the 2-channel pair, LeakyReLU, Dense, LeakyReLU."""
+    kernel, bias = [np.asarray(v) for v in net.conv.weights]
+    dense_k, dense_b = [np.asarray(v) for v in net.dense.weights]
+    pair = np.stack([left, right], axis=-1)  # (batch, V, D, 2)
+    ks = kernel.shape[0]
+    pad_left = (ks - 1) // 2
+    d = pair.shape[2]
+    padded = np.pad(pair, ((0, 0), (0, 0), (pad_left, ks - 1 - pad_left), (0, 0)))
+    conv = np.zeros(pair.shape[:3] + (kernel.shape[-1],))
+    for j in range(ks):
+        conv += padded[:, :, j : j + d, :] @ kernel[j]
+    hidden = leaky(conv + bias).reshape(pair.shape[0], pair.shape[1], -1)
+    return leaky(hidden @ dense_k + dense_b)
+
+
+@pytest.mark.parametrize("similarity", ["cosine", "dot"])
+@pytest.mark.parametrize("m", [3, 4])
+def test_levels_match_equations_in_numpy(m, similarity):
+    theta = 0.4
+    widths = [4, 6, 5, 3][:m]
+    names = [f"m{i}" for i in range(m)]
+    layer = HierarchicalGraphFusion(theta=theta, similarity=similarity, modality_names=names,
+                                    dau_filters=3, vertex_filters=2)
+    inputs = random_modalities(widths, batch=4, seed=m)
+    fused, weights, vertices = layer(dict(zip(names, inputs)), return_weights=True)
+    fused = np.asarray(fused)
+    weights = [np.asarray(w, dtype="float64") for w in weights]
+    vertices = [np.asarray(v, dtype="float64") for v in vertices]
+    d = max(widths)
+
+    aligned = np.stack([np.pad(x, ((0, 0), (0, d - x.shape[1]))) for x in inputs], axis=1)
+    np.testing.assert_allclose(vertices[0], aligned, atol=1e-6)
+    np.testing.assert_allclose(weights[0], numpy_dau(layer.dau, aligned), atol=1e-5)  # eq. 1
+
+    expected_levels = [(weights[0][..., None] * aligned).sum(axis=1) / m]  # eq. 2
+    pool_v, pool_w = aligned, weights[0]
+    for index, level in enumerate(layer.levels[1:]):
+        left, right = np.array(level.left), np.array(level.right)
+        np.testing.assert_allclose(  # eq. 3
+            vertices[index + 1],
+            numpy_vertex(layer.vertex_networks[index], pool_v[:, left], pool_v[:, right]),
+            atol=1e-4,
+        )
+        a, b = softmax(pool_v[:, left]), softmax(pool_v[:, right])
+        s = (a * b).sum(-1)  # eq. 4
+        if similarity == "cosine":
+            s = s / (np.linalg.norm(a, axis=-1) * np.linalg.norm(b, axis=-1))
+        q = (pool_w[:, left] + pool_w[:, right]) / (s + theta)  # eq. 5
+        np.testing.assert_allclose(weights[index + 1], softmax(q), atol=1e-5)
+        expected_levels.append((weights[index + 1][..., None] * vertices[index + 1]).sum(1))
+        pool_v = np.concatenate([pool_v, vertices[index + 1]], axis=1)
+        pool_w = np.concatenate([pool_w, weights[index + 1]], axis=1)
+    np.testing.assert_allclose(fused, np.concatenate(expected_levels, -1), atol=1e-5)  # eq. 7
+
+
+def test_similar_constituents_get_less_weight():
+    layer = SimilarityEdgeWeights(theta=0.5)
+    base = np.array([[[3.0, 0.0, 0.0]]], "float32")
+    same = base.copy()
+    different = np.array([[[0.0, 0.0, 3.0]]], "float32")
+    left = np.concatenate([base, base], axis=1)
+    right = np.concatenate([same, different], axis=1)
+    w = np.full((1, 2), 0.5, "float32")
+    weights = np.asarray(layer(left, right, w, w))
+    assert weights[0, 1] > weights[0, 0]
+
+
+# -- masks -------------------------------------------------------------------------------
+@pytest.mark.parametrize("fusion_name", ["hgfn", "cfc"])
+def test_masked_modality_changes_nothing(fusion_name):
+    names = ["a", "b", "c"]
+    layer = get_fusion(fusion_name, modality_names=names)
+    x = dict(zip(names, random_modalities([4, 5, 6], batch=6, seed=1)))
+    mask = np.ones((6, 3), "float32")
+    mask[:, 1] = 0.0
+    out = np.asarray(layer(x, modality_mask=mask))
+    x_changed = dict(x, b=np.random.default_rng(9).normal(size=(6, 5)).astype("float32") * 50)
+    out_changed = np.asarray(layer(x_changed, modality_mask=mask))
+    np.testing.assert_allclose(out, out_changed, atol=1e-6)
+
+
+def test_masked_modality_gets_zero_weight_everywhere():
+    names = ["a", "b", "c", "d"]
+    layer = HierarchicalGraphFusion(modality_names=names)
+    x = dict(zip(names, random_modalities([4, 4, 4, 4], batch=3)))
+    mask = np.array([[1, 0, 1, 1], [1, 1, 1, 1], [0, 0, 1, 1]], "float32")
+    _, weights, _ = layer(x, modality_mask=mask, return_weights=True)
+    weights = [np.asarray(w) for w in weights]
+    np.testing.assert_array_equal(weights[0][mask == 0], 0.0)
+    for level, w in zip(layer.levels, weights):
+        for v, members in enumerate(level.members):
+            covers_missing = mask[:, list(members)].min(axis=1) == 0
+            np.testing.assert_array_equal(w[covers_missing, v], 0.0)
+    for w in weights:  # present vertices share the weight: each row sums to 1 or to 0
+        sums = w.sum(axis=1)
+        assert np.all(np.isclose(sums, 1.0, atol=1e-5) | (sums == 0.0))
+    assert np.all(np.isfinite(np.concatenate([w.ravel() for w in weights])))
+
+
+def test_all_masked_sample_gives_zeros_not_nan():
+    layer = HierarchicalGraphFusion(modality_names=["a", "b"])
+    x = dict(zip(["a", "b"], random_modalities([3, 3], batch=2)))
+    out = np.asarray(layer(x, modality_mask=np.array([[0, 0], [1, 1]], "float32")))
+    np.testing.assert_array_equal(out[0], 0.0)
+    assert np.all(np.isfinite(out))
+
+
+# -- the standard layer checks ---------------------------------------------------------
+@pytest.mark.parametrize(
+    "kwargs, expected_width",
+    [
+        ({}, 6 * 3),
+        ({"alignment": "project", "units": 4, "similarity": "dot", "theta": 1.0}, 4 * 3),
+        ({"max_order": 2}, 6 * 2),
+    ],
+)
+def test_hgfn_layer_checks(tmp_path, kwargs, expected_width):
+    run_fusion_layer_test(HierarchicalGraphFusion, dict(kwargs, dau_filters=2),
+                          [6, 3, 2], expected_width, tmp_path)
+
+
+def test_cfc_layer_checks(tmp_path):
+    run_fusion_layer_test(ConcatFusion, {"units": 7}, [6, 3, 2], 7, tmp_path)
+
+
+def test_list_inputs_work_like_dict_inputs():
+    layer = HierarchicalGraphFusion(modality_names=["a", "b"])
+    x = random_modalities([3, 2])
+    np.testing.assert_allclose(np.asarray(layer(x)), np.asarray(layer({"a": x[0], "b": x[1]})))
+
+
+def test_sub_layers_have_their_own_shapes():
+    assert tuple(ModalityAlignment()([np.ones((2, 3)), np.ones((2, 5))]).shape) == (2, 2, 5)
+    assert tuple(DynamicAttentionUnit()(np.ones((2, 3, 4), "float32")).shape) == (2, 3)
+    assert tuple(VertexNetwork(5)(np.ones((2, 3, 4)), np.ones((2, 3, 4))).shape) == (2, 3, 5)
+    out = LevelFusion(scale=0.5)(np.array([[1.0, 1.0]]), np.array([[[2.0], [4.0]]]))
+    np.testing.assert_allclose(np.asarray(out), [[3.0]])
+
+
+# -- bad input ---------------------------------------------------------------------------
+@pytest.mark.parametrize("theta", [0, -0.1, 1.5, "0.5", None, True])
+def test_theta_outside_range_is_refused(theta):
+    with pytest.raises(ValueError, match=r"`theta` must be in \(0, 1\]. Received: theta="):
+        HierarchicalGraphFusion(theta=theta)
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"similarity": "euclid"}, "similarity.*euclid"),
+        ({"alignment": "crop"}, "alignment.*crop"),
+        ({"max_order": 1}, "max_order.*1"),
+        ({"max_order": 4, "modality_names": ["a", "b", "c"]}, "max_order.*M=3"),
+        ({"modality_names": ["a"]}, r"M >= 2"),
+        ({"modality_names": ["a", "a"]}, "distinct"),
+        ({"units": 0}, "units"),
+    ],
+)
+def test_bad_arguments_name_the_argument(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        HierarchicalGraphFusion(**kwargs)
+
+
+def test_one_modality_is_refused_at_call():
+    with pytest.raises(ValueError, match=r"M >= 2\). Received: M=1"):
+        HierarchicalGraphFusion()([np.ones((2, 3), "float32")])
+
+
+def test_wrong_or_missing_modality_name_is_named():
+    layer = HierarchicalGraphFusion(modality_names=["text", "image"])
+    with pytest.raises(ValueError, match=r"Missing: \['image'\]; unexpected: \['imag'\]"):
+        layer({"text": np.ones((2, 3)), "imag": np.ones((2, 3))})
+
+
+def test_width_mismatch_is_named():
+    layer = HierarchicalGraphFusion(modality_names=["text", "image"])
+    layer({"text": np.ones((2, 3)), "image": np.ones((2, 4))})
+    with pytest.raises(ValueError, match="'image' was built with width 4. Received: width=5"):
+        layer({"text": np.ones((2, 3)), "image": np.ones((2, 5))})
+
+
+def test_bad_mask_shape_is_named():
+    layer = HierarchicalGraphFusion(modality_names=["a", "b"])
+    with pytest.raises(ValueError, match=r"`modality_mask` must have shape \[batch, 2\]"):
+        layer({"a": np.ones((2, 3)), "b": np.ones((2, 3))}, modality_mask=np.ones((2, 3)))
+
+
+def test_pad_narrower_than_a_modality_is_refused():
+    with pytest.raises(ValueError, match="widest modality"):
+        HierarchicalGraphFusion(units=2)([np.ones((2, 3)), np.ones((2, 2))])
+
+
+def test_unknown_fusion_name():
+    with pytest.raises(ValueError, match="Unknown fusion 'tfn'"):
+        get_fusion("tfn")
