@@ -44,6 +44,11 @@ def export_saved_model(model, export_dir, version=None):
     Returns:
         The path of the version folder.
     """
+    if not model.built:
+        raise ValueError(
+            "The model has not been called yet, so it has no weights to export: train it "
+            "or call `model.predict` on a batch first."
+        )
     if version is None:
         version = next_version(export_dir)
     if isinstance(version, bool) or not isinstance(version, int) or version < 1:

@@ -401,6 +401,8 @@ def test_export_serves_in_fresh_process(trained_text_model, trained_vector_model
 
 def test_export_versions(tmp_path):
     model = _vector_model("cfc")
+    x, _ = _vector_data()
+    model.predict(x, verbose=0)  # export needs a model that has been called
     export_dir = str(tmp_path / "models" / "cfc")
     first = export_saved_model(model, export_dir)
     second = export_saved_model(model, export_dir)
@@ -515,3 +517,26 @@ def test_masked_modality_does_not_change_output(fusion, column):
     assert any(
         not np.allclose(after[t][~masked], before[t][~masked], atol=1e-6) for t in before
     )
+
+
+def test_labels_out_of_range_through_tf_data_are_refused():
+    model = _vector_model("cfc")
+    x, y = _vector_data()
+    y["damage"] = np.full_like(y["damage"], 7)
+    with pytest.raises(tf.errors.InvalidArgumentError, match="damage.*labels must be < num_classes=3"):
+        model.fit(as_tf_dataset(x, y, 8), epochs=1, verbose=0, shuffle=False)
+
+
+def test_feature_width_mismatch_is_named(trained_vector_model):
+    x, y = _vector_data()
+    x["audio"] = x["audio"][:, :2]
+    with pytest.raises(ValueError, match=r"modality .audio. must have shape \[N, 3\]. "
+                                         r"Received: shape=\(24, 2\)"):
+        trained_vector_model.fit(x, y, epochs=1, verbose=0)
+
+
+def test_export_of_an_unbuilt_model_says_so(tmp_path):
+    model = build_model(list(VECTOR_MODALITIES), list(TASKS), fusion="cfc")
+    with pytest.raises(ValueError, match="has not been called yet"):
+        export_saved_model(model, str(tmp_path / "m"))
+    assert not os.path.exists(tmp_path / "m")

@@ -18,17 +18,18 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 DEFAULTS = {
     "dataset": "clothing",
     "fusion": "hgfn",
-    "epochs": 8,
+    "epochs": 12,
     "seed": 0,
     "batch_size": 128,
-    "learning_rate": 2e-3,
-    "patience": 2,
+    "learning_rate": 5e-3,
+    "patience": 3,
     "theta": 0.5,
     "max_order": None,
     "alignment": "pad",
     "units": None,
     "similarity": "cosine",
     "embedding_dim": 64,
+    "token_dropout": 0.3,
     "max_vocabulary": 20000,
     "head_units": 64,
     "dropout": 0.1,
@@ -74,8 +75,12 @@ def parse_args(argv=None):
     p.add_argument("--units", type=int, default=DEFAULTS["units"],
                    help="HGFN's aligned width D. Default: the widest modality")
     p.add_argument("--similarity", default=DEFAULTS["similarity"], choices=["cosine", "dot"])
+    p.add_argument("--cfc-units", type=int, default=DEFAULTS["cfc_units"],
+                   help="CFC's fused width. Default: %(default)s")
     p.add_argument("--embedding-dim", type=int, default=DEFAULTS["embedding_dim"],
                    help="Width of each text encoder's output. Default: %(default)s")
+    p.add_argument("--token-dropout", type=float, default=DEFAULTS["token_dropout"],
+                   help="Word dropout in the text encoders during training. Default: %(default)s")
     p.add_argument("--max-vocabulary", type=int, default=DEFAULTS["max_vocabulary"])
     p.add_argument("--head-units", type=int, default=DEFAULTS["head_units"])
     p.add_argument("--dropout", type=float, default=DEFAULTS["dropout"])
@@ -86,7 +91,7 @@ def parse_args(argv=None):
                    "a line per epoch otherwise")
     args = p.parse_args(argv)
     for name in ("epochs", "batch_size", "patience", "embedding_dim", "max_vocabulary",
-                 "head_units"):
+                 "head_units", "cfc_units"):
         value = getattr(args, name)
         if value < (0 if name == "patience" else 1):
             p.error(f"--{name.replace('_', '-')} must be positive. Received: {value}")
@@ -94,6 +99,8 @@ def parse_args(argv=None):
         p.error(f"--theta must be in (0, 1]. Received: {args.theta}")
     if not 0 <= args.dropout < 1:
         p.error(f"--dropout must be in [0, 1). Received: {args.dropout}")
+    if args.version is not None and args.version < 1:
+        p.error(f"--version must be a positive integer. Received: {args.version}")
     if args.learning_rate <= 0:
         p.error(f"--learning-rate must be positive. Received: {args.learning_rate}")
     return args
@@ -109,7 +116,8 @@ def build(args, dataset):
         if m.kind == "text":
             encoders[m.name] = TextEncoder.from_texts(
                 x_train[m.name], max_vocabulary=args.max_vocabulary,
-                embedding_dim=args.embedding_dim, name=f"{m.name}_encoder",
+                embedding_dim=args.embedding_dim, token_dropout=args.token_dropout, seed=args.seed,
+                name=f"{m.name}_encoder",
             )
     if args.fusion == "hgfn":
         fusion_kwargs = {"theta": args.theta, "max_order": args.max_order,
@@ -144,6 +152,13 @@ def run(args):
     print(f"Dataset {dataset.name!r}: modalities {dataset.modality_names}, tasks "
           f"{dataset.task_names}, rows {sizes}", flush=True)
 
+    if not args.no_export and args.version is not None:
+        target = os.path.join(export_dir, str(args.version))
+        if os.path.exists(target):
+            raise FileExistsError(
+                f"{target} exists already: SavedModel versions are immutable. Pick another "
+                "--version or leave it out to take the next free one."
+            )
     model = build(args, dataset)
     model.compile(optimizer=keras.optimizers.Adam(args.learning_rate))
     (x_train, y_train), (x_val, y_val), (x_test, y_test) = (

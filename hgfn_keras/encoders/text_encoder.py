@@ -62,6 +62,9 @@ class TextEncoder(keras.layers.Layer):
         vocabulary: a list of tokens (see `build_vocabulary`).
         embedding_dim: the output width (64).
         max_tokens: tokens read per string (128).
+        token_dropout: in training, the fraction of tokens dropped at random
+            before averaging (word dropout; 0 = off).
+        seed: seeds the token dropout.
         **kwargs: standard `keras.layers.Layer` arguments.
 
     Call arguments:
@@ -76,7 +79,8 @@ class TextEncoder(keras.layers.Layer):
     (2, 4)
     """
 
-    def __init__(self, vocabulary, embedding_dim=64, max_tokens=128, **kwargs):
+    def __init__(self, vocabulary, embedding_dim=64, max_tokens=128, token_dropout=0.0,
+                 seed=None, **kwargs):
         super().__init__(**kwargs)
         vocabulary = [str(t) for t in vocabulary]
         if not vocabulary:
@@ -89,6 +93,13 @@ class TextEncoder(keras.layers.Layer):
         self.vocabulary = vocabulary
         self.embedding_dim = embedding_dim
         self.max_tokens = max_tokens
+        if isinstance(token_dropout, bool) or not 0 <= token_dropout < 1:
+            raise ValueError(
+                f"`token_dropout` must be in [0, 1). Received: token_dropout={token_dropout!r}"
+            )
+        self.token_dropout = float(token_dropout)
+        self.seed = seed
+        self.seed_generator = keras.random.SeedGenerator(seed)
         # "" is the padding token (index 0); unknown tokens get index 1.
         self.lookup = keras.layers.StringLookup(
             vocabulary=vocabulary, mask_token="", num_oov_indices=1, name="lookup"
@@ -101,12 +112,17 @@ class TextEncoder(keras.layers.Layer):
         )
         self.embedding.build((None, self.max_tokens))
 
-    def call(self, inputs):
+    def call(self, inputs, training=False):
         strings = tf.reshape(tf.convert_to_tensor(inputs, dtype=tf.string), [-1])
         tokens = tokenize(strings)[:, : self.max_tokens].to_tensor(default_value="")
         ids = self.lookup(tokens)  # (batch, tokens), 0 = padding
         vectors = self.embedding(ids)
         present = tf.cast(ids > 0, vectors.dtype)[..., tf.newaxis]
+        if training and self.token_dropout > 0:
+            # Word dropout: drop whole tokens, then average over those kept.
+            draw = keras.random.uniform(tf.shape(present), seed=self.seed_generator)
+            keep = draw >= self.token_dropout
+            present = present * tf.cast(keep, present.dtype)
         count = tf.maximum(tf.reduce_sum(present, axis=1), 1.0)
         return tf.reduce_sum(vectors * present, axis=1) / count
 
@@ -120,6 +136,8 @@ class TextEncoder(keras.layers.Layer):
                 "vocabulary": list(self.vocabulary),
                 "embedding_dim": self.embedding_dim,
                 "max_tokens": self.max_tokens,
+                "token_dropout": self.token_dropout,
+                "seed": self.seed,
             }
         )
         return config

@@ -63,6 +63,11 @@ class MultiTaskModel(keras.Model):
 
     def call(self, inputs, training=False):
         if isinstance(inputs, dict):
+            if MASK_KEY in self.input_names and MASK_KEY not in inputs:
+                # No mask given: every modality is present.
+                first = inputs[next(n for n in self.input_names if n in inputs)]
+                width = self.network.inputs[self.input_names.index(MASK_KEY)].shape[-1]
+                inputs = dict(inputs, **{MASK_KEY: tf.ones((tf.shape(first)[0], width))})
             missing = [n for n in self.input_names if n not in inputs]
             if missing:
                 raise ValueError(
@@ -105,18 +110,13 @@ class MultiTaskModel(keras.Model):
     def prepare_inputs(self, x):
         """Checks a dict of numpy inputs against the network's inputs.
 
-        Adds an all-ones `modality_mask` when the network takes one and `x` has
-        none. Returns the (possibly completed) dict.
+        The `modality_mask` may be left out (every modality is then present).
+        Returns `x` unchanged.
         """
         if not isinstance(x, dict):
             return x
         expected = self.input_names
-        x = dict(x)
-        if MASK_KEY in expected and MASK_KEY not in x:
-            rows = len(next(iter(x.values()))) if x else 0
-            mask_width = self.network.get_layer(MASK_KEY).output.shape[-1]
-            x[MASK_KEY] = np.ones((rows, mask_width), "float32")
-        missing = [n for n in expected if n not in x]
+        missing = [n for n in expected if n not in x and n != MASK_KEY]
         extra = [k for k in x if k not in expected]
         if missing or extra:
             raise ValueError(
@@ -126,6 +126,21 @@ class MultiTaskModel(keras.Model):
         rows = {k: len(v) for k, v in x.items()}
         if len(set(rows.values())) > 1:
             raise ValueError(f"The inputs disagree on the number of rows: {rows}")
+        for tensor in self.network.inputs:
+            if tensor.name not in x:
+                continue
+            value = x[tensor.name]
+            expected_shape = tuple(tensor.shape[1:])
+            shape = np.shape(value)[1:]
+            if len(shape) != len(expected_shape) or any(
+                e is not None and e != s for e, s in zip(expected_shape, shape)
+            ):
+                what = "modality" if tensor.name != MASK_KEY else "input"
+                wanted = ", ".join(["N"] + [str(e) for e in expected_shape])
+                raise ValueError(
+                    f"The {what} {tensor.name!r} must have shape [{wanted}]. "
+                    f"Received: shape={np.shape(value)}"
+                )
         return x
 
     def check_labels(self, y):

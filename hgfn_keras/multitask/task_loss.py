@@ -1,6 +1,7 @@
 """One task's loss on a batch: focal loss (eq. 10), missing labels left out."""
 
 import keras
+import tensorflow as tf
 from keras import ops
 
 
@@ -29,6 +30,13 @@ def task_loss(task, y_true, y_pred, beta=0.0):
     epsilon = keras.config.epsilon()
     y_pred = ops.clip(y_pred, epsilon, 1.0 - epsilon)
     y_true = ops.reshape(ops.cast(y_true, "int32"), (-1,))
+    # Labels that arrive through tf.data escape the numpy checks of `fit`: check
+    # them here too, or a label of 7 for a 3-class task would add 0 loss silently.
+    tf.debugging.assert_greater_equal(
+        y_true, -1, message=f"Task {task.name!r}: labels must be >= -1 (-1 = missing)")
+    tf.debugging.assert_less(
+        y_true, task.num_classes,
+        message=f"Task {task.name!r}: labels must be < num_classes={task.num_classes}")
     valid = ops.cast(y_true >= 0, y_pred.dtype)
     labels = ops.maximum(y_true, 0)
     if task.is_binary:

@@ -1,0 +1,231 @@
+"""End-to-end tests of `python -m training.train`, run as a subprocess."""
+
+import json
+import math
+import os
+import pathlib
+import re
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+pytestmark = pytest.mark.slow
+
+REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
+CLOTHING_TASKS = ("recommended", "rating", "department")
+CLOTHING_INPUTS = ("review", "title", "metadata", "modality_mask")
+METRIC_KEYS = {"f1", "hamming_loss", "map", "accuracy"}
+
+
+def run_cli(*args, timeout=240):
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    return subprocess.run(
+        [sys.executable, "-m", "training.train", *map(str, args)],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def _error_lines(stderr):
+    """The lines of stderr that carry an error message (TF's start-up noise left out)."""
+    return [
+        line
+        for line in stderr.splitlines()
+        if line.startswith("error:") or re.match(r"^\S.*: error: ", line)
+    ]
+
+
+def _check_metrics_structure(metrics, task_names):
+    assert set(metrics) == {"tasks", "mean", "run"}
+    assert list(metrics["tasks"]) == list(task_names)
+    for name in task_names:
+        assert set(metrics["tasks"][name]) == METRIC_KEYS
+    assert set(metrics["mean"]) == METRIC_KEYS
+    for values in [*metrics["tasks"].values(), metrics["mean"]]:
+        for value in values.values():
+            assert isinstance(value, float) and math.isfinite(value) and 0.0 <= value <= 1.0
+    for key in METRIC_KEYS:
+        expected = np.mean([metrics["tasks"][name][key] for name in task_names])
+        assert metrics["mean"][key] == pytest.approx(expected, abs=1e-12)
+    # Hamming loss is the label error rate: 1 - accuracy.
+    for values in metrics["tasks"].values():
+        assert values["hamming_loss"] == pytest.approx(1.0 - values["accuracy"], abs=1e-12)
+
+
+# ---------------------------------------------------------------------- clothing
+
+
+@pytest.fixture(scope="module")
+def clothing_run(tmp_path_factory):
+    base = tmp_path_factory.mktemp("clothing")
+    output_dir, export_dir = base / "run", base / "export"
+    result = run_cli(
+        "--dataset", "clothing", "--limit", 600, "--epochs", 2, "--seed", 0,
+        "--output-dir", output_dir, "--export-dir", export_dir,
+        "--embedding-dim", 8, "--batch-size", 64,
+    )
+    return result, output_dir, export_dir
+
+
+def test_clothing_run_prints_table(clothing_run):
+    result, output_dir, _ = clothing_run
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "Traceback" not in result.stderr
+    metrics = json.loads((output_dir / "metrics.json").read_text())
+    rows = {}
+    for line in result.stdout.splitlines():
+        cells = [c.strip() for c in line.split("|")]
+        if len(cells) == 5 and cells[0] in (*CLOTHING_TASKS, "mean"):
+            rows[cells[0]] = [float(c) for c in cells[1:]]
+    assert set(rows) == {*CLOTHING_TASKS, "mean"}, result.stdout
+    order = ("f1", "hamming_loss", "map", "accuracy")
+    for name in CLOTHING_TASKS:
+        assert rows[name] == pytest.approx([metrics["tasks"][name][k] for k in order], abs=5e-4)
+    assert rows["mean"] == pytest.approx([metrics["mean"][k] for k in order], abs=5e-4)
+
+
+def test_clothing_run_metrics_json(clothing_run):
+    result, output_dir, _ = clothing_run
+    assert result.returncode == 0, result.stderr[-3000:]
+    metrics = json.loads((output_dir / "metrics.json").read_text())
+    _check_metrics_structure(metrics, CLOTHING_TASKS)
+    assert metrics["run"]["dataset"] == "clothing"
+    assert metrics["run"]["epochs_run"] <= 2
+    for name in ("config.json", "history.json"):
+        assert (output_dir / name).is_file()
+
+
+def test_clothing_run_exports_saved_model(clothing_run):
+    import tensorflow as tf
+    import tensorflow_text  # noqa: F401  (registers the ops the SavedModel tokenises with)
+
+    result, _, export_dir = clothing_run
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert (export_dir / "1" / "saved_model.pb").is_file()
+    assert sorted(os.listdir(export_dir)) == ["1"]
+    loaded = tf.saved_model.load(str(export_dir / "1"))
+    signature = loaded.signatures["serving_default"]
+    assert sorted(signature.structured_input_signature[1]) == sorted(CLOTHING_INPUTS)
+    assert sorted(signature.structured_outputs) == sorted(CLOTHING_TASKS)
+    outputs = signature(
+        review=tf.constant(["Lovely dress, fits well", "Too small and the fabric is thin", ""]),
+        title=tf.constant(["Love it", "", "Meh"]),
+        metadata=tf.zeros([3, 2], tf.float32),
+        modality_mask=tf.constant([[1, 1, 1], [1, 0, 1], [0, 1, 1]], tf.float32),
+    )
+    shapes = {name: tuple(value.shape) for name, value in outputs.items()}
+    assert shapes == {"recommended": (3, 1), "rating": (3, 5), "department": (3, 6)}
+    for value in outputs.values():
+        value = value.numpy()
+        assert np.all(np.isfinite(value)) and np.all((value >= 0) & (value <= 1))
+    np.testing.assert_allclose(outputs["rating"].numpy().sum(axis=1), 1.0, atol=1e-5)
+
+
+# --------------------------------------------------------------------------- npz
+
+
+@pytest.fixture(scope="module")
+def npz_path(tmp_path_factory):
+    rng = np.random.default_rng(0)
+    n = 90
+    y_damage = rng.integers(0, 3, n)
+    y_damage[[0, 7, 30]] = -1
+    path = tmp_path_factory.mktemp("npz") / "floods.npz"
+    np.savez(
+        path,
+        x_image=rng.normal(size=(n, 6)).astype(np.float32),
+        x_audio=rng.normal(size=(n, 3)).astype(np.float32),
+        y_flood=rng.integers(0, 2, n),
+        y_damage=y_damage,
+    )
+    return path
+
+
+def _npz_run(npz_path, output_dir, fusion, seed):
+    return run_cli(
+        "--dataset", f"npz:{npz_path}", "--fusion", fusion, "--epochs", 1, "--seed", seed,
+        "--no-export", "--output-dir", output_dir, "--head-units", 4,
+    )
+
+
+@pytest.fixture(scope="module")
+def npz_runs(npz_path, tmp_path_factory):
+    """The same tiny HGFN run twice, with the same seed."""
+    base = tmp_path_factory.mktemp("npz_runs")
+    return [
+        (_npz_run(npz_path, base / f"run{i}", "hgfn", seed=3), base / f"run{i}")
+        for i in range(2)
+    ]
+
+
+def _check_npz_run(result, output_dir, fusion):
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "Traceback" not in result.stderr
+    metrics = json.loads((output_dir / "metrics.json").read_text())
+    _check_metrics_structure(metrics, ["damage", "flood"])  # ordered by name
+    assert metrics["run"]["fusion"] == fusion
+    assert metrics["run"]["dataset"] == "floods"
+    assert "Exported" not in result.stdout
+
+
+def test_npz_run(npz_runs):
+    _check_npz_run(*npz_runs[0], fusion="hgfn")
+
+
+def test_npz_run_cfc(npz_path, tmp_path):
+    # Regression: build() read args.cfc_units before --cfc-units existed (AttributeError).
+    _check_npz_run(_npz_run(npz_path, tmp_path / "run", "cfc", seed=0), tmp_path / "run", "cfc")
+
+
+def test_npz_same_seed_same_metrics(npz_runs):
+    (first, first_dir), (second, second_dir) = npz_runs
+    assert first.returncode == 0 and second.returncode == 0, second.stderr[-3000:]
+    a = json.loads((first_dir / "metrics.json").read_text())
+    b = json.loads((second_dir / "metrics.json").read_text())
+    assert a["tasks"] == b["tasks"]
+    assert a["mean"] == b["mean"]
+
+
+# --------------------------------------------------------------- arguments
+
+
+def test_help():
+    result = run_cli("--help")
+    assert result.returncode == 0
+    for option in ("--dataset", "--fusion", "--epochs", "--seed", "--output-dir"):
+        assert option in result.stdout
+
+
+@pytest.fixture(scope="module")
+def broken_npz(tmp_path_factory):
+    path = tmp_path_factory.mktemp("broken") / "one_modality.npz"
+    np.savez(path, x_image=np.zeros((30, 4), np.float32), y_flood=np.arange(30) % 2)
+    return path
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--theta", "1.5"], r"--theta must be in \(0, 1\]. Received: 1.5"),
+        (["--epochs", "0"], r"--epochs must be positive"),
+        (["--fusion", "nope"], r"--fusion.*invalid choice: 'nope'"),
+        (["--dataset", "nope"], r"'clothing' or 'npz:PATH'.*Received: spec='nope'"),
+        (["--dataset", "npz:/does/not/exist.npz"], r"does not exist.*/does/not/exist\.npz"),
+        (["--dataset", "npz:BROKEN"], r"at least two modalities.*x_image"),
+    ],
+    ids=["theta", "epochs", "fusion", "dataset", "missing-npz", "broken-npz"],
+)
+def test_bad_arguments(args, message, broken_npz, tmp_path):
+    args = [a.replace("BROKEN", str(broken_npz)) for a in args]
+    result = run_cli(*args, "--no-export", "--output-dir", tmp_path / "run")
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr, result.stderr[-3000:]
+    errors = _error_lines(result.stderr)
+    assert len(errors) == 1, result.stderr
+    assert re.search(message, errors[0]), errors[0]
+    assert not (tmp_path / "run").exists()
