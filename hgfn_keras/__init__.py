@@ -27,7 +27,15 @@ from hgfn_keras.data import MultimodalDataset, load_clothing, load_dataset, load
 from hgfn_keras.export import export_saved_model  # noqa: E402
 from hgfn_keras.metrics import format_results_table, multitask_metrics, task_metrics  # noqa: E402
 from hgfn_keras.model import build_model  # noqa: E402
-from hgfn_keras.multitask import MultiTaskModel, task_loss  # noqa: E402
+from hgfn_keras.multitask import (  # noqa: E402
+    DynamicTaskBalancing,
+    MultiTaskModel,
+    TaskRebalancing,
+    TaskWeighting,
+    get_task_weighting,
+    task_counts,
+    task_loss,
+)
 from hgfn_keras.specs import Modality, Task  # noqa: E402
 
 __version__ = "0.1.0"

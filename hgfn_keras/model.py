@@ -4,7 +4,7 @@ import keras
 
 from hgfn_keras.data.dataset import MASK_KEY
 from hgfn_keras.fusion import get_fusion
-from hgfn_keras.multitask import MultiTaskModel
+from hgfn_keras.multitask import MultiTaskModel, get_task_weighting
 from hgfn_keras.specs import Modality, Task
 
 
@@ -17,7 +17,10 @@ def build_model(
     head_units=64,
     dropout=0.1,
     use_modality_mask=True,
+    mtl="dmtl",
+    mtl_kwargs=None,
     beta=0.0,
+    shared_units=None,
     name="hgfn_model",
 ):
     """Builds a multi-task model: one input per modality, one output per task.
@@ -39,7 +42,14 @@ def build_model(
         head_units: width of each task head's hidden layer.
         dropout: dropout rate in each head.
         use_modality_mask: add a `modality_mask` input `[batch, M]` (1 = present).
+        mtl: the multi-task strategy: `"dmtl"` (default, the paper's dynamic
+            task balancing), `"lsew"` (equal weights) or a `TaskWeighting` layer.
+        mtl_kwargs: constructor arguments for a strategy given by name (DMTL:
+            `alpha`, `learning_rate`, `grad_norm_layer`, `rebalance`).
         beta: the focal loss' β (0: cross-entropy).
+        shared_units: if set, a shared Dense(shared_units, relu) named "shared"
+            between the fusion and the heads (the "last shared layer" that
+            DMTL's `grad_norm_layer="shared"` needs). None: no such layer.
         name: the model's name.
 
     Returns:
@@ -117,6 +127,8 @@ def build_model(
         mask = inputs[MASK_KEY] = keras.Input(shape=(len(modalities),), name=MASK_KEY)
     fused = fusion_layer(vectors, modality_mask=mask) if mask is not None else fusion_layer(vectors)
 
+    if shared_units:
+        fused = keras.layers.Dense(shared_units, activation="relu", name="shared")(fused)
     outputs = {}
     for t in tasks:
         h = keras.layers.Dense(head_units, activation="relu", name=f"{t.name}_hidden")(fused)
@@ -128,4 +140,5 @@ def build_model(
     # A list of inputs (not a dict): a dict input structure is compared by type at
     # call time, and TF's tracking wraps it when the model is exported.
     network = keras.Model(list(inputs.values()), outputs, name=f"{name}_network")
-    return MultiTaskModel(network, tasks, beta=beta, name=name)
+    task_weighting = get_task_weighting(mtl, **dict(mtl_kwargs or {}))
+    return MultiTaskModel(network, tasks, task_weighting=task_weighting, beta=beta, name=name)

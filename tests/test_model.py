@@ -54,7 +54,7 @@ def _fusion_kwargs(fusion):
     return {"units": 8} if fusion == "cfc" else {"theta": 0.5}
 
 
-def _vector_model(fusion="hgfn", beta=0.0, seed=0):
+def _vector_model(fusion="hgfn", beta=0.0, seed=0, mtl="lsew"):
     keras.utils.set_random_seed(seed)
     model = build_model(
         list(VECTOR_MODALITIES),
@@ -62,6 +62,7 @@ def _vector_model(fusion="hgfn", beta=0.0, seed=0):
         fusion=fusion,
         fusion_kwargs=_fusion_kwargs(fusion),
         head_units=HEAD_UNITS,
+        mtl=mtl,
         beta=beta,
     )
     model.compile(optimizer=keras.optimizers.Adam(1e-2))
@@ -158,7 +159,7 @@ def test_fit_step_logs_task_losses_and_updates_weights(fusion):
     before = [v.numpy().copy() for v in model.trainable_variables]
     history = model.fit(x, y, epochs=1, batch_size=NUM_ROWS, verbose=0)  # one step
     logs = history.history
-    assert set(logs) == {"loss", "flood_loss", "damage_loss"}
+    assert set(logs) == {"loss", "flood_loss", "damage_loss", "flood_weight", "damage_weight"}
     for values in logs.values():
         assert len(values) == 1 and np.isfinite(values[0])
     # The task weights are ones, so the logged total is the sum of the task losses.
@@ -296,7 +297,8 @@ def test_text_modality_fit_predict_save_load(trained_text_model, tmp_path):
     model = trained_text_model
     x, y = _text_data()
     history = model.fit(as_tf_dataset(x, y, batch_size=4), epochs=1, verbose=0, shuffle=False)
-    assert set(history.history) == {"loss", "flood_loss", "damage_loss"}
+    assert set(history.history) == {"loss", "flood_loss", "damage_loss", "flood_weight",
+                                    "damage_weight"}
     assert all(np.isfinite(v[0]) for v in history.history.values())
     predictions = model.predict(as_tf_dataset(x, None, batch_size=5), verbose=0)
     assert predictions["flood"].shape == (len(TEXTS), 1)
@@ -535,8 +537,7 @@ def test_feature_width_mismatch_is_named(trained_vector_model):
         trained_vector_model.fit(x, y, epochs=1, verbose=0)
 
 
-def test_export_of_an_unbuilt_model_says_so(tmp_path):
+def test_export_right_after_build_model(tmp_path):
     model = build_model(list(VECTOR_MODALITIES), list(TASKS), fusion="cfc")
-    with pytest.raises(ValueError, match="has not been called yet"):
-        export_saved_model(model, str(tmp_path / "m"))
-    assert not os.path.exists(tmp_path / "m")
+    path = export_saved_model(model, str(tmp_path / "m"))
+    assert os.path.isfile(os.path.join(path, "saved_model.pb"))

@@ -5,7 +5,8 @@
 
 Writes `DIR/metrics.json` (per task F1, Hamming loss, MAP, accuracy on the test
 split, and their means), `DIR/config.json` (the arguments), `DIR/history.json`
-(the per-epoch losses), and a SavedModel version under `saved_models/<name>/`.
+(the per-epoch losses), `DIR/task_weights.csv` (the task weights at each epoch's
+end), and a SavedModel version under `saved_models/<name>/`.
 """
 
 import argparse
@@ -34,6 +35,11 @@ DEFAULTS = {
     "head_units": 64,
     "dropout": 0.1,
     "cfc_units": 128,
+    "mtl": "dmtl",
+    "beta": 0.0,
+    "alpha": 1.0,
+    "tdb_learning_rate": 1e-4,
+    "grad_norm_layer": "task",
 }
 
 
@@ -48,6 +54,22 @@ def parse_args(argv=None):
                    "see DESIGN.md's npz contract). Default: %(default)s")
     p.add_argument("--fusion", default=DEFAULTS["fusion"], choices=["hgfn", "cfc"],
                    help="Fusion layer. Default: %(default)s")
+    p.add_argument("--mtl", default=DEFAULTS["mtl"], choices=["dmtl", "lsew"],
+                   help="Multi-task strategy: DMTL (dynamic task balancing, the paper's) or "
+                   "LSEW (equal weights). Default: %(default)s")
+    p.add_argument("--beta", type=float, default=DEFAULTS["beta"],
+                   help="Focal loss β >= 0 (eq. 10; 0 = cross-entropy). Default: %(default)s")
+    p.add_argument("--alpha", type=float, default=DEFAULTS["alpha"],
+                   help="DMTL's α (eq. 11). Default: %(default)s")
+    p.add_argument("--tdb-learning-rate", type=float, default=DEFAULTS["tdb_learning_rate"],
+                   help="SGD learning rate of DMTL's task weights. Default: %(default)s")
+    p.add_argument("--no-rebalance", action="store_true",
+                   help="Turn off DMTL's epoch-end re-balancing (TDB alone).")
+    p.add_argument("--grad-norm-layer", default=DEFAULTS["grad_norm_layer"],
+                   choices=["task", "shared"],
+                   help="Where DMTL takes the gradient norms: each task's last layer (the "
+                   "paper) or a last shared layer (GradNorm; adds a shared Dense). "
+                   "Default: %(default)s")
     p.add_argument("--epochs", type=int, default=DEFAULTS["epochs"],
                    help="Most epochs (early stopping on validation loss may stop sooner). "
                    "Default: %(default)s")
@@ -99,6 +121,12 @@ def parse_args(argv=None):
         p.error(f"--theta must be in (0, 1]. Received: {args.theta}")
     if not 0 <= args.dropout < 1:
         p.error(f"--dropout must be in [0, 1). Received: {args.dropout}")
+    if args.beta < 0:
+        p.error(f"--beta must be >= 0. Received: {args.beta}")
+    if args.alpha < 0:
+        p.error(f"--alpha must be >= 0. Received: {args.alpha}")
+    if args.tdb_learning_rate <= 0:
+        p.error(f"--tdb-learning-rate must be positive. Received: {args.tdb_learning_rate}")
     if args.version is not None and args.version < 1:
         p.error(f"--version must be a positive integer. Received: {args.version}")
     if args.learning_rate <= 0:
@@ -125,9 +153,16 @@ def build(args, dataset):
                          "similarity": args.similarity}
     else:
         fusion_kwargs = {"units": args.cfc_units}
+    mtl_kwargs = {}
+    if args.mtl == "dmtl":
+        mtl_kwargs = {"alpha": args.alpha, "learning_rate": args.tdb_learning_rate,
+                      "grad_norm_layer": args.grad_norm_layer,
+                      "rebalance": not args.no_rebalance}
+    shared = args.head_units if args.mtl == "dmtl" and args.grad_norm_layer == "shared" else None
     return build_model(
         dataset.modalities, dataset.tasks, fusion=args.fusion, fusion_kwargs=fusion_kwargs,
         encoders=encoders, head_units=args.head_units, dropout=args.dropout,
+        mtl=args.mtl, mtl_kwargs=mtl_kwargs, beta=args.beta, shared_units=shared,
         name=f"{args.fusion}_{dataset.name}",
     )
 
@@ -140,7 +175,9 @@ def run(args):
     from hgfn_keras.data.dataset import as_tf_dataset
     from hgfn_keras.export import export_saved_model
     from hgfn_keras.io_utils import atomic_write_json
+    from hgfn_keras.io_utils import atomic_write_text
     from hgfn_keras.metrics import format_results_table, multitask_metrics
+    from hgfn_keras.multitask import TaskRebalancing
 
     started = time.time()
     keras.utils.set_random_seed(args.seed)
@@ -166,10 +203,13 @@ def run(args):
     for x, y in ((x_train, y_train), (x_val, y_val), (x_test, y_test)):
         model.prepare_inputs(x)
         model.check_labels(y)
+    model.set_task_counts(y_train)  # N / n_f for DMTL
     train_ds = as_tf_dataset(x_train, y_train, args.batch_size, shuffle=True, seed=args.seed)
     val_ds = as_tf_dataset(x_val, y_val, args.batch_size)
     verbose = args.verbose if args.verbose is not None else (1 if sys.stdout.isatty() else 2)
+    rebalancing = TaskRebalancing()
     callbacks = [
+        rebalancing,
         keras.callbacks.EarlyStopping(monitor="val_loss", patience=args.patience,
                                       restore_best_weights=True),
         keras.callbacks.TerminateOnNaN(),
@@ -182,17 +222,23 @@ def run(args):
     probabilities = model.predict(as_tf_dataset(x_test, None, 512), verbose=0)
     metrics = multitask_metrics(dataset.tasks, y_test, probabilities)
     metrics["run"] = {
-        "dataset": dataset.name, "fusion": args.fusion, "seed": args.seed,
+        "dataset": dataset.name, "fusion": args.fusion, "mtl": args.mtl, "seed": args.seed,
         "epochs_run": len(history.history["loss"]), "fit_seconds": round(fit_seconds, 1),
         "test_rows": sizes["test"],
     }
-    print(f"\nTest split ({sizes['test']} rows), {args.fusion.upper()} on {dataset.name}, "
-          f"seed {args.seed}:")
+    print(f"\nTest split ({sizes['test']} rows), {args.fusion.upper()} + {args.mtl.upper()} on "
+          f"{dataset.name}, seed {args.seed}:")
     print(format_results_table(metrics))
     atomic_write_json(os.path.join(output_dir, "metrics.json"), metrics)
     atomic_write_json(os.path.join(output_dir, "config.json"), vars(args))
     atomic_write_json(os.path.join(output_dir, "history.json"),
                       {k: [float(v) for v in vals] for k, vals in history.history.items()})
+    rows = ["epoch," + ",".join(model.task_names)]
+    rows += [f"{epoch + 1}," + ",".join(f"{w:.6f}" for w in weights)
+             for epoch, weights in rebalancing.history]
+    atomic_write_text(os.path.join(output_dir, "task_weights.csv"), "\n".join(rows) + "\n")
+    print("Task weights after the last epoch: " + ", ".join(
+        f"{n}={w:.3f}" for n, w in zip(model.task_names, rebalancing.history[-1][1])))
     print(f"\nWrote {os.path.join(output_dir, 'metrics.json')}")
     if not args.no_export:
         path = export_saved_model(model, export_dir, version=args.version)

@@ -1,4 +1,11 @@
-"""Multi-task training: the model with its custom train step, and task losses."""
+"""Multi-task training: the model with its custom train step, task losses, task weightings."""
 
-from hgfn_keras.multitask.multi_task_model import MultiTaskModel
+from hgfn_keras.multitask.dynamic_task_balancing import DynamicTaskBalancing
+from hgfn_keras.multitask.multi_task_model import (
+    TASK_WEIGHTINGS,
+    MultiTaskModel,
+    get_task_weighting,
+)
 from hgfn_keras.multitask.task_loss import task_loss
+from hgfn_keras.multitask.task_rebalancing import TaskRebalancing
+from hgfn_keras.multitask.task_weighting import TaskWeighting, task_counts

@@ -3,9 +3,13 @@
 import keras
 import numpy as np
 import tensorflow as tf
+from keras import ops
 
 from hgfn_keras.data.dataset import MASK_KEY
+from hgfn_keras.multitask.dynamic_task_balancing import DynamicTaskBalancing
 from hgfn_keras.multitask.task_loss import task_loss
+from hgfn_keras.multitask.task_rebalancing import TaskRebalancing
+from hgfn_keras.multitask.task_weighting import TaskWeighting, task_counts
 from hgfn_keras.specs import Task
 
 
@@ -14,17 +18,25 @@ class MultiTaskModel(keras.Model):
     """Wraps a network with one output per task and trains it on the task losses.
 
     The training loss is Σ_f w_f L_f, where L_f is task f's focal loss
-    (`task_loss`, missing labels left out) and w_f its weight. The weights live
-    in a non-trainable variable, `task_weights`, which the main optimizer never
-    touches; here they stay at 1 (LSEW, a linear sum with equal weights).
+    (`task_loss`, eq. 10; missing labels left out) and w_f its weight, held by
+    the model's `task_weighting`: the base `TaskWeighting` keeps every w_f at 1 (LSEW),
+    `DynamicTaskBalancing` (DMTL) moves them after every step from the per-task
+    gradient norms (eq. 11) and re-balances them at each epoch's end. The weights
+    are non-trainable variables: the main optimizer never touches them, and they
+    are saved with the model and its checkpoints.
+
     `train_step` and `test_step` share `compute_losses`, so they cannot drift
-    apart. Every step logs the total loss and each task's loss.
+    apart. Every training step logs the weighted total (`loss`), each task's
+    loss (`<task>_loss`) and weight (`<task>_weight`). The validation `loss` is
+    the plain sum of the task losses, so that early stopping compares the same
+    quantity from epoch to epoch while the weights move.
 
     Args:
         network: a Keras model mapping the modality inputs to a dict
             `{task name: probabilities}` (see `hgfn_keras.build_model`).
         tasks: the `Task` list (or their configs).
-        beta: the focal loss' β (0: cross-entropy).
+        task_weighting: `"lsew"`, `"dmtl"`, or a `TaskWeighting` layer.
+        beta: the focal loss' β ≥ 0 (0: cross-entropy).
         **kwargs: standard `keras.Model` arguments.
 
     Labels are a dict `{task name: int [batch]}` with -1 for a missing label.
@@ -33,7 +45,7 @@ class MultiTaskModel(keras.Model):
     present.
     """
 
-    def __init__(self, network, tasks, beta=0.0, **kwargs):
+    def __init__(self, network, tasks, task_weighting="lsew", beta=0.0, **kwargs):
         super().__init__(**kwargs)
         self.network = network
         self.tasks = [t if isinstance(t, Task) else Task.from_config(t) for t in tasks]
@@ -42,19 +54,45 @@ class MultiTaskModel(keras.Model):
         if isinstance(beta, bool) or not isinstance(beta, (int, float)) or beta < 0:
             raise ValueError(f"`beta` must be a number >= 0. Received: beta={beta!r}")
         self.beta = float(beta)
-        self.task_weights = self.add_weight(
-            shape=(len(self.tasks),), initializer="ones", trainable=False, name="task_weights"
-        )
+        self.task_weighting = get_task_weighting(task_weighting)
+        self.task_weighting.configure(len(self.tasks))
+        if self.task_weighting.grad_norm_layer == "shared":
+            try:
+                self.network.get_layer("shared")
+            except ValueError:
+                raise ValueError(
+                    "grad_norm_layer='shared' takes the gradient norms on the last shared "
+                    "layer, a Dense named 'shared' between the fusion and the task heads: "
+                    "build the model with `shared_units`."
+                ) from None
         self.loss_tracker = keras.metrics.Mean(name="loss")
         self.task_loss_trackers = [keras.metrics.Mean(name=f"{t.name}_loss") for t in self.tasks]
+        # The network is a built functional model and the task weighting has its
+        # variables: every weight exists, so the model is built (BackupAndRestore
+        # and export need that before the first batch).
+        self.built = self.network.built
 
     @property
     def task_names(self):
         return [t.name for t in self.tasks]
 
     @property
+    def task_weights(self):
+        """The task weights w_f, a non-trainable variable `[T]`."""
+        return self.task_weighting.task_weights
+
+    @property
     def metrics(self):
         return [self.loss_tracker, *self.task_loss_trackers]
+
+    def set_task_counts(self, labels):
+        """Gives the task weighting N and n_f from the training labels (DMTL's N / n_f).
+
+        `fit` calls it on numpy labels; call it yourself before fitting on a
+        `tf.data.Dataset`.
+        """
+        num_samples, positives = task_counts(self.tasks, self.check_labels(labels))
+        self.task_weighting.set_task_counts(num_samples, positives, self.task_names)
 
     @property
     def input_names(self):
@@ -78,33 +116,60 @@ class MultiTaskModel(keras.Model):
         return self.network(inputs, training=training)
 
     def compute_losses(self, y, y_pred):
-        """The weighted total loss and the list of per-task losses."""
-        task_losses = [task_loss(t, y[t.name], y_pred[t.name], self.beta) for t in self.tasks]
-        stacked = tf.stack(task_losses)
-        total = tf.reduce_sum(tf.cast(self.task_weights, stacked.dtype) * stacked)
-        return total, task_losses
+        """The weighted total Σ w_f L_f and the stacked task losses `[T]`."""
+        task_losses = ops.stack(
+            [task_loss(t, y[t.name], y_pred[t.name], self.beta) for t in self.tasks])
+        return self.task_weighting(task_losses), task_losses
 
     def _update_trackers(self, total, task_losses):
         self.loss_tracker.update_state(total)
-        for tracker, value in zip(self.task_loss_trackers, task_losses):
-            tracker.update_state(value)
+        for index, tracker in enumerate(self.task_loss_trackers):
+            tracker.update_state(task_losses[index])
         return {m.name: m.result() for m in self.metrics}
+
+    def _gradient_norm_variables(self):
+        """The weights W that DMTL's G_f are taken on: each task's last kernel
+        ("task"), or the kernel of the last shared layer ("shared")."""
+        if self.task_weighting.grad_norm_layer == "shared":
+            return [self.network.get_layer("shared").kernel]
+        return [self.network.get_layer(t.name).kernel for t in self.tasks]
 
     def train_step(self, data):
         x, y, _ = keras.utils.unpack_x_y_sample_weight(data)
-        with tf.GradientTape() as tape:
+        weighting = self.task_weighting
+        shared_norms = weighting.needs_gradient_norms and weighting.grad_norm_layer == "shared"
+        with tf.GradientTape(persistent=shared_norms) as tape:
             y_pred = self(x, training=True)
             total, task_losses = self.compute_losses(y, y_pred)
-            objective = total + tf.add_n(self.losses) if self.losses else total
-        gradients = tape.gradient(objective, self.trainable_variables)
-        self.optimizer.apply(gradients, self.trainable_variables)
-        return self._update_trackers(total, task_losses)
+            objective = total + ops.sum(self.losses) if self.losses else total
+            if shared_norms:
+                weighted = ops.cast(weighting.task_weights, task_losses.dtype) * task_losses
+        variables = self.trainable_variables
+        gradients = tape.gradient(objective, variables)
+        if weighting.needs_gradient_norms:
+            if shared_norms:
+                # All T per-task gradients on the shared kernel in one vectorised call.
+                (kernel,) = self._gradient_norm_variables()
+                jacobian = tape.jacobian(weighted, kernel, experimental_use_pfor=True)
+                norms = tf.norm(tf.reshape(jacobian, (len(self.tasks), -1)), axis=1)
+                del tape
+            else:
+                # ∇_{W_f} Σ_g w_g L_g = w_f ∇_{W_f} L_f: G_f comes from the one backward pass.
+                index = {id(v): i for i, v in enumerate(variables)}
+                norms = ops.stack([tf.norm(gradients[index[id(k)]])
+                                   for k in self._gradient_norm_variables()])
+            weighting.update(task_losses, norms)
+        self.optimizer.apply(gradients, variables)
+        logs = self._update_trackers(total, task_losses)
+        for i, name in enumerate(self.task_names):
+            logs[f"{name}_weight"] = weighting.task_weights[i]
+        return logs
 
     def test_step(self, data):
         x, y, _ = keras.utils.unpack_x_y_sample_weight(data)
         y_pred = self(x, training=False)
-        total, task_losses = self.compute_losses(y, y_pred)
-        return self._update_trackers(total, task_losses)
+        _, task_losses = self.compute_losses(y, y_pred)
+        return self._update_trackers(ops.sum(task_losses), task_losses)
 
     # -- friendly checks on numpy inputs ----------------------------------------
     def prepare_inputs(self, x):
@@ -174,16 +239,23 @@ class MultiTaskModel(keras.Model):
             checked[task.name] = labels
         return checked
 
-    def fit(self, x=None, y=None, validation_data=None, **kwargs):
+    def fit(self, x=None, y=None, validation_data=None, callbacks=None, **kwargs):
+        """`keras.Model.fit`, with checks of numpy inputs and labels, N / n_f taken
+        from numpy labels, and a `TaskRebalancing` callback added when none is given."""
         x = self.prepare_inputs(x)
         y = self.check_labels(y)
+        if isinstance(y, dict):
+            self.set_task_counts(y)
+        callbacks = list(callbacks or [])
+        if not any(isinstance(c, TaskRebalancing) for c in callbacks):
+            callbacks.insert(0, TaskRebalancing())
         if isinstance(validation_data, (tuple, list)) and len(validation_data) >= 2:
             validation_data = (
                 self.prepare_inputs(validation_data[0]),
                 self.check_labels(validation_data[1]),
                 *validation_data[2:],
             )
-        return super().fit(x, y, validation_data=validation_data, **kwargs)
+        return super().fit(x, y, validation_data=validation_data, callbacks=callbacks, **kwargs)
 
     def evaluate(self, x=None, y=None, **kwargs):
         return super().evaluate(self.prepare_inputs(x), self.check_labels(y), **kwargs)
@@ -197,6 +269,7 @@ class MultiTaskModel(keras.Model):
             {
                 "network": keras.saving.serialize_keras_object(self.network),
                 "tasks": [t.to_config() for t in self.tasks],
+                "task_weighting": keras.saving.serialize_keras_object(self.task_weighting),
                 "beta": self.beta,
             }
         )
@@ -206,4 +279,31 @@ class MultiTaskModel(keras.Model):
     def from_config(cls, config):
         config = dict(config)
         config["network"] = keras.saving.deserialize_keras_object(config["network"])
+        if isinstance(config.get("task_weighting"), dict):
+            config["task_weighting"] = keras.saving.deserialize_keras_object(
+                config["task_weighting"])
         return cls(**config)
+
+
+TASK_WEIGHTINGS = {"lsew": TaskWeighting, "dmtl": DynamicTaskBalancing}
+
+
+def get_task_weighting(task_weighting, **kwargs):
+    """A `TaskWeighting` from its name (`"lsew"`, `"dmtl"`) or the layer itself.
+
+    >>> get_task_weighting("dmtl", alpha=0.5).alpha
+    0.5
+    """
+    if isinstance(task_weighting, TaskWeighting):
+        if kwargs:
+            raise ValueError(
+                "Constructor arguments are for a task weighting given by name. "
+                f"Received: {sorted(kwargs)}"
+            )
+        return task_weighting
+    if not isinstance(task_weighting, str) or task_weighting.lower() not in TASK_WEIGHTINGS:
+        raise ValueError(
+            f"Unknown multi-task strategy {task_weighting!r}. Use one of "
+            f"{sorted(TASK_WEIGHTINGS)} or a TaskWeighting layer."
+        )
+    return TASK_WEIGHTINGS[task_weighting.lower()](**kwargs)

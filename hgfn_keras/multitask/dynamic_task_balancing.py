@@ -1,0 +1,198 @@
+"""DMTL's task level: dynamic task balancing (TDB, eq. 11) and the epoch-end re-balancing."""
+
+import warnings
+
+import keras
+import numpy as np
+import tensorflow as tf
+from keras import ops
+
+from hgfn_keras.multitask.task_weighting import TaskWeighting
+
+GRAD_NORM_LAYERS = ("task", "shared")
+_EPSILON = 1e-8
+
+
+@keras.saving.register_keras_serializable(package="hgfn_keras")
+class DynamicTaskBalancing(TaskWeighting):
+    """Task weights that follow each task's training rate (paper III-C, eq. 11).
+
+    After every step, with L_f the task losses, w_f the weights (positive,
+    summing to T) and W the weights the gradient norms are taken on:
+
+    - G_f = ‖∇_W (w_f L_f)‖₂ and Ḡ = mean_f G_f;
+    - L̃_f = L_f(t) / L_f(0) and r_f = L̃_f / mean(L̃) (the inverse training rate);
+    - L_TDB = Σ_f (N / n_f) |G_f − Ḡ · r_f^α|, with the target Ḡ · r_f^α held
+      constant;
+    - w ← w − η ∇_w L_TDB by the weights' own optimizer, then the weights are made
+      positive and renormalised to sum to T.
+
+    A task that trains slowly (large r_f) gets a larger target and so a larger
+    weight; the inverted sample ratio N / n_f makes rare tasks count more. With
+    `grad_norm_layer="task"` (default, the paper's "last task-specific layer"),
+    G_f = w_f ‖∇_{W_f} L_f‖ comes out of the ordinary backward pass at no extra
+    cost; `"shared"` takes GradNorm's last shared layer instead, whose per-task
+    gradients the model computes in one batched Jacobian call.
+
+    Design choices (DESIGN.md): the weights' optimizer defaults to plain SGD,
+    because Adam divides each coordinate by its own gradient scale and would
+    cancel the per-task constant N / n_f; L_f(0) is each task's loss at the first
+    step in which it is not 0; n_f = 0 is counted as 1 (with a warning), so the
+    ratio stays finite.
+
+    At each epoch's end (`end_epoch`, called by the model's `TaskRebalancing`
+    callback) the weights are re-balanced: with ā_f the epoch's mean training loss
+    of task f, w_f ← w_f · max_g ā_g / ā_f, then renormalised to sum to T. This is
+    the paper's re-balancing "at the beginning of the training cycle": no
+    training step runs between an epoch's end and the next one's start.
+
+    Args:
+        alpha: α of eq. 11 (1, as in the paper).
+        learning_rate: the weights' SGD learning rate η (used when `optimizer` is
+            None).
+        grad_norm_layer: `"task"` (default) or `"shared"`.
+        rebalance: apply the epoch-end re-balancing (True).
+        min_weight: the floor that keeps the weights positive before
+            renormalising.
+        optimizer: optional Keras optimizer for the weights (default plain SGD).
+        **kwargs: standard `keras.layers.Layer` arguments.
+
+    Example:
+
+    >>> import numpy as np, keras
+    >>> from hgfn_keras import Modality, Task, build_model
+    >>> model = build_model([Modality("a", width=4), Modality("b", width=3)],
+    ...                     [Task("t1", 2), Task("t2", 3)], mtl="dmtl",
+    ...                     mtl_kwargs={"alpha": 1.0, "learning_rate": 1e-3})
+    >>> model.compile(optimizer=keras.optimizers.Adam(1e-3))
+    >>> x = {"a": np.random.rand(32, 4), "b": np.random.rand(32, 3)}
+    >>> y = {"t1": np.random.randint(0, 2, 32), "t2": np.random.randint(0, 3, 32)}
+    >>> _ = model.fit(x, y, epochs=2, batch_size=8, verbose=0)
+    >>> w = model.task_weights.numpy()
+    >>> bool(np.all(w > 0)), round(float(w.sum()), 4)
+    (True, 2.0)
+
+    Reference: Wang & Chen, III-C, eq. 11; Chen et al., "GradNorm", ICML 2018.
+    """
+
+    needs_gradient_norms = True
+
+    def __init__(self, alpha=1.0, learning_rate=1e-4, grad_norm_layer="task", rebalance=True,
+                 min_weight=1e-3, optimizer=None, **kwargs):
+        super().__init__(**kwargs)
+        if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or alpha < 0:
+            raise ValueError(f"`alpha` must be a number >= 0. Received: alpha={alpha!r}")
+        if not isinstance(learning_rate, (int, float)) or learning_rate <= 0:
+            raise ValueError(
+                f"`learning_rate` must be a positive number. Received: learning_rate={learning_rate!r}"
+            )
+        if grad_norm_layer not in GRAD_NORM_LAYERS:
+            raise ValueError(
+                f"`grad_norm_layer` must be one of {GRAD_NORM_LAYERS}. "
+                f"Received: grad_norm_layer={grad_norm_layer!r}"
+            )
+        if not 0 < min_weight < 1:
+            raise ValueError(f"`min_weight` must be in (0, 1). Received: min_weight={min_weight!r}")
+        self.alpha = float(alpha)
+        self.learning_rate = float(learning_rate)
+        self.grad_norm_layer = grad_norm_layer
+        self.rebalance = bool(rebalance)
+        self.min_weight = float(min_weight)
+        self.weight_optimizer = optimizer or keras.optimizers.SGD(learning_rate=self.learning_rate)
+
+    def build_state(self):
+        t = self.num_tasks
+        zeros = dict(shape=(t,), initializer="zeros", trainable=False)
+        self.sample_ratios = self.add_weight(
+            shape=(t,), initializer="ones", trainable=False, name="sample_ratios"
+        )  # N / n_f
+        self.initial_losses = self.add_weight(name="initial_losses", **zeros)  # L_f(0)
+        self.epoch_loss_sums = self.add_weight(name="epoch_loss_sums", **zeros)
+        self.epoch_steps = self.add_weight(shape=(), initializer="zeros", trainable=False,
+                                           name="epoch_steps")
+        self.weight_optimizer.build([self.task_weights])
+
+    def set_task_counts(self, num_samples, positives, task_names=None):
+        """Sets N / n_f from the training labels (see `task_counts`)."""
+        positives = np.asarray(positives, "float64")
+        if positives.shape != (self.num_tasks,):
+            raise ValueError(
+                f"`positives` must hold one count per task ({self.num_tasks}). "
+                f"Received: {positives.tolist()}"
+            )
+        names = task_names or [f"task {i}" for i in range(self.num_tasks)]
+        for name, count in zip(names, positives):
+            if count <= 0:
+                warnings.warn(
+                    f"Task {name!r} has no positive training label (n_f = 0): DMTL counts "
+                    "it as 1 so that N / n_f stays finite.",
+                    stacklevel=3,
+                )
+        self.sample_ratios.assign(float(num_samples) / np.maximum(positives, 1.0))
+
+    def _normalise(self, weights):
+        weights = ops.maximum(weights, self.min_weight)
+        return weights * (self.num_tasks / ops.sum(weights))
+
+    def tdb_loss(self, weights, unweighted_norms, task_losses):
+        """L_TDB of eq. 11 as a function of the weights (the rest held constant)."""
+        initial = ops.where(self.initial_losses > 0, self.initial_losses, task_losses)
+        inverse_rate = task_losses / ops.maximum(initial, _EPSILON)  # L̃_f
+        rate = inverse_rate / ops.maximum(ops.mean(inverse_rate), _EPSILON)  # r_f
+        norms = weights * unweighted_norms  # G_f
+        target = ops.stop_gradient(ops.mean(norms) * rate**self.alpha)  # Ḡ r_f^α
+        return ops.sum(self.sample_ratios * ops.abs(norms - target))
+
+    def update(self, task_losses, gradient_norms=None):
+        task_losses = ops.stop_gradient(ops.cast(task_losses, "float32"))
+        norms = ops.stop_gradient(ops.cast(gradient_norms, "float32"))
+        unweighted = norms / ops.maximum(self.task_weights, _EPSILON)  # ‖∇_W L_f‖
+        weights = self.task_weights.value
+        with tf.GradientTape() as tape:
+            tape.watch(weights)
+            loss = self.tdb_loss(weights, unweighted, task_losses)
+        gradient = tape.gradient(loss, weights)
+        self.weight_optimizer.apply([gradient], [self.task_weights])
+        self.task_weights.assign(self._normalise(self.task_weights))
+        self.initial_losses.assign(
+            ops.where(self.initial_losses > 0, self.initial_losses, task_losses))
+        self.epoch_loss_sums.assign_add(task_losses)
+        self.epoch_steps.assign_add(1.0)
+        return loss
+
+    def start_epoch(self):
+        self.epoch_loss_sums.assign(ops.zeros_like(self.epoch_loss_sums))
+        self.epoch_steps.assign(0.0)
+
+    def rebalancing_scalars(self):
+        """s_f = max_g ā_g / ā_f from the epoch's mean training losses ā_f."""
+        mean_losses = self.epoch_loss_sums / ops.maximum(self.epoch_steps, 1.0)
+        mean_losses = ops.maximum(mean_losses, _EPSILON)
+        return ops.max(mean_losses) / mean_losses
+
+    def end_epoch(self):
+        if self.rebalance and float(ops.convert_to_numpy(self.epoch_steps)) > 0:
+            scaled = self.task_weights * self.rebalancing_scalars()
+            self.task_weights.assign(self._normalise(scaled))
+        return super().end_epoch()
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "alpha": self.alpha,
+                "learning_rate": self.learning_rate,
+                "grad_norm_layer": self.grad_norm_layer,
+                "rebalance": self.rebalance,
+                "min_weight": self.min_weight,
+                "optimizer": keras.optimizers.serialize(self.weight_optimizer),
+            }
+        )
+        return config
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        if config.get("optimizer") is not None:
+            config["optimizer"] = keras.optimizers.deserialize(config["optimizer"])
+        return cls(**config)

@@ -1,0 +1,33 @@
+"""The Callback that drives the epoch-level part of a task weighting."""
+
+import keras
+import numpy as np
+
+
+class TaskRebalancing(keras.callbacks.Callback):
+    """Calls the model's task weighting at each epoch's start and end.
+
+    For DMTL that resets the per-epoch loss sums and applies the re-balancing
+    w_f ← w_f · max_g ā_g / ā_f (see `DynamicTaskBalancing`). It also keeps the
+    task weights at the end of every epoch in `history` (a list of
+    `(epoch, weights)`), which the training CLI writes to `task_weights.csv`.
+    `MultiTaskModel.fit` adds one when none is given.
+    """
+
+    def on_train_begin(self, logs=None):
+        self.history = []
+        if not hasattr(self.model, "task_weighting"):
+            raise ValueError(
+                "TaskRebalancing needs a MultiTaskModel (a model with a `task_weighting`). "
+                f"Received: {type(self.model).__name__}"
+            )
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.model.task_weighting.start_epoch()
+
+    def on_epoch_end(self, epoch, logs=None):
+        weights = np.asarray(self.model.task_weighting.end_epoch(), "float64")
+        self.history.append((epoch, weights.tolist()))
+        if logs is not None:
+            for name, value in zip(self.model.task_names, weights):
+                logs[f"{name}_weight"] = float(value)

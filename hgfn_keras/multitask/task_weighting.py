@@ -1,0 +1,83 @@
+"""How task losses are weighed: the interface, and equal weights (LSEW)."""
+
+import keras
+import numpy as np
+from keras import ops
+
+
+@keras.saving.register_keras_serializable(package="hgfn_keras")
+class TaskWeighting(keras.layers.Layer):
+    """Holds the task weights w_f of the training loss Σ_f w_f L_f.
+
+    A `MultiTaskModel` owns one. The weights are a non-trainable variable, so
+    they are saved with the model and its checkpoints and the main optimizer
+    never updates them. This base class keeps them at 1: a linear sum of the
+    task losses with equal weights (LSEW, the paper's baseline). Subclasses
+    (`DynamicTaskBalancing`) update them after each step (`update`) and at each
+    epoch's end (`end_epoch`).
+
+    Args:
+        **kwargs: standard `keras.layers.Layer` arguments.
+    """
+
+    #: Whether `update` needs per-task gradient norms from the train step.
+    needs_gradient_norms = False
+    #: Which weights those norms are taken from: "task" (each task's last layer)
+    #: or "shared" (the last shared layer).
+    grad_norm_layer = "task"
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.num_tasks = None
+
+    def configure(self, num_tasks):
+        """Creates the state for `num_tasks` tasks (called by the model)."""
+        self.num_tasks = int(num_tasks)
+        self.task_weights = self.add_weight(
+            shape=(self.num_tasks,), initializer="ones", trainable=False, name="task_weights"
+        )
+        self.build_state()
+        self.built = True
+
+    def build_state(self):
+        """Subclasses create their extra variables here."""
+
+    def update(self, task_losses, gradient_norms=None):
+        """Called after every training step with the step's task losses `[T]`
+        and, when `needs_gradient_norms`, G_f = ‖∇_W (w_f L_f)‖ `[T]`."""
+
+    def start_epoch(self):
+        """Called at each epoch's start."""
+
+    def end_epoch(self):
+        """Called at each epoch's end; returns the weights as a numpy array."""
+        return np.asarray(ops.convert_to_numpy(self.task_weights))
+
+    def set_task_counts(self, num_samples, positives, task_names=None):
+        """Strategies that use N / n_f take the counts here; others ignore them."""
+
+    def call(self, task_losses):
+        """The weighted total loss Σ_f w_f L_f of a `[T]` vector of losses."""
+        return ops.sum(ops.cast(self.task_weights, task_losses.dtype) * task_losses)
+
+
+def task_counts(tasks, labels):
+    """N and n_f of DMTL's inverted task sample distribution ratio N / n_f.
+
+    N is the number of training rows. n_f is the number of positive labels of a
+    binary task, or the count of the rarest class of a K-class task; missing
+    labels (-1) count for nothing.
+
+    >>> from hgfn_keras.specs import Task
+    >>> task_counts([Task("a", 2), Task("b", 3)],
+    ...             {"a": np.array([1, 0, 1, -1]), "b": np.array([0, 0, 1, 2])})
+    (4, [2, 1])
+    """
+    positives = []
+    num_samples = None
+    for task in tasks:
+        y = np.asarray(labels[task.name]).reshape(-1)
+        num_samples = len(y) if num_samples is None else num_samples
+        counts = np.bincount(y[y >= 0].astype("int64"), minlength=task.num_classes)
+        positives.append(int(counts[1]) if task.is_binary else int(counts.min()))
+    return int(num_samples or 0), positives
