@@ -17,7 +17,7 @@ install: $(VENV)/.installed
 
 ## Train HGFN on the embedded dataset, print the test metrics, export a SavedModel.
 train: install
-	$(PY) -m training.train --dataset clothing --fusion hgfn --output-dir runs/quickstart
+	$(PY) -m training.train --dataset clothing --fusion hgfn --mtl dmtl --output-dir runs/quickstart
 
 ## Run the test suite.
 test: install

@@ -96,8 +96,15 @@ def test_clothing_run_metrics_json(clothing_run):
     _check_metrics_structure(metrics, CLOTHING_TASKS)
     assert metrics["run"]["dataset"] == "clothing"
     assert metrics["run"]["epochs_run"] <= 2
+    assert metrics["run"]["mtl"] == "dmtl"  # the paper's full system is the default
     for name in ("config.json", "history.json"):
         assert (output_dir / name).is_file()
+    rows = (output_dir / "task_weights.csv").read_text().splitlines()
+    assert rows[0] == "epoch," + ",".join(CLOTHING_TASKS)
+    assert len(rows) == 1 + metrics["run"]["epochs_run"]
+    for row in rows[1:]:
+        weights = [float(v) for v in row.split(",")[1:]]
+        assert all(w > 0 for w in weights) and abs(sum(weights) - 3.0) < 1e-3
 
 
 def test_clothing_run_exports_saved_model(clothing_run):
