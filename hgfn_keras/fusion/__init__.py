@@ -1,5 +1,7 @@
 """Fusion layers: HGFN and the baselines, all behind one interface (`Fusion`)."""
 
+from hgfn_keras.registry import resolve
+
 from hgfn_keras.fusion.alignment import ModalityAlignment
 from hgfn_keras.fusion.base import Fusion
 from hgfn_keras.fusion.concat_fusion import ConcatFusion
@@ -27,15 +29,4 @@ def get_fusion(fusion, **kwargs):
     >>> get_fusion("hgfn", theta=0.3).theta
     0.3
     """
-    if isinstance(fusion, Fusion):
-        if kwargs:
-            raise ValueError(
-                "Constructor arguments are for a fusion given by name; this one is "
-                f"already built. Received: {sorted(kwargs)}"
-            )
-        return fusion
-    if not isinstance(fusion, str) or fusion.lower() not in FUSIONS:
-        raise ValueError(
-            f"Unknown fusion {fusion!r}. Use one of {sorted(FUSIONS)} or a Fusion layer."
-        )
-    return FUSIONS[fusion.lower()](**kwargs)
+    return resolve(fusion, FUSIONS, Fusion, "fusion", kwargs)

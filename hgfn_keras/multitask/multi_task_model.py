@@ -10,6 +10,7 @@ from hgfn_keras.multitask.dynamic_task_balancing import DynamicTaskBalancing
 from hgfn_keras.multitask.task_loss import task_loss
 from hgfn_keras.multitask.task_rebalancing import TaskRebalancing
 from hgfn_keras.multitask.task_weighting import TaskWeighting, task_counts
+from hgfn_keras.registry import resolve
 from hgfn_keras.specs import Task
 
 
@@ -294,16 +295,4 @@ def get_task_weighting(task_weighting, **kwargs):
     >>> get_task_weighting("dmtl", alpha=0.5).alpha
     0.5
     """
-    if isinstance(task_weighting, TaskWeighting):
-        if kwargs:
-            raise ValueError(
-                "Constructor arguments are for a task weighting given by name. "
-                f"Received: {sorted(kwargs)}"
-            )
-        return task_weighting
-    if not isinstance(task_weighting, str) or task_weighting.lower() not in TASK_WEIGHTINGS:
-        raise ValueError(
-            f"Unknown multi-task strategy {task_weighting!r}. Use one of "
-            f"{sorted(TASK_WEIGHTINGS)} or a TaskWeighting layer."
-        )
-    return TASK_WEIGHTINGS[task_weighting.lower()](**kwargs)
+    return resolve(task_weighting, TASK_WEIGHTINGS, TaskWeighting, "multi-task strategy", kwargs)
