@@ -5,6 +5,8 @@ import pytest
 
 from hgfn_keras import (
     ConcatFusion,
+    GraphFusionNetwork,
+    TensorFusion,
     DynamicAttentionUnit,
     HierarchicalGraphFusion,
     LevelFusion,
@@ -149,7 +151,7 @@ def test_similar_constituents_get_less_weight():
 
 
 # -- masks -------------------------------------------------------------------------------
-@pytest.mark.parametrize("fusion_name", ["hgfn", "cfc"])
+@pytest.mark.parametrize("fusion_name", ["hgfn", "cfc", "tensor", "gfn"])
 def test_masked_modality_changes_nothing(fusion_name):
     names = ["a", "b", "c"]
     layer = get_fusion(fusion_name, modality_names=names)
@@ -276,3 +278,57 @@ def test_pad_narrower_than_a_modality_is_refused():
 def test_unknown_fusion_name():
     with pytest.raises(ValueError, match="Unknown fusion 'tfn'"):
         get_fusion("tfn")
+
+
+# -- the baselines ------------------------------------------------------------------------
+@pytest.mark.parametrize("kwargs, expected_width", [({"units": 5}, 5), ({"units": 5, "rank": 3}, 5)])
+def test_tensor_fusion_layer_checks(tmp_path, kwargs, expected_width):
+    run_fusion_layer_test(TensorFusion, kwargs, [4, 3, 2], expected_width, tmp_path)
+
+
+def test_gfn_layer_checks(tmp_path):
+    run_fusion_layer_test(GraphFusionNetwork, {}, [6, 3, 2], 6 * 3, tmp_path)
+
+
+def test_full_tensor_fusion_is_the_outer_product_with_ones():
+    layer = TensorFusion(units=3, rank=0, activation=None)
+    a, b = random_modalities([2, 3], batch=4)
+    out = np.asarray(layer([a, b]))
+    kernel, bias = [np.asarray(w) for w in layer.dense.weights]
+    a1 = np.concatenate([a, np.ones((4, 1))], 1)
+    b1 = np.concatenate([b, np.ones((4, 1))], 1)
+    z = np.einsum("bi,bj->bij", a1, b1).reshape(4, -1)  # vec((a ⊕ 1) ⊗ (b ⊕ 1))
+    np.testing.assert_allclose(out, z @ kernel + bias, atol=1e-5)
+
+
+def test_low_rank_tensor_fusion_by_hand():
+    layer = TensorFusion(units=3, rank=2, activation=None)
+    vectors = random_modalities([2, 3, 4], batch=4)
+    out = np.asarray(layer(vectors))
+    factors = [np.asarray(f) for f in layer.factors]
+    expected = np.ones((4, 2, 3))
+    for v, f in zip(vectors, factors):
+        expected = expected * np.einsum("bd,rdu->bru", np.concatenate([v, np.ones((4, 1))], 1), f)
+    np.testing.assert_allclose(out, expected.sum(1) + np.asarray(layer.bias), atol=1e-5)
+
+
+def test_tensor_fusion_goes_low_rank_when_the_product_is_too_wide():
+    layer = TensorFusion(units=4)
+    layer(random_modalities([64, 64, 64], batch=2))
+    assert layer.effective_rank == 8
+
+
+def test_gfn_is_a_preset_of_hgfn():
+    gfn = GraphFusionNetwork(modality_names=["a", "b", "c"])
+    config = gfn.get_config()
+    assert (config["unimodal_weights"], config["vertex_network"], config["similarity"]) == (
+        "sigmoid", "mlp", "dot")
+    gfn(dict(zip(["a", "b", "c"], random_modalities([3, 3, 3]))))
+    assert type(gfn.dau).__name__ == "ModalityGates"
+    assert [type(n).__name__ for n in gfn.vertex_networks] == ["VertexMLP", "VertexMLP"]
+
+
+@pytest.mark.parametrize("kwargs, message", [({"rank": -1}, "rank"), ({"units": 0}, "units")])
+def test_tensor_fusion_bad_arguments(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        TensorFusion(**kwargs)

@@ -12,7 +12,8 @@ from hgfn_keras.fusion.dynamic_attention_unit import DynamicAttentionUnit
 from hgfn_keras.fusion.graph import build_levels, count_vertices, default_max_order
 from hgfn_keras.fusion.level_fusion import LevelFusion
 from hgfn_keras.fusion.similarity_edge_weights import SimilarityEdgeWeights, validate_theta
-from hgfn_keras.fusion.vertex_network import VertexNetwork
+from hgfn_keras.fusion.modality_gates import ModalityGates
+from hgfn_keras.fusion.vertex_network import VertexMLP, VertexNetwork
 
 _WARN_VERTICES = 500
 
@@ -47,6 +48,10 @@ class HierarchicalGraphFusion(Fusion):
         vertex_filters, vertex_kernel_size: the vertex network's Conv1D.
         max_vertices: refuse graphs with more vertices than this in all (the
             counts grow fast: M=6 has 3,741 vertices up to order 4).
+        unimodal_weights: `"dau"` (the paper's DAU, eq. 1) or `"sigmoid"`
+            (GFN's per-modality sigmoid gates, `ModalityGates`).
+        vertex_network: `"conv"` (the paper's CONV, eq. 3) or `"mlp"` (GFN's
+            shared fully connected layer, `VertexMLP`).
         modality_names: optional modality names, in order (see `Fusion`).
         **kwargs: standard `keras.layers.Layer` arguments.
 
@@ -89,11 +94,19 @@ class HierarchicalGraphFusion(Fusion):
         vertex_filters=4,
         vertex_kernel_size=3,
         max_vertices=2000,
+        unimodal_weights="dau",
+        vertex_network="conv",
         modality_names=None,
         **kwargs,
     ):
         super().__init__(modality_names=modality_names, **kwargs)
         validate_theta(theta)
+        if unimodal_weights not in ("dau", "sigmoid"):
+            raise ValueError("`unimodal_weights` must be 'dau' or 'sigmoid'. "
+                             f"Received: unimodal_weights={unimodal_weights!r}")
+        if vertex_network not in ("conv", "mlp"):
+            raise ValueError("`vertex_network` must be 'conv' or 'mlp'. "
+                             f"Received: vertex_network={vertex_network!r}")
         if max_order is not None and (
             isinstance(max_order, bool) or not isinstance(max_order, int) or max_order < 2
         ):
@@ -108,7 +121,11 @@ class HierarchicalGraphFusion(Fusion):
         # Build the sub-layers' arguments now, so that bad ones fail at construction.
         self.alignment_layer = ModalityAlignment(alignment, units, name="alignment",
                                                  dtype=self.dtype_policy)
-        self.dau = DynamicAttentionUnit(filters=dau_filters, name="dau", dtype=self.dtype_policy)
+        if unimodal_weights == "dau":
+            self.dau = DynamicAttentionUnit(filters=dau_filters, name="dau",
+                                            dtype=self.dtype_policy)
+        else:
+            self.dau = ModalityGates(name="modality_gates", dtype=self.dtype_policy)
         self.edge_weights = SimilarityEdgeWeights(theta, similarity, name="edge_weights",
                                                   dtype=self.dtype_policy)
         self.theta = float(theta)
@@ -120,6 +137,8 @@ class HierarchicalGraphFusion(Fusion):
         self.vertex_filters = vertex_filters
         self.vertex_kernel_size = vertex_kernel_size
         self.max_vertices = max_vertices
+        self.unimodal_weights = unimodal_weights
+        self.vertex_network = vertex_network
         if modality_names is not None:
             self._plan_levels(len(modality_names))
 
@@ -159,10 +178,13 @@ class HierarchicalGraphFusion(Fusion):
         self.level_fusion = LevelFusion(name="level_fusion", dtype=self.dtype_policy)
         self.vertex_networks = []
         for level in self.levels[1:]:
-            net = VertexNetwork(
-                d, filters=self.vertex_filters, kernel_size=self.vertex_kernel_size,
-                name=f"vertex_network_{level.order}", dtype=self.dtype_policy,
-            )
+            if self.vertex_network == "conv":
+                net = VertexNetwork(
+                    d, filters=self.vertex_filters, kernel_size=self.vertex_kernel_size,
+                    name=f"vertex_network_{level.order}", dtype=self.dtype_policy,
+                )
+            else:
+                net = VertexMLP(d, name=f"vertex_mlp_{level.order}", dtype=self.dtype_policy)
             net.build((None, level.size, d), (None, level.size, d))
             self.vertex_networks.append(net)
         # Index arrays of every level: constants of the graph, not weights.
@@ -234,6 +256,33 @@ class HierarchicalGraphFusion(Fusion):
                 "vertex_filters": self.vertex_filters,
                 "vertex_kernel_size": self.vertex_kernel_size,
                 "max_vertices": self.max_vertices,
+                "unimodal_weights": self.unimodal_weights,
+                "vertex_network": self.vertex_network,
             }
         )
         return config
+
+
+@keras.saving.register_keras_serializable(package="hgfn_keras")
+class GraphFusionNetwork(HierarchicalGraphFusion):
+    """GFN (Mai et al. 2020) as a preset of the HGFN code: the paper's baseline.
+
+    The same graph of unimodal, bimodal and trimodal vertices, with GFN's parts
+    where HGFN changed them: per-modality sigmoid(Linear) unimodal weights
+    (`ModalityGates`) instead of the DAU, the dot product of the softmaxes as
+    similarity, and a shared fully connected vertex network (`VertexMLP`).
+    Every HGFN argument can still be given.
+
+    >>> import numpy as np
+    >>> gfn = GraphFusionNetwork()
+    >>> tuple(gfn([np.ones((2, 3)), np.ones((2, 4)), np.ones((2, 2))]).shape)
+    (2, 12)
+
+    Reference: Mai et al., "Modality to Modality Translation: An Adversarial
+    Representation Learning and Graph Fusion Network", AAAI 2020.
+    """
+
+    def __init__(self, unimodal_weights="sigmoid", vertex_network="mlp", similarity="dot",
+                 **kwargs):
+        super().__init__(unimodal_weights=unimodal_weights, vertex_network=vertex_network,
+                         similarity=similarity, **kwargs)

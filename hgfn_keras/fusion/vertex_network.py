@@ -76,3 +76,39 @@ class VertexNetwork(keras.layers.Layer):
             }
         )
         return config
+
+
+@keras.saving.register_keras_serializable(package="hgfn_keras")
+class VertexMLP(keras.layers.Layer):
+    """V_(x,y) = LeakyReLU(Dense(units)(V_x ⊕ V_y)), shared by a level's vertices.
+
+    The GFN preset's vertex network (Mai et al. 2020 fuse a pair with a shared
+    fully connected layer); same call signature as `VertexNetwork`.
+
+    >>> import numpy as np
+    >>> tuple(VertexMLP(units=6)(np.ones((2, 3, 6)), np.ones((2, 3, 6))).shape)
+    (2, 3, 6)
+    """
+
+    def __init__(self, units, negative_slope=0.3, **kwargs):
+        super().__init__(**kwargs)
+        if isinstance(units, bool) or not isinstance(units, int) or units < 1:
+            raise ValueError(f"`units` must be a positive integer. Received: units={units!r}")
+        self.units = units
+        self.negative_slope = negative_slope
+
+    def build(self, left_shape, right_shape=None):
+        self.dense = keras.layers.Dense(self.units, name="dense", dtype=self.dtype_policy)
+        self.dense.build((None, 2 * int(left_shape[-1])))
+
+    def call(self, left, right):
+        pair = ops.concatenate([left, right], axis=-1)
+        return ops.leaky_relu(self.dense(pair), self.negative_slope)
+
+    def compute_output_shape(self, left_shape, right_shape=None):
+        return (left_shape[0], left_shape[1], self.units)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({"units": self.units, "negative_slope": self.negative_slope})
+        return config
