@@ -32,7 +32,13 @@ from hgfn_keras.export import export_saved_model  # noqa: E402
 from hgfn_keras.metrics import format_results_table, multitask_metrics, task_metrics  # noqa: E402
 from hgfn_keras.model import build_model  # noqa: E402
 from hgfn_keras.multitask import (  # noqa: E402
+    MTL_STRATEGIES,
     DynamicTaskBalancing,
+    DynamicWeightAverage,
+    GradNorm,
+    MinNormWeighting,
+    UncertaintyWeighting,
+    min_norm_weights,
     MultiTaskModel,
     TaskRebalancing,
     TaskWeighting,

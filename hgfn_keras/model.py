@@ -5,6 +5,7 @@ import keras
 from hgfn_keras.data.dataset import MASK_KEY
 from hgfn_keras.fusion import get_fusion
 from hgfn_keras.multitask import MultiTaskModel, get_task_weighting
+from hgfn_keras.multitask.mti_net import mtinet_heads
 from hgfn_keras.specs import Modality, Task
 
 
@@ -43,13 +44,16 @@ def build_model(
         dropout: dropout rate in each head.
         use_modality_mask: add a `modality_mask` input `[batch, M]` (1 = present).
         mtl: the multi-task strategy: `"dmtl"` (default, the paper's dynamic
-            task balancing), `"lsew"` (equal weights) or a `TaskWeighting` layer.
+            task balancing), `"lsew"` (equal weights), `"moo"` (MGDA-UB),
+            `"mtinet"` (MTI-Net heads with equal weights), `"gradnorm"`,
+            `"uncertainty"`, `"dwa"`, or a `TaskWeighting` layer.
         mtl_kwargs: constructor arguments for a strategy given by name (DMTL:
             `alpha`, `learning_rate`, `grad_norm_layer`, `rebalance`).
         beta: the focal loss' β (0: cross-entropy).
         shared_units: if set, a shared Dense(shared_units, relu) named "shared"
             between the fusion and the heads (the "last shared layer" that
-            DMTL's `grad_norm_layer="shared"` needs). None: no such layer.
+            `grad_norm_layer="shared"` needs; added with `head_units` when such a
+            strategy is chosen and this is None). None: no such layer.
         name: the model's name.
 
     Returns:
@@ -93,6 +97,12 @@ def build_model(
     if unknown:
         raise ValueError(f"`encoders` names unknown modalities {unknown}. Modalities: {names}")
 
+    mtinet = isinstance(mtl, str) and mtl.lower() == "mtinet"
+    # MTI-Net is an architecture (its heads), trained with equal weights.
+    task_weighting = get_task_weighting("lsew" if mtinet else mtl, **dict(mtl_kwargs or {}))
+    if task_weighting.needs_gradient_norms and task_weighting.grad_norm_layer == "shared":
+        shared_units = shared_units or head_units  # GradNorm's last shared layer
+
     inputs, vectors = {}, {}
     for m in modalities:
         if m.kind == "text":
@@ -129,16 +139,18 @@ def build_model(
 
     if shared_units:
         fused = keras.layers.Dense(shared_units, activation="relu", name="shared")(fused)
-    outputs = {}
-    for t in tasks:
-        h = keras.layers.Dense(head_units, activation="relu", name=f"{t.name}_hidden")(fused)
-        if dropout:
-            h = keras.layers.Dropout(dropout, name=f"{t.name}_dropout")(h)
-        activation = "sigmoid" if t.is_binary else "softmax"
-        outputs[t.name] = keras.layers.Dense(t.output_units, activation=activation,
-                                             name=t.name)(h)
+    if mtinet:
+        outputs = mtinet_heads(fused, tasks, head_units, dropout)
+    else:
+        outputs = {}
+        for t in tasks:
+            h = keras.layers.Dense(head_units, activation="relu", name=f"{t.name}_hidden")(fused)
+            if dropout:
+                h = keras.layers.Dropout(dropout, name=f"{t.name}_dropout")(h)
+            activation = "sigmoid" if t.is_binary else "softmax"
+            outputs[t.name] = keras.layers.Dense(t.output_units, activation=activation,
+                                                 name=t.name)(h)
     # A list of inputs (not a dict): a dict input structure is compared by type at
     # call time, and TF's tracking wraps it when the model is exported.
     network = keras.Model(list(inputs.values()), outputs, name=f"{name}_network")
-    task_weighting = get_task_weighting(mtl, **dict(mtl_kwargs or {}))
     return MultiTaskModel(network, tasks, task_weighting=task_weighting, beta=beta, name=name)

@@ -248,10 +248,15 @@ def test_bad_dmtl_arguments_are_named(kwargs, message):
         DynamicTaskBalancing(**kwargs)
 
 
-def test_shared_norms_need_a_shared_layer():
+def test_shared_norms_get_a_shared_layer():
+    model = build_model(list(MODALITIES), list(TASKS), mtl="dmtl", head_units=4,
+                        mtl_kwargs={"grad_norm_layer": "shared"})
+    assert model.network.get_layer("shared").units == 4
+    from hgfn_keras import MultiTaskModel
+
+    plain = build_model(list(MODALITIES), list(TASKS), mtl="lsew")
     with pytest.raises(ValueError, match="named 'shared'"):
-        build_model(list(MODALITIES), list(TASKS), mtl="dmtl",
-                    mtl_kwargs={"grad_norm_layer": "shared"})
+        MultiTaskModel(plain.network, list(TASKS), task_weighting="gradnorm")
 
 
 def test_unknown_strategy_is_named():

@@ -55,6 +55,8 @@ class DynamicTaskBalancing(TaskWeighting):
         min_weight: the floor that keeps the weights positive before
             renormalising.
         optimizer: optional Keras optimizer for the weights (default plain SGD).
+        use_sample_ratios: weigh each task's term by N / n_f (True, the paper);
+            False gives every task the factor 1 (GradNorm).
         **kwargs: standard `keras.layers.Layer` arguments.
 
     Example:
@@ -78,7 +80,7 @@ class DynamicTaskBalancing(TaskWeighting):
     needs_gradient_norms = True
 
     def __init__(self, alpha=1.0, learning_rate=1e-4, grad_norm_layer="task", rebalance=True,
-                 min_weight=1e-3, optimizer=None, **kwargs):
+                 min_weight=1e-3, optimizer=None, use_sample_ratios=True, **kwargs):
         super().__init__(**kwargs)
         if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or alpha < 0:
             raise ValueError(f"`alpha` must be a number >= 0. Received: alpha={alpha!r}")
@@ -98,22 +100,22 @@ class DynamicTaskBalancing(TaskWeighting):
         self.grad_norm_layer = grad_norm_layer
         self.rebalance = bool(rebalance)
         self.min_weight = float(min_weight)
+        self.use_sample_ratios = bool(use_sample_ratios)
         self.weight_optimizer = optimizer or keras.optimizers.SGD(learning_rate=self.learning_rate)
 
     def build_state(self):
         t = self.num_tasks
-        zeros = dict(shape=(t,), initializer="zeros", trainable=False)
         self.sample_ratios = self.add_weight(
             shape=(t,), initializer="ones", trainable=False, name="sample_ratios"
         )  # N / n_f
-        self.initial_losses = self.add_weight(name="initial_losses", **zeros)  # L_f(0)
-        self.epoch_loss_sums = self.add_weight(name="epoch_loss_sums", **zeros)
-        self.epoch_steps = self.add_weight(shape=(), initializer="zeros", trainable=False,
-                                           name="epoch_steps")
+        self.initial_losses = self.add_weight(  # L_f(0)
+            shape=(t,), initializer="zeros", trainable=False, name="initial_losses")
         self.weight_optimizer.build([self.task_weights])
 
     def set_task_counts(self, num_samples, positives, task_names=None):
         """Sets N / n_f from the training labels (see `task_counts`)."""
+        if not self.use_sample_ratios:
+            return
         positives = np.asarray(positives, "float64")
         if positives.shape != (self.num_tasks,):
             raise ValueError(
@@ -156,18 +158,12 @@ class DynamicTaskBalancing(TaskWeighting):
         self.task_weights.assign(self._normalise(self.task_weights))
         self.initial_losses.assign(
             ops.where(self.initial_losses > 0, self.initial_losses, task_losses))
-        self.epoch_loss_sums.assign_add(task_losses)
-        self.epoch_steps.assign_add(1.0)
+        super().update(task_losses)
         return loss
-
-    def start_epoch(self):
-        self.epoch_loss_sums.assign(ops.zeros_like(self.epoch_loss_sums))
-        self.epoch_steps.assign(0.0)
 
     def rebalancing_scalars(self):
         """s_f = max_g ā_g / ā_f from the epoch's mean training losses ā_f."""
-        mean_losses = self.epoch_loss_sums / ops.maximum(self.epoch_steps, 1.0)
-        mean_losses = ops.maximum(mean_losses, _EPSILON)
+        mean_losses = ops.maximum(self.epoch_mean_losses(), _EPSILON)
         return ops.max(mean_losses) / mean_losses
 
     def end_epoch(self):
@@ -186,6 +182,7 @@ class DynamicTaskBalancing(TaskWeighting):
                 "rebalance": self.rebalance,
                 "min_weight": self.min_weight,
                 "optimizer": keras.optimizers.serialize(self.weight_optimizer),
+                "use_sample_ratios": self.use_sample_ratios,
             }
         )
         return config
@@ -196,3 +193,25 @@ class DynamicTaskBalancing(TaskWeighting):
         if config.get("optimizer") is not None:
             config["optimizer"] = keras.optimizers.deserialize(config["optimizer"])
         return cls(**config)
+
+
+@keras.saving.register_keras_serializable(package="hgfn_keras")
+class GradNorm(DynamicTaskBalancing):
+    """GradNorm (Chen et al. 2018) as a preset of the TDB code: a baseline beyond the paper.
+
+    The same |G_f − Ḡ r_f^α| objective, on the last shared layer, without the
+    paper's N / n_f factor and without the epoch-end re-balancing; α = 1.5 and
+    Adam(0.025) for the weights, as in the GradNorm paper. Needs a model built
+    with `shared_units` (a Dense named "shared").
+
+    Reference: Chen et al., "GradNorm: Gradient Normalization for Adaptive Loss
+    Balancing in Deep Multitask Networks", ICML 2018.
+    """
+
+    def __init__(self, alpha=1.5, learning_rate=0.025, grad_norm_layer="shared",
+                 rebalance=False, use_sample_ratios=False, optimizer=None, **kwargs):
+        if optimizer is None:
+            optimizer = keras.optimizers.Adam(learning_rate=learning_rate)
+        super().__init__(alpha=alpha, learning_rate=learning_rate,
+                         grad_norm_layer=grad_norm_layer, rebalance=rebalance,
+                         use_sample_ratios=use_sample_ratios, optimizer=optimizer, **kwargs)

@@ -6,7 +6,13 @@ import tensorflow as tf
 from keras import ops
 
 from hgfn_keras.data.dataset import MASK_KEY
-from hgfn_keras.multitask.dynamic_task_balancing import DynamicTaskBalancing
+from hgfn_keras.multitask.dynamic_task_balancing import DynamicTaskBalancing, GradNorm
+from hgfn_keras.multitask.min_norm_weighting import (
+    DynamicWeightAverage,
+    MinNormWeighting,
+    UncertaintyWeighting,
+)
+from hgfn_keras.multitask.mti_net import INTERMEDIATE_SUFFIX
 from hgfn_keras.multitask.task_loss import task_loss
 from hgfn_keras.multitask.task_rebalancing import TaskRebalancing
 from hgfn_keras.multitask.task_weighting import TaskWeighting, task_counts
@@ -66,6 +72,7 @@ class MultiTaskModel(keras.Model):
                     "layer, a Dense named 'shared' between the fusion and the task heads: "
                     "build the model with `shared_units`."
                 ) from None
+        self._with_fused = None  # built on first use (MGDA-UB needs Z)
         self.loss_tracker = keras.metrics.Mean(name="loss")
         self.task_loss_trackers = [keras.metrics.Mean(name=f"{t.name}_loss") for t in self.tasks]
         # The network is a built functional model and the task weighting has its
@@ -100,26 +107,40 @@ class MultiTaskModel(keras.Model):
         """The network's input names, in order: the modalities, then the mask."""
         return [t.name for t in self.network.inputs]
 
+    def _complete_inputs(self, inputs):
+        """The network's input list from a dict (an absent mask: all present)."""
+        if MASK_KEY in self.input_names and MASK_KEY not in inputs:
+            first = inputs[next(n for n in self.input_names if n in inputs)]
+            width = self.network.inputs[self.input_names.index(MASK_KEY)].shape[-1]
+            inputs = dict(inputs, **{MASK_KEY: tf.ones((tf.shape(first)[0], width))})
+        missing = [n for n in self.input_names if n not in inputs]
+        if missing:
+            raise ValueError(
+                f"Missing model input(s) {missing}. Expected: {self.input_names}; "
+                f"received: {sorted(inputs)}"
+            )
+        return [inputs[n] for n in self.input_names]
+
     def call(self, inputs, training=False):
         if isinstance(inputs, dict):
-            if MASK_KEY in self.input_names and MASK_KEY not in inputs:
-                # No mask given: every modality is present.
-                first = inputs[next(n for n in self.input_names if n in inputs)]
-                width = self.network.inputs[self.input_names.index(MASK_KEY)].shape[-1]
-                inputs = dict(inputs, **{MASK_KEY: tf.ones((tf.shape(first)[0], width))})
-            missing = [n for n in self.input_names if n not in inputs]
-            if missing:
-                raise ValueError(
-                    f"Missing model input(s) {missing}. Expected: {self.input_names}; "
-                    f"received: {sorted(inputs)}"
-                )
-            inputs = [inputs[n] for n in self.input_names]
+            inputs = self._complete_inputs(inputs)
         return self.network(inputs, training=training)
 
     def compute_losses(self, y, y_pred):
-        """The weighted total Σ w_f L_f and the stacked task losses `[T]`."""
-        task_losses = ops.stack(
-            [task_loss(t, y[t.name], y_pred[t.name], self.beta) for t in self.tasks])
+        """The weighted total Σ w_f L_f and the stacked task losses `[T]`.
+
+        A network output `<task>_intermediate` (MTI-Net's intermediate
+        predictions) adds its loss on the same labels to the task's loss.
+        """
+        losses = []
+        for t in self.tasks:
+            loss = task_loss(t, y[t.name], y_pred[t.name], self.beta)
+            intermediate = y_pred.get(t.name + INTERMEDIATE_SUFFIX) if isinstance(
+                y_pred, dict) else None
+            if intermediate is not None:
+                loss = loss + task_loss(t, y[t.name], intermediate, self.beta)
+            losses.append(loss)
+        task_losses = ops.stack(losses)
         return self.task_weighting(task_losses), task_losses
 
     def _update_trackers(self, total, task_losses):
@@ -135,18 +156,46 @@ class MultiTaskModel(keras.Model):
             return [self.network.get_layer("shared").kernel]
         return [self.network.get_layer(t.name).kernel for t in self.tasks]
 
+    def _forward_with_fused(self, x, training):
+        """The outputs and the fused representation Z from one forward pass."""
+        if self._with_fused is None:
+            fused = self.network.get_layer("fusion").output
+            self._with_fused = keras.Model(self.network.inputs, [self.network.output, fused])
+        if isinstance(x, dict):
+            x = self._complete_inputs(x)
+        return self._with_fused(x, training=training)
+
     def train_step(self, data):
         x, y, _ = keras.utils.unpack_x_y_sample_weight(data)
         weighting = self.task_weighting
         shared_norms = weighting.needs_gradient_norms and weighting.grad_norm_layer == "shared"
-        with tf.GradientTape(persistent=shared_norms) as tape:
-            y_pred = self(x, training=True)
+        on_fused = weighting.needs_representation_gradients
+        with tf.GradientTape(persistent=shared_norms or on_fused) as tape:
+            if on_fused:
+                y_pred, fused = self._forward_with_fused(x, training=True)
+            else:
+                y_pred = self(x, training=True)
             total, task_losses = self.compute_losses(y, y_pred)
             objective = total + ops.sum(self.losses) if self.losses else total
             if shared_norms:
                 weighted = ops.cast(weighting.task_weights, task_losses.dtype) * task_losses
         variables = self.trainable_variables
-        gradients = tape.gradient(objective, variables)
+        if on_fused:
+            # MGDA-UB: the T task gradients w.r.t. Z in one vectorised call give the
+            # weights; the update is then Σ_f w_f ∇L_f, through `output_gradients`.
+            jacobian = tape.jacobian(task_losses, fused, experimental_use_pfor=True)
+            weights = ops.cast(weighting.set_from_representation_gradients(jacobian),
+                               task_losses.dtype)
+            total = ops.sum(weights * task_losses)
+            targets, seeds = [task_losses], [weights]
+            if self.losses:
+                targets.append(ops.sum(self.losses))
+                seeds.append(ops.ones_like(targets[-1]))
+            gradients = tape.gradient(targets, variables, output_gradients=seeds)
+            del tape
+        else:
+            gradients = tape.gradient(objective, variables)
+        norms = None
         if weighting.needs_gradient_norms:
             if shared_norms:
                 # All T per-task gradients on the shared kernel in one vectorised call.
@@ -159,7 +208,7 @@ class MultiTaskModel(keras.Model):
                 index = {id(v): i for i, v in enumerate(variables)}
                 norms = ops.stack([tf.norm(gradients[index[id(k)]])
                                    for k in self._gradient_norm_variables()])
-            weighting.update(task_losses, norms)
+        weighting.update(task_losses, norms)
         self.optimizer.apply(gradients, variables)
         logs = self._update_trackers(total, task_losses)
         for i, name in enumerate(self.task_names):
@@ -286,11 +335,18 @@ class MultiTaskModel(keras.Model):
         return cls(**config)
 
 
-TASK_WEIGHTINGS = {"lsew": TaskWeighting, "dmtl": DynamicTaskBalancing}
+TASK_WEIGHTINGS = {
+    "lsew": TaskWeighting,
+    "dmtl": DynamicTaskBalancing,
+    "moo": MinNormWeighting,
+    "gradnorm": GradNorm,
+    "uncertainty": UncertaintyWeighting,
+    "dwa": DynamicWeightAverage,
+}
 
 
 def get_task_weighting(task_weighting, **kwargs):
-    """A `TaskWeighting` from its name (`"lsew"`, `"dmtl"`) or the layer itself.
+    """A `TaskWeighting` from its name (a key of `TASK_WEIGHTINGS`) or the layer itself.
 
     >>> get_task_weighting("dmtl", alpha=0.5).alpha
     0.5

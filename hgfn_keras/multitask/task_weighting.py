@@ -13,8 +13,11 @@ class TaskWeighting(keras.layers.Layer):
     they are saved with the model and its checkpoints and the main optimizer
     never updates them. This base class keeps them at 1: a linear sum of the
     task losses with equal weights (LSEW, the paper's baseline). Subclasses
-    (`DynamicTaskBalancing`) update them after each step (`update`) and at each
-    epoch's end (`end_epoch`).
+    (`DynamicTaskBalancing`, `GradNorm`, `MinNormWeighting`,
+    `UncertaintyWeighting`, `DynamicWeightAverage`) update them after each step
+    (`update`), from the per-task gradients of the fused representation
+    (`set_from_representation_gradients`) or at each epoch's end (`end_epoch`).
+    Every weighting keeps the running sums of the epoch's task losses.
 
     Args:
         **kwargs: standard `keras.layers.Layer` arguments.
@@ -25,6 +28,9 @@ class TaskWeighting(keras.layers.Layer):
     #: Which weights those norms are taken from: "task" (each task's last layer)
     #: or "shared" (the last shared layer).
     grad_norm_layer = "task"
+    #: Whether the weights come from the task gradients w.r.t. the fused
+    #: representation, computed before the step's backward pass (MGDA-UB).
+    needs_representation_gradients = False
 
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
@@ -36,6 +42,10 @@ class TaskWeighting(keras.layers.Layer):
         self.task_weights = self.add_weight(
             shape=(self.num_tasks,), initializer="ones", trainable=False, name="task_weights"
         )
+        zeros = dict(shape=(self.num_tasks,), initializer="zeros", trainable=False)
+        self.epoch_loss_sums = self.add_weight(name="epoch_loss_sums", **zeros)
+        self.epoch_steps = self.add_weight(shape=(), initializer="zeros", trainable=False,
+                                           name="epoch_steps")
         self.build_state()
         self.built = True
 
@@ -44,10 +54,22 @@ class TaskWeighting(keras.layers.Layer):
 
     def update(self, task_losses, gradient_norms=None):
         """Called after every training step with the step's task losses `[T]`
-        and, when `needs_gradient_norms`, G_f = ‖∇_W (w_f L_f)‖ `[T]`."""
+        and, when `needs_gradient_norms`, G_f = ‖∇_W (w_f L_f)‖ `[T]`.
+        Subclasses that override it call `super().update(...)`."""
+        self.epoch_loss_sums.assign_add(ops.stop_gradient(ops.cast(task_losses, "float32")))
+        self.epoch_steps.assign_add(1.0)
+
+    def epoch_mean_losses(self):
+        """The mean training loss of each task over the epoch so far, `[T]`."""
+        return self.epoch_loss_sums / ops.maximum(self.epoch_steps, 1.0)
 
     def start_epoch(self):
-        """Called at each epoch's start."""
+        """Called at each epoch's start: resets the epoch's loss sums."""
+        self.epoch_loss_sums.assign(ops.zeros_like(self.epoch_loss_sums))
+        self.epoch_steps.assign(0.0)
+
+    def set_from_representation_gradients(self, jacobian):
+        """Sets the weights from `[T, batch, width]` task gradients (MGDA-UB)."""
 
     def end_epoch(self):
         """Called at each epoch's end; returns the weights as a numpy array."""
