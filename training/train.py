@@ -6,7 +6,13 @@
 Writes `DIR/metrics.json` (per task F1, Hamming loss, MAP, accuracy on the test
 split, and their means), `DIR/config.json` (the arguments), `DIR/history.json`
 (the per-epoch losses), `DIR/task_weights.csv` (the task weights at each epoch's
-end), and a SavedModel version under `saved_models/<name>/`.
+end), `DIR/model.keras` (the trained model, for `python -m training.export`), and a
+SavedModel version under `saved_models/<name>/`.
+
+`--config FILE` reads argument values from a JSON object `{argument name: value}`
+(names as in `DIR/config.json`, e.g. `"learning_rate": 0.001`, or the
+`best_hyperparameters.json` of `python -m tuning.search`); flags on the command line
+win over the file.
 """
 
 import argparse
@@ -15,6 +21,10 @@ import sys
 import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+# Kept here (not imported) so that --help answers without importing TensorFlow.
+FUSION_CHOICES = ["hgfn", "cfc", "tensor", "gfn"]
+MTL_CHOICES = ["dmtl", "lsew", "moo", "mtinet", "gradnorm", "uncertainty", "dwa"]
 
 DEFAULTS = {
     "dataset": "clothing",
@@ -43,6 +53,60 @@ DEFAULTS = {
 }
 
 
+def config_argv(parser, argv):
+    """`argv` with the values of its `--config FILE` put in front as flags.
+
+    The file is a JSON object `{argument name: value}` (the names of
+    `DIR/config.json`); flags already in `argv` come later and so win. A `null`
+    keeps the default; a `true`/`false` turns a switch (`no_export`) on or off;
+    the key `config` is ignored (a run's own config.json records it).
+
+    Args:
+        parser: the `argparse.ArgumentParser` of this CLI.
+        argv: the command-line arguments.
+
+    Returns:
+        The new argument list; exits through `parser.error` for a file that
+        cannot be read or holds an unknown key or a value of the wrong kind.
+    """
+    import json
+
+    pre = argparse.ArgumentParser(add_help=False)
+    pre.add_argument("--config", default=None)
+    path = pre.parse_known_args(argv)[0].config
+    if path is None:
+        return argv
+    try:
+        with open(path, encoding="utf-8") as f:
+            config = json.load(f)
+    except (OSError, ValueError) as error:
+        parser.error(f"--config: cannot read {path!r} as JSON ({error})")
+    if not isinstance(config, dict):
+        parser.error(f"--config {path}: must hold a JSON object {{name: value}}. "
+                     f"Received: {type(config).__name__}")
+    actions = {a.dest: a for a in parser._actions if a.option_strings and a.dest != "help"}
+    unknown = sorted(k for k in config if k not in actions)
+    if unknown:
+        parser.error(f"--config {path}: unknown key(s) {unknown}. Known keys: "
+                     f"{sorted(k for k in actions if k != 'config')}")
+    tokens = []
+    for key, value in config.items():
+        action, flag = actions[key], actions[key].option_strings[-1]
+        if key == "config" or (value is None and action.default is None):
+            continue
+        if action.nargs == 0:  # a switch such as --no-export
+            if not isinstance(value, bool):
+                parser.error(f"--config {path}: {key!r} must be true or false. "
+                             f"Received: {value!r}")
+            tokens += [flag] if value else []
+        elif value is None or isinstance(value, (bool, list, dict)):
+            parser.error(f"--config {path}: {key!r} must be a number or a string "
+                         f"(the value of {flag}). Received: {json.dumps(value)}")
+        else:
+            tokens += [flag, str(value)]
+    return tokens + argv
+
+
 def parse_args(argv=None):
     p = argparse.ArgumentParser(
         prog="python -m training.train",
@@ -52,11 +116,13 @@ def parse_args(argv=None):
     p.add_argument("--dataset", default=DEFAULTS["dataset"],
                    help="'clothing' (the embedded reviews) or 'npz:PATH' (a feature file; "
                    "see DESIGN.md's npz contract). Default: %(default)s")
-    p.add_argument("--fusion", default=DEFAULTS["fusion"], choices=["hgfn", "cfc"],
-                   help="Fusion layer. Default: %(default)s")
-    p.add_argument("--mtl", default=DEFAULTS["mtl"], choices=["dmtl", "lsew"],
-                   help="Multi-task strategy: DMTL (dynamic task balancing, the paper's) or "
-                   "LSEW (equal weights). Default: %(default)s")
+    p.add_argument("--fusion", default=DEFAULTS["fusion"], choices=FUSION_CHOICES,
+                   help="Fusion layer: HGFN (the paper's), or a baseline: CFC (concatenate), "
+                   "tensor fusion (TFN/LMF, for MATF), GFN. Default: %(default)s")
+    p.add_argument("--mtl", default=DEFAULTS["mtl"], choices=MTL_CHOICES,
+                   help="Multi-task strategy: DMTL (dynamic task balancing, the paper's), "
+                   "LSEW (equal weights), MOO (MGDA-UB), MTI-Net heads, or beyond the paper "
+                   "GradNorm, uncertainty weighting, DWA. Default: %(default)s")
     p.add_argument("--beta", type=float, default=DEFAULTS["beta"],
                    help="Focal loss β >= 0 (eq. 10; 0 = cross-entropy). Default: %(default)s")
     p.add_argument("--alpha", type=float, default=DEFAULTS["alpha"],
@@ -98,7 +164,7 @@ def parse_args(argv=None):
                    help="HGFN's aligned width D. Default: the widest modality")
     p.add_argument("--similarity", default=DEFAULTS["similarity"], choices=["cosine", "dot"])
     p.add_argument("--cfc-units", type=int, default=DEFAULTS["cfc_units"],
-                   help="CFC's fused width. Default: %(default)s")
+                   help="Fused width of CFC and tensor fusion. Default: %(default)s")
     p.add_argument("--embedding-dim", type=int, default=DEFAULTS["embedding_dim"],
                    help="Width of each text encoder's output. Default: %(default)s")
     p.add_argument("--token-dropout", type=float, default=DEFAULTS["token_dropout"],
@@ -111,7 +177,10 @@ def parse_args(argv=None):
     p.add_argument("--verbose", type=int, default=None, choices=[0, 1, 2],
                    help="Keras' fit verbosity. Default: a progress bar on a terminal, "
                    "a line per epoch otherwise")
-    args = p.parse_args(argv)
+    p.add_argument("--config", default=None, metavar="FILE",
+                   help="A JSON object {argument name: value} (e.g. a tuning search's "
+                   "best_hyperparameters.json); flags given on the command line win.")
+    args = p.parse_args(config_argv(p, sys.argv[1:] if argv is None else list(argv)))
     for name in ("epochs", "batch_size", "patience", "embedding_dim", "max_vocabulary",
                  "head_units", "cfc_units"):
         value = getattr(args, name)
@@ -147,10 +216,11 @@ def build(args, dataset):
                 embedding_dim=args.embedding_dim, token_dropout=args.token_dropout, seed=args.seed,
                 name=f"{m.name}_encoder",
             )
-    if args.fusion == "hgfn":
+    if args.fusion in ("hgfn", "gfn"):
         fusion_kwargs = {"theta": args.theta, "max_order": args.max_order,
-                         "alignment": args.alignment, "units": args.units,
-                         "similarity": args.similarity}
+                         "alignment": args.alignment, "units": args.units}
+        if args.fusion == "hgfn":  # GFN keeps its preset's dot-product similarity
+            fusion_kwargs["similarity"] = args.similarity
     else:
         fusion_kwargs = {"units": args.cfc_units}
     mtl_kwargs = {}
@@ -158,11 +228,10 @@ def build(args, dataset):
         mtl_kwargs = {"alpha": args.alpha, "learning_rate": args.tdb_learning_rate,
                       "grad_norm_layer": args.grad_norm_layer,
                       "rebalance": not args.no_rebalance}
-    shared = args.head_units if args.mtl == "dmtl" and args.grad_norm_layer == "shared" else None
     return build_model(
         dataset.modalities, dataset.tasks, fusion=args.fusion, fusion_kwargs=fusion_kwargs,
         encoders=encoders, head_units=args.head_units, dropout=args.dropout,
-        mtl=args.mtl, mtl_kwargs=mtl_kwargs, beta=args.beta, shared_units=shared,
+        mtl=args.mtl, mtl_kwargs=mtl_kwargs, beta=args.beta,
         name=f"{args.fusion}_{dataset.name}",
     )
 
@@ -240,6 +309,11 @@ def run(args):
     print("Task weights after the last epoch: " + ", ".join(
         f"{n}={w:.3f}" for n, w in zip(model.task_names, rebalancing.history[-1][1])))
     print(f"\nWrote {os.path.join(output_dir, 'metrics.json')}")
+    # Through a temporary name, so a reader never sees half a model.
+    staging = os.path.join(output_dir, ".model.partial.keras")
+    model.save(staging)
+    os.replace(staging, os.path.join(output_dir, "model.keras"))
+    print(f"Wrote {os.path.join(output_dir, 'model.keras')}")
     if not args.no_export:
         path = export_saved_model(model, export_dir, version=args.version)
         print(f"Exported the SavedModel to {path}")

@@ -1,0 +1,57 @@
+"""Pictures of a run: task weights over epochs and fusion weights per task class."""
+
+import os
+
+import numpy as np
+
+
+def _pyplot():
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError as error:
+        raise ImportError("Plotting needs matplotlib: pip install matplotlib") from error
+    return plt
+
+
+def _save(figure, path):
+    plt = _pyplot()
+    tmp = path + ".tmp.png"
+    figure.tight_layout()
+    figure.savefig(tmp, dpi=100)
+    plt.close(figure)
+    os.replace(tmp, path)
+    return path
+
+
+def plot_fusion_weights_by_class(weights, labels, y, task, path):
+    """Mean vertex weights of each level, per class of one task, as grouped bars.
+
+    Args:
+        weights: per level, `[N, V_k]` (see `hgfn_keras.inspection.fusion_weights`).
+        labels: per level, the vertex names.
+        y: the task's labels `[N]` (-1 rows are left out).
+        task: the `Task` (its class names label the bars).
+        path: the PNG to write.
+    """
+    plt = _pyplot()
+    y = np.asarray(y).reshape(-1)
+    classes = [c for c in range(task.num_classes) if np.any(y == c)]
+    names = task.class_names or tuple(str(c) for c in range(task.num_classes))
+    figure, axes = plt.subplots(1, len(weights), figsize=(4.5 * len(weights), 3.8),
+                                squeeze=False)
+    for level, (w, vertex_names) in enumerate(zip(weights, labels)):
+        ax = axes[0, level]
+        width = 0.8 / max(len(classes), 1)
+        positions = np.arange(len(vertex_names))
+        for k, c in enumerate(classes):
+            ax.bar(positions + k * width, w[y == c].mean(axis=0), width, label=names[c])
+        ax.set_xticks(positions + 0.4 - width / 2)
+        ax.set_xticklabels(vertex_names, rotation=60, ha="right", fontsize=7)
+        ax.set_title(f"level {level + 1}")
+        ax.set_ylabel("mean vertex weight")
+    axes[0, 0].legend(title=task.name, fontsize=7, loc="lower left", framealpha=0.8)
+    figure.suptitle(f"Fusion vertex weights by {task.name} class (test split)")
+    return _save(figure, path)
