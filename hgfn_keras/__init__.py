@@ -26,7 +26,17 @@ from hgfn_keras.fusion import (  # noqa: E402
     count_vertices,
     get_fusion,
 )
-from hgfn_keras.encoders import TextEncoder, build_vocabulary, tokenize  # noqa: E402
+from hgfn_keras.encoders import (  # noqa: E402
+    AudioEncoder,
+    HubEncoder,
+    ImageEncoder,
+    TemporalEncoder,
+    TextEncoder,
+    build_vocabulary,
+    tokenize,
+)
+from hgfn_keras.data.crisismmd import CRISISMMD_TASKS, read_crisismmd, write_crisismmd_manifest  # noqa: E402,E501
+from hgfn_keras.data.media import sample_frames  # noqa: E402
 from hgfn_keras.data import MultimodalDataset, load_clothing, load_dataset, load_npz  # noqa: E402
 from hgfn_keras.export import export_saved_model  # noqa: E402
 from hgfn_keras.metrics import format_results_table, multitask_metrics, task_metrics  # noqa: E402

@@ -169,6 +169,10 @@ def parse_args(argv=None):
                    help="Width of each text encoder's output. Default: %(default)s")
     p.add_argument("--token-dropout", type=float, default=DEFAULTS["token_dropout"],
                    help="Word dropout in the text encoders during training. Default: %(default)s")
+    p.add_argument("--sequence-encoder", default="temporal", choices=["temporal", "mean"],
+                   help="Encoder of sequence modalities ([N, T, D] in an npz): 2 Bi-GRU layers "
+                   "with attention (the paper's, for video) or the mean over steps. "
+                   "Default: %(default)s")
     p.add_argument("--max-vocabulary", type=int, default=DEFAULTS["max_vocabulary"])
     p.add_argument("--head-units", type=int, default=DEFAULTS["head_units"])
     p.add_argument("--dropout", type=float, default=DEFAULTS["dropout"])
@@ -205,11 +209,13 @@ def parse_args(argv=None):
 
 def build(args, dataset):
     """The model for `dataset`, with text encoders built from its training split."""
-    from hgfn_keras import TextEncoder, build_model
+    from hgfn_keras import TemporalEncoder, TextEncoder, build_model
 
     x_train, _ = dataset.splits["train"]
     encoders = {}
     for m in dataset.modalities:
+        if m.kind == "sequence" and args.sequence_encoder == "temporal":
+            encoders[m.name] = TemporalEncoder(name=f"{m.name}_encoder")
         if m.kind == "text":
             encoders[m.name] = TextEncoder.from_texts(
                 x_train[m.name], max_vocabulary=args.max_vocabulary,
