@@ -58,8 +58,8 @@ class SimilarityEdgeWeights(keras.layers.Layer):
 
     def similarity_scores(self, left, right):
         """S_xy of eq. 4 (or the dot product), `[batch, V]`."""
-        left = ops.softmax(left, axis=-1)
-        right = ops.softmax(right, axis=-1)
+        left = masked_softmax(left)  # a width-1 vector's softmax is 1, no Keras warning
+        right = masked_softmax(right)
         dot = ops.sum(left * right, axis=-1)
         if self.similarity == "dot":
             return dot
