@@ -1,5 +1,6 @@
 """SavedModel export for TF Serving, written atomically into `<base>/<name>/<version>/`."""
 
+import inspect
 import os
 import shutil
 import tempfile
@@ -7,10 +8,21 @@ import tempfile
 import keras
 import tensorflow as tf
 
+from hgfn_keras.data.dataset import MASK_KEY
+
+MODALITY_WEIGHTS_KEY = "modality_weights"
 
 
 def serving_signature(model):
-    """One named `tf.TensorSpec` per input of the model's network, in order."""
+    """One named `tf.TensorSpec` per input of the model's network, in order.
+
+    Args:
+        model: a `MultiTaskModel`.
+
+    Returns:
+        A list of `tf.TensorSpec`, named after the inputs (the modalities, then
+        `modality_mask`), with a free batch dimension.
+    """
     specs = []
     for tensor in model.network.inputs:
         name = tensor.name
@@ -20,34 +32,174 @@ def serving_signature(model):
 
 
 def next_version(model_dir):
-    """1 + the largest integer folder name in `model_dir` (1 if there is none)."""
+    """1 + the largest integer folder name in `model_dir` (1 if there is none).
+
+    Args:
+        model_dir: the model's folder, `saved_models/<name>`.
+
+    Returns:
+        The next free version number, an int >= 1.
+    """
     if not os.path.isdir(model_dir):
         return 1
     versions = [int(d) for d in os.listdir(model_dir) if d.isdigit()]
     return max(versions, default=0) + 1
 
 
-def export_saved_model(model, export_dir, version=None):
+def _weighted_fusion(network):
+    """The fusion layer of `network` that can return its weights, and its call inputs.
+
+    Returns `(layer, probe)`: `probe` is a functional model from the network's
+    inputs to `{"vectors": what the fusion was called on, "mask": its
+    modality_mask or None}`. It shares the network's layers (no new weights, no
+    new node on the fusion layer).
+    """
+    candidates = [
+        layer for layer in network.layers
+        if "return_weights" in inspect.signature(layer.call).parameters
+    ]
+    if len(candidates) != 1:
+        kinds = sorted({type(layer).__name__ for layer in network.layers
+                        if isinstance(layer, keras.layers.Layer)})
+        raise ValueError(
+            "`return_modality_weights=True` needs exactly one fusion layer that can "
+            "return its modality weights (`call(..., return_weights=True)`, e.g. "
+            f"HierarchicalGraphFusion). Received: a network with {len(candidates)} such "
+            f"layers; its layer types are {kinds}"
+        )
+    fusion = candidates[0]
+    # The node of the fusion's call inside the network: its arguments are the
+    # encoded modality vectors and the mask, as KerasTensors of that graph.
+    arguments = fusion._inbound_nodes[0].arguments
+    outputs = {"vectors": arguments.args[0]}
+    mask = arguments.kwargs.get("modality_mask")
+    if mask is not None:
+        outputs["mask"] = mask
+    probe = keras.Model(network.inputs, outputs, name=f"{network.name}_fusion_inputs")
+    return fusion, probe
+
+
+def has_modality_weights(model):
+    """Whether `export_saved_model(model, ..., return_modality_weights=True)` works.
+
+    Args:
+        model: a `MultiTaskModel`.
+
+    Returns:
+        True when the model's network has one fusion layer that can return its
+        modality weights (e.g. `HierarchicalGraphFusion`; not `ConcatFusion`).
+    """
+    return sum("return_weights" in inspect.signature(layer.call).parameters
+               for layer in model.network.layers) == 1
+
+
+def _describe(spec):
+    """`"float32 [N, 3]"` for a `TensorSpec`."""
+    dims = ", ".join(["N"] + [str(d) for d in spec.shape[1:]])
+    return f"{spec.dtype.name} [{dims}]"
+
+
+def _input_checks(inputs, specs):
+    """`tf.debugging.Assert`s on the shapes of the served inputs.
+
+    A loaded signature checks the dtypes of its inputs but not their shapes, so
+    a wrong width would otherwise fail deep inside the model with a message
+    about an internal op. These name the input and the expected shape, and
+    check that every input has the same number of rows and that no row's
+    `modality_mask` is all 0.
+    """
+    checks = []
+    rows = None
+    for spec in specs:
+        value = inputs[spec.name]
+        shape = tf.shape(value)
+        expected = [-1 if d is None else d for d in spec.shape[1:]]
+        same_rank = tf.equal(tf.size(shape), len(spec.shape))
+        # Padded so that indexing cannot fail when the rank is wrong.
+        padded = tf.concat([shape, tf.zeros([len(spec.shape)], tf.int32)], 0)
+        if expected:
+            dims = padded[1:len(spec.shape)]
+            known = tf.constant([d >= 0 for d in expected])
+            same_dims = tf.reduce_all(tf.logical_or(tf.logical_not(known),
+                                                    tf.equal(dims, expected)))
+            ok = tf.logical_and(same_rank, same_dims)
+        else:
+            ok = same_rank
+        checks.append(tf.debugging.Assert(
+            ok,
+            [f"Bad input {spec.name!r}: expected {_describe(spec)}. Received shape:", shape],
+            name=f"check_{spec.name}",
+        ))
+        rows = padded[0] if rows is None else rows
+        checks.append(tf.debugging.Assert(
+            tf.equal(padded[0], rows),
+            [f"Bad input {spec.name!r}: every input must have the same number of rows "
+             f"(N); {specs[0].name!r} has", rows, f"and {spec.name!r} has", padded[0]],
+            name=f"check_{spec.name}_rows",
+        ))
+    if MASK_KEY in inputs:
+        mask = inputs[MASK_KEY]
+        present = tf.reduce_any(mask > 0, axis=1)
+        empty_rows = tf.reshape(tf.where(tf.logical_not(present)), [-1])
+        checks.append(tf.debugging.Assert(
+            tf.reduce_all(present),
+            [
+                f"Bad input {MASK_KEY!r}: every modality is missing (the mask is all 0) "
+                "in the row(s) of the batch listed next; each row needs at least one "
+                "present modality (a 1 in modality_mask). Rows:",
+                empty_rows,
+            ],
+            summarize=32,
+            name=f"check_{MASK_KEY}",
+        ))
+    return checks
+
+
+def export_saved_model(model, export_dir, version=None, return_modality_weights=False):
     """Exports a `MultiTaskModel` as a SavedModel version that TF Serving can load.
 
     The `serving_default` signature takes one named input per modality (raw
     strings for text; the tokenisation is inside the model) and `modality_mask`,
-    and returns one named output per task: its probabilities. The version is
-    written to a temporary folder beside the target and renamed into place, so a
-    reader (TF Serving polls the folder) never sees half of one.
+    and returns one named output per task: its probabilities. With
+    `return_modality_weights=True` it also returns `modality_weights`, float32
+    `[N, M]`: the fusion's per-sample weight of each modality (HGFN: the
+    dynamic attention unit's weights, eq. 1; 0 for a masked modality), in the
+    order of the model's modality inputs.
+
+    Inputs are checked by the signature: a wrong dtype or width for an input is
+    refused before the model runs (the error names the input and the expected
+    `TensorSpec`), and a row whose `modality_mask` is all 0 fails a
+    `tf.debugging.Assert` (`InvalidArgumentError`) naming `modality_mask` and
+    the row indices. The process that serves stays up either way.
+
+    The version is written to a temporary folder beside the target and renamed
+    into place, so a reader (TF Serving polls the folder) never sees half of one.
 
     Args:
         model: a built `MultiTaskModel`.
         export_dir: the model's folder, `saved_models/<name>`; versions go below.
         version: a positive integer (None: the next free one).
+        return_modality_weights: also return the fusion's modality weights as the
+            output `modality_weights` (needs a fusion that has them, e.g. HGFN).
 
     Returns:
         The path of the version folder.
+
+    Raises:
+        ValueError: if the model is not built, `version` is not a positive
+            integer, or `return_modality_weights=True` and the fusion has no
+            modality weights.
+        FileExistsError: if the version folder exists already.
     """
     if not model.built:
         raise ValueError(
             "The model has not been called yet, so it has no weights to export: train it "
             "or call `model.predict` on a batch first."
+        )
+    if not isinstance(return_modality_weights, bool):
+        raise ValueError(
+            "`return_modality_weights` must be True or False. "
+            f"Received: return_modality_weights={return_modality_weights!r}"
         )
     if version is None:
         version = next_version(export_dir)
@@ -59,14 +211,28 @@ def export_saved_model(model, export_dir, version=None):
             f"{target} exists already: TF Serving versions are immutable. "
             "Pick another `version` or leave it out to take the next one."
         )
-    os.makedirs(export_dir, exist_ok=True)
+    if MODALITY_WEIGHTS_KEY in model.task_names and return_modality_weights:
+        raise ValueError(
+            f"A task is named {MODALITY_WEIGHTS_KEY!r}, the name of the modality-weights "
+            f"output. Received: tasks={model.task_names}"
+        )
+    fusion, probe = _weighted_fusion(model.network) if return_modality_weights else (None, None)
     specs = serving_signature(model)
     names = [s.name for s in specs]
 
     def serve(*tensors):
-        outputs = model(dict(zip(names, tensors)), training=False)
-        return {name: outputs[name] for name in model.task_names}
+        with tf.control_dependencies(_input_checks(dict(zip(names, tensors)), specs)):
+            inputs = {n: tf.identity(t) for n, t in zip(names, tensors)}
+        outputs = model(inputs, training=False)
+        served = {name: outputs[name] for name in model.task_names}
+        if fusion is not None:
+            found = probe([inputs[n] for n in names], training=False)
+            _, weights, _ = fusion(found["vectors"], modality_mask=found.get("mask"),
+                                   return_weights=True, training=False)
+            served[MODALITY_WEIGHTS_KEY] = weights[0]  # the first level: one per modality
+        return served
 
+    os.makedirs(export_dir, exist_ok=True)
     archive = keras.export.ExportArchive()
     archive.track(model)
     archive.add_endpoint("serving_default", serve, input_signature=specs)
@@ -80,4 +246,10 @@ def export_saved_model(model, export_dir, version=None):
     return target
 
 
-__all__ = ["export_saved_model", "next_version", "serving_signature"]
+__all__ = [
+    "MODALITY_WEIGHTS_KEY",
+    "export_saved_model",
+    "has_modality_weights",
+    "next_version",
+    "serving_signature",
+]

@@ -181,6 +181,10 @@ def parse_args(argv=None):
     p.add_argument("--verbose", type=int, default=None, choices=[0, 1, 2],
                    help="Keras' fit verbosity. Default: a progress bar on a terminal, "
                    "a line per epoch otherwise")
+    p.add_argument("--strategy", default=None, choices=["mirrored", "multi-worker"],
+                   help="tf.distribute strategy: every local GPU (mirrored), or workers "
+                   "named by TF_CONFIG (multi-worker; run the same command on each). "
+                   "Default: none")
     p.add_argument("--config", default=None, metavar="FILE",
                    help="A JSON object {argument name: value} (e.g. a tuning search's "
                    "best_hyperparameters.json); flags given on the command line win.")
@@ -248,13 +252,16 @@ def run(args):
 
     from hgfn_keras.data import load_dataset
     from hgfn_keras.data.dataset import as_tf_dataset
-    from hgfn_keras.export import export_saved_model
+    from hgfn_keras.export import export_saved_model, has_modality_weights
     from hgfn_keras.io_utils import atomic_write_json
     from hgfn_keras.io_utils import atomic_write_text
     from hgfn_keras.metrics import format_results_table, multitask_metrics
     from hgfn_keras.multitask import TaskRebalancing
 
     started = time.time()
+    from hgfn_keras.distribute import get_strategy
+
+    strategy = get_strategy(args.strategy)  # before any other op (multi-worker)
     keras.utils.set_random_seed(args.seed)
     dataset = load_dataset(args.dataset, seed=args.seed, limit=args.limit)
     name = args.name or f"{args.fusion}_{dataset.name}"
@@ -271,8 +278,9 @@ def run(args):
                 f"{target} exists already: SavedModel versions are immutable. Pick another "
                 "--version or leave it out to take the next free one."
             )
-    model = build(args, dataset)
-    model.compile(optimizer=keras.optimizers.Adam(args.learning_rate))
+    with strategy.scope():
+        model = build(args, dataset)
+        model.compile(optimizer=keras.optimizers.Adam(args.learning_rate))
     (x_train, y_train), (x_val, y_val), (x_test, y_test) = (
         dataset.splits[s] for s in ("train", "validation", "test"))
     for x, y in ((x_train, y_train), (x_val, y_val), (x_test, y_test)):
@@ -321,7 +329,8 @@ def run(args):
     os.replace(staging, os.path.join(output_dir, "model.keras"))
     print(f"Wrote {os.path.join(output_dir, 'model.keras')}")
     if not args.no_export:
-        path = export_saved_model(model, export_dir, version=args.version)
+        path = export_saved_model(model, export_dir, version=args.version,
+                                  return_modality_weights=has_modality_weights(model))
         print(f"Exported the SavedModel to {path}")
     print(f"Total wall time: {time.time() - started:.1f} s")
     return metrics

@@ -5,6 +5,7 @@ import numpy as np
 import tensorflow as tf
 from keras import ops
 
+from hgfn_keras import distribute
 from hgfn_keras.data.dataset import MASK_KEY
 from hgfn_keras.multitask.dynamic_task_balancing import DynamicTaskBalancing, GradNorm
 from hgfn_keras.multitask.min_norm_weighting import (
@@ -15,7 +16,11 @@ from hgfn_keras.multitask.min_norm_weighting import (
 from hgfn_keras.multitask.mti_net import INTERMEDIATE_SUFFIX
 from hgfn_keras.multitask.task_loss import task_loss
 from hgfn_keras.multitask.task_rebalancing import TaskRebalancing
-from hgfn_keras.multitask.task_weighting import TaskWeighting, task_counts
+from hgfn_keras.multitask.task_weighting import (
+    TaskWeighting,
+    task_counts,
+    warn_degenerate_tasks,
+)
 from hgfn_keras.registry import resolve
 from hgfn_keras.specs import Task
 
@@ -99,7 +104,9 @@ class MultiTaskModel(keras.Model):
         `fit` calls it on numpy labels; call it yourself before fitting on a
         `tf.data.Dataset`.
         """
-        num_samples, positives = task_counts(self.tasks, self.check_labels(labels))
+        labels = self.check_labels(labels)
+        warn_degenerate_tasks(self.tasks, labels)
+        num_samples, positives = task_counts(self.tasks, labels)
         self.task_weighting.set_task_counts(num_samples, positives, self.task_names)
 
     @property
@@ -177,8 +184,13 @@ class MultiTaskModel(keras.Model):
                 y_pred = self(x, training=True)
             total, task_losses = self.compute_losses(y, y_pred)
             objective = total + ops.sum(self.losses) if self.losses else total
+            # Under tf.distribute the optimizer sums the replicas' gradients.
+            objective = distribute.scale_for_replicas(objective)
             if shared_norms:
-                weighted = ops.cast(weighting.task_weights, task_losses.dtype) * task_losses
+                weighted = distribute.scale_for_replicas(
+                    ops.cast(weighting.task_weights, task_losses.dtype) * task_losses)
+            # Mixed float16: scale the loss against underflow (the optimizer unscales).
+            objective = self._scale_loss(objective)
         variables = self.trainable_variables
         if on_fused:
             # MGDA-UB: the T task gradients w.r.t. Z in one vectorised call give the
@@ -187,10 +199,12 @@ class MultiTaskModel(keras.Model):
             weights = ops.cast(weighting.set_from_representation_gradients(jacobian),
                                task_losses.dtype)
             total = ops.sum(weights * task_losses)
-            targets, seeds = [task_losses], [weights]
+            targets = [task_losses]
+            seeds = [self._scale_loss(distribute.scale_for_replicas(weights))]
             if self.losses:
                 targets.append(ops.sum(self.losses))
-                seeds.append(ops.ones_like(targets[-1]))
+                seeds.append(self._scale_loss(distribute.scale_for_replicas(
+                    ops.ones_like(targets[-1]))))
             gradients = tape.gradient(targets, variables, output_gradients=seeds)
             del tape
         else:
@@ -201,25 +215,48 @@ class MultiTaskModel(keras.Model):
                 # All T per-task gradients on the shared kernel in one vectorised call.
                 (kernel,) = self._gradient_norm_variables()
                 jacobian = tape.jacobian(weighted, kernel, experimental_use_pfor=True)
+                # The replicas' sum: the gradients of the global batch's mean losses.
+                jacobian = distribute.replica_sum(jacobian)
                 norms = tf.norm(tf.reshape(jacobian, (len(self.tasks), -1)), axis=1)
                 del tape
             else:
                 # ∇_{W_f} Σ_g w_g L_g = w_f ∇_{W_f} L_f: G_f comes from the one backward pass.
                 index = {id(v): i for i, v in enumerate(variables)}
-                norms = ops.stack([tf.norm(gradients[index[id(k)]])
-                                   for k in self._gradient_norm_variables()])
-        weighting.update(task_losses, norms)
+                norms = ops.stack([
+                    tf.norm(self._unscale(distribute.replica_sum(gradients[index[id(k)]])))
+                    for k in self._gradient_norm_variables()])
+        # Every replica updates the task weights from the same, reduced values.
+        weighting.update(distribute.replica_mean(ops.stop_gradient(task_losses)), norms)
         self.optimizer.apply(gradients, variables)
         logs = self._update_trackers(total, task_losses)
         for i, name in enumerate(self.task_names):
             logs[f"{name}_weight"] = weighting.task_weights[i]
-        return logs
+        return distribute.logs_for_reduction(logs)
 
     def test_step(self, data):
         x, y, _ = keras.utils.unpack_x_y_sample_weight(data)
         y_pred = self(x, training=False)
         _, task_losses = self.compute_losses(y, y_pred)
-        return self._update_trackers(ops.sum(task_losses), task_losses)
+        return distribute.logs_for_reduction(
+            self._update_trackers(ops.sum(task_losses), task_losses))
+
+    def _scale_loss(self, value):
+        """The loss scaled by a `LossScaleOptimizer` (mixed float16), else itself."""
+        if isinstance(self.optimizer, keras.optimizers.LossScaleOptimizer):
+            if not self.optimizer.built:  # else the first trace keeps the initial scale
+                self.optimizer.build(self.trainable_variables)
+            return self.optimizer.scale_loss(value)
+        return value
+
+    def _unscale(self, gradient):
+        if isinstance(self.optimizer, keras.optimizers.LossScaleOptimizer):
+            return gradient / ops.cast(self.optimizer.dynamic_scale, gradient.dtype)
+        return gradient
+
+    def _maybe_symbolic_build(self, iterator=None, data_batch=None):
+        # Keras bug workaround, keras-team/keras#20585: see hgfn_keras/distribute.py.
+        if not distribute.symbolic_build(self, iterator, data_batch):
+            super()._maybe_symbolic_build(iterator=iterator, data_batch=data_batch)
 
     # -- friendly checks on numpy inputs ----------------------------------------
     def prepare_inputs(self, x):
@@ -247,6 +284,14 @@ class MultiTaskModel(keras.Model):
             value = x[tensor.name]
             expected_shape = tuple(tensor.shape[1:])
             shape = np.shape(value)[1:]
+            if np.asarray(value).dtype.kind == "f":
+                finite = np.isfinite(np.asarray(value))
+                if not finite.all():
+                    rows = np.flatnonzero(~finite.reshape(len(finite), -1).all(axis=1))
+                    raise ValueError(
+                        f"The input {tensor.name!r} holds NaN or inf in {len(rows)} row(s), "
+                        f"the first at row {int(rows[0])}."
+                    )
             if len(shape) != len(expected_shape) or any(
                 e is not None and e != s for e, s in zip(expected_shape, shape)
             ):

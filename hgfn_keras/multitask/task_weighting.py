@@ -4,6 +4,8 @@ import keras
 import numpy as np
 from keras import ops
 
+from hgfn_keras.distribute import STATE_AGGREGATION
+
 
 @keras.saving.register_keras_serializable(package="hgfn_keras")
 class TaskWeighting(keras.layers.Layer):
@@ -33,19 +35,25 @@ class TaskWeighting(keras.layers.Layer):
     needs_representation_gradients = False
 
     def __init__(self, **kwargs):
+        # The weights and the weighted sum stay float32 under a mixed precision policy.
+        kwargs.setdefault("dtype", "float32")
         super().__init__(**kwargs)
         self.num_tasks = None
 
     def configure(self, num_tasks):
         """Creates the state for `num_tasks` tasks (called by the model)."""
         self.num_tasks = int(num_tasks)
+        # Updated in replica context from values reduced across replicas: every
+        # replica holds the first one's value (hgfn_keras/distribute.py).
         self.task_weights = self.add_weight(
-            shape=(self.num_tasks,), initializer="ones", trainable=False, name="task_weights"
+            shape=(self.num_tasks,), initializer="ones", trainable=False, name="task_weights",
+            aggregation=STATE_AGGREGATION,
         )
-        zeros = dict(shape=(self.num_tasks,), initializer="zeros", trainable=False)
+        zeros = dict(shape=(self.num_tasks,), initializer="zeros", trainable=False,
+                     aggregation=STATE_AGGREGATION)
         self.epoch_loss_sums = self.add_weight(name="epoch_loss_sums", **zeros)
         self.epoch_steps = self.add_weight(shape=(), initializer="zeros", trainable=False,
-                                           name="epoch_steps")
+                                           name="epoch_steps", aggregation=STATE_AGGREGATION)
         self.build_state()
         self.built = True
 
@@ -103,3 +111,36 @@ def task_counts(tasks, labels):
         counts = np.bincount(y[y >= 0].astype("int64"), minlength=task.num_classes)
         positives.append(int(counts[1]) if task.is_binary else int(counts.min()))
     return int(num_samples or 0), positives
+
+
+def warn_degenerate_tasks(tasks, labels):
+    """Warns, naming the task, about training labels that cannot teach it much.
+
+    A task whose labels are all missing, a binary task without a positive or
+    without a negative label, a multi-class task with a class that never occurs.
+    Training still runs: a task without labels adds no loss, and DMTL's n_f
+    counts an absent class as 1. Returns the list of messages.
+    """
+    import warnings
+
+    messages = []
+    for task in tasks:
+        y = np.asarray(labels[task.name]).reshape(-1)
+        y = y[y >= 0].astype("int64")
+        if y.size == 0:
+            messages.append(f"Task {task.name!r} has no training label (all are -1): it "
+                            "adds no loss and learns nothing.")
+            continue
+        counts = np.bincount(y, minlength=task.num_classes)
+        if task.is_binary and (counts[1] == 0 or counts[0] == 0):
+            missing = "positive" if counts[1] == 0 else "negative"
+            messages.append(f"Task {task.name!r} has no {missing} training label "
+                            f"({int(counts.sum())} labels, all {1 - int(counts[1] == 0)}).")
+        elif not task.is_binary and np.any(counts == 0):
+            absent = [task.class_names[c] if task.class_names else c
+                      for c in np.flatnonzero(counts == 0).tolist()]
+            messages.append(f"Task {task.name!r}: class(es) {absent} never occur in the "
+                            "training labels.")
+    for message in messages:
+        warnings.warn(message, stacklevel=3)
+    return messages
