@@ -78,3 +78,38 @@ def as_tf_dataset(x, y=None, batch_size=128, shuffle=False, seed=0):
         rows = int(np.asarray(next(iter(x.values()))).shape[0])
         ds = ds.shuffle(rows, seed=seed, reshuffle_each_iteration=True)
     return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+
+
+def epoch_shuffled_dataset(x, y, batch_size=128, seed=0):
+    """A training dataset whose row order depends only on (seed, epoch), and its callback.
+
+    `as_tf_dataset(shuffle=True)` reshuffles from the dataset's own iteration
+    count, which starts again at 0 in a new process, so a run resumed by
+    `keras.callbacks.BackupAndRestore` would see other batches than a run that
+    was never interrupted. Here the permutation of epoch e is drawn from
+    `numpy.random.default_rng([seed, e])`; the returned callback tells the
+    dataset which epoch is starting (pass it to `fit`), and the resumed run sees
+    exactly the batches the uninterrupted one saw.
+
+    Returns:
+        `(dataset, callback)`.
+    """
+    import keras
+    import tensorflow as tf
+
+    rows = int(np.asarray(next(iter(x.values()))).shape[0])
+    table = as_tf_dataset(x, y, batch_size=rows).get_single_element()
+
+    class EpochOrder(keras.callbacks.Callback):
+        epoch = 0
+
+        def on_epoch_begin(self, epoch, logs=None):
+            EpochOrder.epoch = epoch
+
+    def order():
+        yield from np.random.default_rng([seed, EpochOrder.epoch]).permutation(rows)
+
+    ds = tf.data.Dataset.from_generator(order, output_signature=tf.TensorSpec([], tf.int64))
+    ds = ds.batch(batch_size).map(
+        lambda index: tf.nest.map_structure(lambda t: tf.gather(t, index), table))
+    return ds.prefetch(tf.data.AUTOTUNE), EpochOrder()
