@@ -1,6 +1,7 @@
 """`ValidationMetrics`: the project's metrics on the validation split, in the epoch logs."""
 
 import math
+import os
 import warnings
 
 import keras
@@ -107,3 +108,41 @@ class ValidationMetrics(keras.callbacks.Callback):
 
 
 __all__ = ["ValidationMetrics"]
+
+
+class RandomStateBackup(keras.callbacks.Callback):
+    """Keeps the model's random-number states with `BackupAndRestore`'s backup.
+
+    `BackupAndRestore` saves the weights and the optimizer, but not the states of
+    the `keras.random.SeedGenerator`s that draw dropout masks, so a resumed run
+    would draw the masks of its first epochs again. This callback writes those
+    states at each epoch's end into the same folder and restores them at the
+    start of training; put it after `BackupAndRestore` in the callback list.
+
+    Args:
+        backup_dir: the `BackupAndRestore` folder.
+    """
+
+    FILE = "random_states.npz"
+
+    def __init__(self, backup_dir):
+        super().__init__()
+        self.path = os.path.join(backup_dir, self.FILE)
+
+    def _states(self):
+        return sorted((v for v in self.model.variables if "seed_generator_state" in v.path),
+                      key=lambda v: v.path)
+
+    def on_train_begin(self, logs=None):
+        if not os.path.exists(self.path):
+            return
+        with np.load(self.path) as saved:
+            for variable in self._states():
+                if variable.path in saved:
+                    variable.assign(saved[variable.path])
+
+    def on_epoch_end(self, epoch, logs=None):
+        os.makedirs(os.path.dirname(self.path), exist_ok=True)
+        tmp = self.path + ".tmp.npz"
+        np.savez(tmp, **{v.path: np.asarray(v.numpy()) for v in self._states()})
+        os.replace(tmp, self.path)

@@ -154,7 +154,8 @@ def parse_args(argv=None):
     p.add_argument("--learning-rate", type=float, default=DEFAULTS["learning_rate"],
                    help="Adam's learning rate. Default: %(default)s")
     p.add_argument("--patience", type=int, default=DEFAULTS["patience"],
-                   help="Early-stopping patience in epochs. Default: %(default)s")
+                   help="Early-stopping patience in epochs (0: no early stopping). "
+                   "Default: %(default)s")
     p.add_argument("--theta", type=float, default=DEFAULTS["theta"],
                    help="HGFN's θ in (0, 1] (eq. 5). Default: %(default)s")
     p.add_argument("--max-order", type=int, default=DEFAULTS["max_order"],
@@ -251,7 +252,8 @@ def run(args):
     import numpy as np
 
     from hgfn_keras.data import load_dataset
-    from hgfn_keras.data.dataset import as_tf_dataset
+    from hgfn_keras.callbacks import RandomStateBackup
+    from hgfn_keras.data.dataset import as_tf_dataset, epoch_shuffled_dataset
     from hgfn_keras.export import export_saved_model, has_modality_weights
     from hgfn_keras.io_utils import atomic_write_json
     from hgfn_keras.io_utils import atomic_write_text
@@ -287,16 +289,26 @@ def run(args):
         model.prepare_inputs(x)
         model.check_labels(y)
     model.set_task_counts(y_train)  # N / n_f for DMTL
-    train_ds = as_tf_dataset(x_train, y_train, args.batch_size, shuffle=True, seed=args.seed)
+    # The row order of epoch e depends only on (seed, e), so a resumed run sees the
+    # batches an unbroken one would have seen.
+    train_ds, epoch_order = epoch_shuffled_dataset(x_train, y_train, args.batch_size,
+                                                   seed=args.seed)
     val_ds = as_tf_dataset(x_val, y_val, args.batch_size)
     verbose = args.verbose if args.verbose is not None else (1 if sys.stdout.isatty() else 2)
     rebalancing = TaskRebalancing()
     callbacks = [
+        epoch_order,
         rebalancing,
-        keras.callbacks.EarlyStopping(monitor="val_loss", patience=args.patience,
-                                      restore_best_weights=True),
+        # A run killed at any point and started again with the same command resumes
+        # from its last finished epoch (weights, optimizer, DMTL state); the folder
+        # goes away when the run ends.
+        keras.callbacks.BackupAndRestore(os.path.join(output_dir, "backup")),
+        RandomStateBackup(os.path.join(output_dir, "backup")),
         keras.callbacks.TerminateOnNaN(),
     ]
+    if args.patience > 0:  # --patience 0: no early stopping
+        callbacks.append(keras.callbacks.EarlyStopping(
+            monitor="val_loss", patience=args.patience, restore_best_weights=True))
     fit_started = time.time()
     history = model.fit(train_ds, validation_data=val_ds, epochs=args.epochs,
                         callbacks=callbacks, verbose=verbose, shuffle=False)
@@ -320,8 +332,8 @@ def run(args):
     rows += [f"{epoch + 1}," + ",".join(f"{w:.6f}" for w in weights)
              for epoch, weights in rebalancing.history]
     atomic_write_text(os.path.join(output_dir, "task_weights.csv"), "\n".join(rows) + "\n")
-    print("Task weights after the last epoch: " + ", ".join(
-        f"{n}={w:.3f}" for n, w in zip(model.task_names, rebalancing.history[-1][1])))
+    print("Task weights at the end: " + ", ".join(
+        f"{n}={w:.3f}" for n, w in zip(model.task_names, model.task_weights.numpy())))
     print(f"\nWrote {os.path.join(output_dir, 'metrics.json')}")
     # Through a temporary name, so a reader never sees half a model.
     staging = os.path.join(output_dir, ".model.partial.keras")
