@@ -99,7 +99,8 @@ def _in_multi_worker_mode(strategy):
 
 def logs_for_reduction(logs):
     """The step's logs, shaped `[1]` under a multi-worker strategy (keras#20585)."""
-    return logs
+    if not _in_multi_worker_mode(tf.distribute.get_strategy()):
+        return logs
     return {key: tf.reshape(value, [1]) for key, value in logs.items()}
 
 

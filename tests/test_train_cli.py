@@ -118,7 +118,7 @@ def test_clothing_run_exports_saved_model(clothing_run):
     loaded = tf.saved_model.load(str(export_dir / "1"))
     signature = loaded.signatures["serving_default"]
     assert sorted(signature.structured_input_signature[1]) == sorted(CLOTHING_INPUTS)
-    assert sorted(signature.structured_outputs) == sorted(CLOTHING_TASKS)
+    assert sorted(signature.structured_outputs) == sorted([*CLOTHING_TASKS, "modality_weights"])
     outputs = signature(
         review=tf.constant(["Lovely dress, fits well", "Too small and the fabric is thin", ""]),
         title=tf.constant(["Love it", "", "Meh"]),
@@ -126,7 +126,11 @@ def test_clothing_run_exports_saved_model(clothing_run):
         modality_mask=tf.constant([[1, 1, 1], [1, 0, 1], [0, 1, 1]], tf.float32),
     )
     shapes = {name: tuple(value.shape) for name, value in outputs.items()}
-    assert shapes == {"recommended": (3, 1), "rating": (3, 5), "department": (3, 6)}
+    assert shapes == {"recommended": (3, 1), "rating": (3, 5), "department": (3, 6),
+                      "modality_weights": (3, 3)}
+    weights = outputs["modality_weights"].numpy()
+    assert weights[1, 1] == 0.0 and weights[2, 0] == 0.0  # the masked modalities
+    np.testing.assert_allclose(weights.sum(axis=1), 1.0, atol=1e-5)
     for value in outputs.values():
         value = value.numpy()
         assert np.all(np.isfinite(value)) and np.all((value >= 0) & (value <= 1))

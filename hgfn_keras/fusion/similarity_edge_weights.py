@@ -57,9 +57,11 @@ class SimilarityEdgeWeights(keras.layers.Layer):
         self.similarity = similarity
 
     def similarity_scores(self, left, right):
-        """S_xy of eq. 4 (or the dot product), `[batch, V]`."""
-        left = masked_softmax(left)  # a width-1 vector's softmax is 1, no Keras warning
-        right = masked_softmax(right)
+        """S_xy of eq. 4 (or the dot product), `[batch, V]`, in float32."""
+        # float32 under mixed precision too: the softmaxes of wide vectors and
+        # their cosine lose most of their digits in float16.
+        left = masked_softmax(ops.cast(left, "float32"))  # width 1: softmax 1, no warning
+        right = masked_softmax(ops.cast(right, "float32"))
         dot = ops.sum(left * right, axis=-1)
         if self.similarity == "dot":
             return dot
@@ -69,8 +71,9 @@ class SimilarityEdgeWeights(keras.layers.Layer):
 
     def call(self, left, right, left_weights, right_weights, vertex_mask=None):
         scores = self.similarity_scores(left, right)
-        q = (left_weights + right_weights) / (scores + self.theta)
-        return masked_softmax(q, vertex_mask)
+        q = (ops.cast(left_weights, "float32") + ops.cast(right_weights, "float32")) / (
+            scores + self.theta)
+        return ops.cast(masked_softmax(q, vertex_mask), self.compute_dtype)
 
     def compute_output_shape(self, left_shape, *args, **kwargs):
         return tuple(left_shape[:2])

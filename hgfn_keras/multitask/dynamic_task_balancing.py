@@ -7,6 +7,7 @@ import numpy as np
 import tensorflow as tf
 from keras import ops
 
+from hgfn_keras.distribute import STATE_AGGREGATION, scale_for_replicas
 from hgfn_keras.multitask.task_weighting import TaskWeighting
 
 GRAD_NORM_LAYERS = ("task", "shared")
@@ -106,10 +107,12 @@ class DynamicTaskBalancing(TaskWeighting):
     def build_state(self):
         t = self.num_tasks
         self.sample_ratios = self.add_weight(
-            shape=(t,), initializer="ones", trainable=False, name="sample_ratios"
+            shape=(t,), initializer="ones", trainable=False, name="sample_ratios",
+            aggregation=STATE_AGGREGATION,
         )  # N / n_f
         self.initial_losses = self.add_weight(  # L_f(0)
-            shape=(t,), initializer="zeros", trainable=False, name="initial_losses")
+            shape=(t,), initializer="zeros", trainable=False, name="initial_losses",
+            aggregation=STATE_AGGREGATION)
         self.weight_optimizer.build([self.task_weights])
 
     def set_task_counts(self, num_samples, positives, task_names=None):
@@ -153,7 +156,9 @@ class DynamicTaskBalancing(TaskWeighting):
         with tf.GradientTape() as tape:
             tape.watch(weights)
             loss = self.tdb_loss(weights, unweighted, task_losses)
-        gradient = tape.gradient(loss, weights)
+        # The inputs were reduced across replicas, so every replica has this same
+        # gradient; the optimizer sums the replicas' gradients, hence the scaling.
+        gradient = scale_for_replicas(tape.gradient(loss, weights))
         self.weight_optimizer.apply([gradient], [self.task_weights])
         self.task_weights.assign(self._normalise(self.task_weights))
         self.initial_losses.assign(

@@ -28,7 +28,9 @@ def task_loss(task, y_true, y_pred, beta=0.0):
     # 1.0 in float32. Clipping here, to the same epsilon, keeps the value equal to
     # eq. 10 wherever p is not saturated and the gradient finite where it is.
     epsilon = keras.config.epsilon()
-    y_pred = ops.clip(y_pred, epsilon, 1.0 - epsilon)
+    # float32 under mixed precision too: 1 - 1e-7 is 1.0 in float16 and the log
+    # of a float16 probability loses digits; the loss is float32.
+    y_pred = ops.clip(ops.cast(y_pred, "float32"), epsilon, 1.0 - epsilon)
     y_true = ops.reshape(ops.cast(y_true, "int32"), (-1,))
     # Labels that arrive through tf.data escape the numpy checks of `fit`: check
     # them here too, or a label of 7 for a 3-class task would add 0 loss silently.

@@ -1,0 +1,66 @@
+"""Shared pieces of the benchmarks: synthetic batches, interleaved timing, reports.
+
+Every benchmark times its variants in interleaved rounds (A, B, C, A, B, C, ...)
+after a warm-up, so that the noise of a shared machine hits them alike, and
+reports medians and their ratios to a baseline: the ratios are the result,
+absolute times depend on the machine and its load.
+"""
+
+import json
+import os
+import statistics
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import numpy as np  # noqa: E402
+
+from hgfn_keras import Modality, Task  # noqa: E402
+
+#: The embedded dataset's fusion widths: two text encoders of 64 and the metadata.
+CLOTHING_MODALITIES = [Modality("review", width=64), Modality("title", width=64),
+                       Modality("metadata", width=2)]
+CLOTHING_TASKS = [Task("recommended", 2), Task("rating", 5), Task("department", 6)]
+
+
+def synthetic_batch(modalities, tasks, batch_size, seed=0):
+    """Random float32 inputs (all modalities present) and labels for `batch_size` rows."""
+    rng = np.random.default_rng(seed)
+    x = {m.name: rng.normal(size=(batch_size, m.width)).astype("float32") for m in modalities}
+    x["modality_mask"] = np.ones((batch_size, len(modalities)), "float32")
+    y = {t.name: rng.integers(0, t.num_classes, batch_size).astype("int32") for t in tasks}
+    return x, y
+
+
+def interleaved_medians(functions, repeats, warmup=3):
+    """Median seconds per call of each `{name: fn}`, timed in interleaved rounds.
+
+    `fn()` runs one timed sample and returns how many units it did (steps,
+    requests); the sample's time is divided by that.
+    """
+    for fn in functions.values():
+        for _ in range(warmup):
+            fn()
+    samples = {name: [] for name in functions}
+    for _ in range(repeats):
+        for name, fn in functions.items():
+            start = time.perf_counter()
+            units = fn()
+            samples[name].append((time.perf_counter() - start) / units)
+    return {name: statistics.median(times) for name, times in samples.items()}, samples
+
+
+def report(result, columns, rows):
+    """Prints `result` as JSON, then `rows` (lists of cells) as a table under `columns`."""
+    print(json.dumps(result, indent=2))
+    widths = [max(len(str(c)), *(len(_cell(r[i])) for r in rows)) for i, c in enumerate(columns)]
+    print()
+    print("  ".join(str(c).ljust(w) for c, w in zip(columns, widths)))
+    print("  ".join("-" * w for w in widths))
+    for row in rows:
+        print("  ".join(_cell(v).ljust(w) for v, w in zip(row, widths)))
+    return result
+
+
+def _cell(value):
+    return f"{value:.3f}" if isinstance(value, float) else str(value)

@@ -1,0 +1,168 @@
+"""tf.distribute: the custom train step under MirroredStrategy and MultiWorkerMirroredStrategy.
+
+The two slow tests run in subprocesses (the logical CPUs and the collective ops
+must be configured before TensorFlow starts) with timeouts, so a hung collective
+fails the test instead of the suite.
+"""
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+from hgfn_keras import distribute
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _env(**extra):
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONPATH=REPO, CUDA_VISIBLE_DEVICES="")
+    env.update(extra)
+    return env
+
+
+def test_get_strategy_by_name(monkeypatch):
+    assert distribute.get_strategy(None).num_replicas_in_sync == 1
+    monkeypatch.delenv("TF_CONFIG", raising=False)
+    with pytest.raises(ValueError, match="TF_CONFIG"):
+        distribute.get_strategy("multi-worker")
+    with pytest.raises(ValueError, match="Received: 'ring'"):
+        distribute.get_strategy("ring")
+
+
+MIRRORED = textwrap.dedent("""
+    import json, sys
+    import tensorflow as tf
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+    import keras, numpy as np
+    from hgfn_keras import Modality, Task, build_model
+
+    mtl = sys.argv[1]
+    modalities = [Modality("a", width=6), Modality("b", width=4), Modality("c", width=3)]
+    tasks = [Task("t1", 2), Task("t2", 3)]
+    rng = np.random.default_rng(0)
+    x = {m.name: rng.normal(size=(32, m.width)).astype("float32") for m in modalities}
+    y = {t.name: rng.integers(0, t.num_classes, 32).astype("int32") for t in tasks}
+
+    def train(strategy):
+        keras.utils.set_random_seed(0)
+        with strategy.scope():
+            model = build_model(modalities, tasks, mtl=mtl, dropout=0.0, head_units=8,
+                                shared_units=8 if mtl == "gradnorm" else None,
+                                mtl_kwargs={"learning_rate": 0.05} if mtl == "dmtl" else None)
+            model.compile(optimizer=keras.optimizers.SGD(0.1))
+        model.set_task_counts(y)
+        data = tf.data.Dataset.from_tensor_slices((x, y)).batch(16)
+        model.fit(data, epochs=2, verbose=0, shuffle=False)
+        replicas = [np.asarray(v).tolist() for v in
+                    strategy.experimental_local_results(model.task_weights.value)]
+        return model, replicas
+
+    one, _ = train(tf.distribute.get_strategy())
+    two, replicas = train(tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"]))
+    print(json.dumps({
+        "replicas": two.distribute_strategy.num_replicas_in_sync,
+        "task_weights_one": one.task_weights.numpy().tolist(),
+        "task_weights_per_replica": replicas,
+        "max_weight_difference": max(float(np.max(np.abs(a.numpy() - b.numpy())))
+                                     for a, b in zip(one.weights, two.weights)),
+    }))
+""")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("mtl", ["dmtl", "gradnorm"])
+def test_mirrored_two_replicas_train_like_one(mtl):
+    """Two replicas on one global batch give the single-replica step: losses,
+    gradients and the task-weight update are reduced across replicas."""
+    done = subprocess.run([sys.executable, "-c", MIRRORED, mtl], capture_output=True,
+                          text=True, timeout=300, env=_env(), cwd=REPO)
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result["replicas"] == 2
+    first, second = result["task_weights_per_replica"]
+    assert first == second  # identical on every replica
+    np.testing.assert_allclose(first, result["task_weights_one"], rtol=1e-4, atol=1e-5)
+    assert result["task_weights_one"] != [1.0, 1.0]  # the weights did move
+    assert result["max_weight_difference"] < 1e-4
+
+
+def _free_ports(count):
+    sockets = [socket.socket() for _ in range(count)]
+    for s in sockets:
+        s.bind(("127.0.0.1", 0))
+    ports = [s.getsockname()[1] for s in sockets]
+    for s in sockets:
+        s.close()
+    return ports
+
+
+WORKER_WEIGHTS = textwrap.dedent("""
+    import sys
+    import numpy as np
+    import keras
+    import hgfn_keras  # registers the classes
+    model = keras.saving.load_model(sys.argv[1], compile=False)
+    np.savez(sys.argv[2], task_weights=model.task_weights.numpy(),
+             **{f"w{i}": w.numpy() for i, w in enumerate(model.weights)})
+""")
+
+
+@pytest.mark.slow
+def test_two_workers_on_localhost_end_with_the_same_weights(tmp_path):
+    """Two `training.train --strategy multi-worker` processes (keras#20585's
+    workaround in hgfn_keras/distribute.py) train to identical weights."""
+    rng = np.random.default_rng(0)
+    n = 48
+    np.savez(
+        tmp_path / "tiny.npz",
+        x_a=rng.normal(size=(n, 6)).astype("float32"),
+        x_b=rng.normal(size=(n, 4)).astype("float32"),
+        y_t1=rng.integers(0, 2, n), y_t2=rng.integers(0, 3, n),
+        split=np.repeat([0, 1, 2], [32, 8, 8]),
+    )
+    ports = _free_ports(2)
+    cluster = {"worker": [f"127.0.0.1:{p}" for p in ports]}
+    workers = []
+    for index in range(2):
+        tf_config = json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}})
+        command = [sys.executable, "-m", "training.train", "--dataset",
+                   f"npz:{tmp_path / 'tiny.npz'}", "--fusion", "hgfn", "--mtl", "dmtl",
+                   "--strategy", "multi-worker", "--epochs", "2", "--batch-size", "8",
+                   "--head-units", "8", "--tdb-learning-rate", "0.05", "--no-export",
+                   "--verbose", "0", "--output-dir", str(tmp_path / f"worker{index}")]
+        workers.append(subprocess.Popen(command, cwd=REPO, env=_env(TF_CONFIG=tf_config),
+                                        stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                        text=True))
+    outputs = []
+    try:
+        for worker in workers:
+            outputs.append(worker.communicate(timeout=420)[0])
+    finally:
+        for worker in workers:
+            if worker.poll() is None:
+                worker.kill()
+                worker.communicate()
+    for index, (worker, output) in enumerate(zip(workers, outputs)):
+        assert worker.returncode == 0, f"worker {index}:\n{output[-3000:]}"
+    saved = []
+    for index in range(2):
+        path = tmp_path / f"weights{index}.npz"
+        done = subprocess.run(
+            [sys.executable, "-c", WORKER_WEIGHTS, str(tmp_path / f"worker{index}" / "model.keras"),
+             str(path)], capture_output=True, text=True, timeout=180, env=_env(), cwd=REPO)
+        assert done.returncode == 0, done.stderr[-3000:]
+        saved.append(dict(np.load(path)))
+    first, second = saved
+    assert sorted(first) == sorted(second)
+    for key in first:
+        np.testing.assert_array_equal(first[key], second[key], err_msg=key)
+    weights = first["task_weights"]
+    assert not np.allclose(weights, 1.0)  # DMTL moved them, identically on both workers
+    np.testing.assert_allclose(weights.sum(), 2.0, rtol=1e-5)
