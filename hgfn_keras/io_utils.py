@@ -13,6 +13,9 @@ def atomic_write_text(path, text):
     try:
         with os.fdopen(handle, "w", encoding="utf-8") as f:
             f.write(text)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes it 0600; give it a plain file's mode
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):

@@ -16,10 +16,10 @@ def _pyplot():
     return plt
 
 
-def _save(figure, path):
+def _save(figure, path, right=1.0):
     plt = _pyplot()
     tmp = path + ".tmp.png"
-    figure.tight_layout()
+    figure.tight_layout(rect=(0, 0, right, 1))
     figure.savefig(tmp, dpi=100)
     plt.close(figure)
     os.replace(tmp, path)
@@ -52,6 +52,7 @@ def plot_fusion_weights_by_class(weights, labels, y, task, path):
         ax.set_xticklabels(vertex_names, rotation=60, ha="right", fontsize=7)
         ax.set_title(f"level {level + 1}")
         ax.set_ylabel("mean vertex weight")
-    axes[0, 0].legend(title=task.name, fontsize=7, loc="lower left", framealpha=0.8)
+    handles, names = axes[0, 0].get_legend_handles_labels()
+    figure.legend(handles, names, title=task.name, fontsize=7, loc="center right")
     figure.suptitle(f"Fusion vertex weights by {task.name} class (test split)")
-    return _save(figure, path)
+    return _save(figure, path, right=0.9)
