@@ -77,7 +77,7 @@ MIRRORED = textwrap.dedent("""
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("mtl", ["dmtl", "gradnorm"])
+@pytest.mark.parametrize("mtl", ["dmtl", "gradnorm", "moo"])
 def test_mirrored_two_replicas_train_like_one(mtl):
     """Two replicas on one global batch give the single-replica step: losses,
     gradients and the task-weight update are reduced across replicas."""

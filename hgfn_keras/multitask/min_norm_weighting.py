@@ -4,6 +4,7 @@ import keras
 import tensorflow as tf
 from keras import ops
 
+from hgfn_keras import distribute
 from hgfn_keras.multitask.task_weighting import TaskWeighting
 
 
@@ -93,7 +94,11 @@ class MinNormWeighting(TaskWeighting):
 
     def set_from_representation_gradients(self, jacobian):
         flat = tf.reshape(tf.cast(jacobian, tf.float32), (self.num_tasks, -1))
-        alpha = min_norm_weights(tf.matmul(flat, flat, transpose_b=True), self.iterations)
+        # The Gram matrix sums over samples, so under tf.distribute the global one is
+        # the replicas' sum (up to a constant factor, which leaves α unchanged): every
+        # replica then finds the same α.
+        gram = distribute.replica_sum(tf.matmul(flat, flat, transpose_b=True))
+        alpha = min_norm_weights(gram, self.iterations)
         self.task_weights.assign(alpha * float(self.num_tasks))
         return self.task_weights
 
