@@ -11,6 +11,8 @@ import csv
 import os
 import sys
 
+from training.plots import pyplot, save_png
+
 
 def read_task_weights(path):
     """Returns `(epochs, {task: [weight per epoch]})` from a task_weights.csv."""
@@ -35,13 +37,7 @@ def read_task_weights(path):
 
 def plot_task_weights(path, output):
     """Writes a line plot of each task's weight per epoch to `output` (PNG)."""
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError as error:
-        raise ImportError("Plotting needs matplotlib: pip install matplotlib") from error
+    plt = pyplot()
     epochs, weights = read_task_weights(path)
     figure, axes = plt.subplots(figsize=(6, 3.5))
     for task, values in weights.items():
@@ -50,12 +46,7 @@ def plot_task_weights(path, output):
     axes.set_ylabel("task weight (sum = T)")
     axes.set_title("DMTL task weights at each epoch's end")
     axes.legend()
-    figure.tight_layout()
-    tmp = output + ".tmp.png"
-    figure.savefig(tmp, dpi=100)
-    plt.close(figure)
-    os.replace(tmp, output)
-    return output
+    return save_png(figure, output)
 
 
 def main(argv=None):

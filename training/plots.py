@@ -5,7 +5,8 @@ import os
 import numpy as np
 
 
-def _pyplot():
+def pyplot():
+    """matplotlib.pyplot on the Agg backend, or an ImportError that says what to install."""
     try:
         import matplotlib
 
@@ -16,8 +17,9 @@ def _pyplot():
     return plt
 
 
-def _save(figure, path, right=1.0):
-    plt = _pyplot()
+def save_png(figure, path, right=1.0):
+    """Writes `figure` to `path` through a temporary file and a rename, then closes it."""
+    plt = pyplot()
     tmp = path + ".tmp.png"
     figure.tight_layout(rect=(0, 0, right, 1))
     figure.savefig(tmp, dpi=100)
@@ -36,7 +38,7 @@ def plot_fusion_weights_by_class(weights, labels, y, task, path):
         task: the `Task` (its class names label the bars).
         path: the PNG to write.
     """
-    plt = _pyplot()
+    plt = pyplot()
     y = np.asarray(y).reshape(-1)
     classes = [c for c in range(task.num_classes) if np.any(y == c)]
     names = task.class_names or tuple(str(c) for c in range(task.num_classes))
@@ -55,4 +57,4 @@ def plot_fusion_weights_by_class(weights, labels, y, task, path):
     handles, names = axes[0, 0].get_legend_handles_labels()
     figure.legend(handles, names, title=task.name, fontsize=7, loc="center right")
     figure.suptitle(f"Fusion vertex weights by {task.name} class (test split)")
-    return _save(figure, path, right=0.9)
+    return save_png(figure, path, right=0.9)

@@ -140,9 +140,9 @@ class HierarchicalGraphFusion(Fusion):
         self.unimodal_weights = unimodal_weights
         self.vertex_network = vertex_network
         if modality_names is not None:
-            self._plan_levels(len(modality_names))
+            self._plan_levels(len(modality_names), warn=False)  # errors early; warn at build
 
-    def _plan_levels(self, num_modalities):
+    def _plan_levels(self, num_modalities, warn=True):
         order = self.max_order or default_max_order(num_modalities)
         if order > num_modalities:
             raise ValueError(
@@ -156,7 +156,7 @@ class HierarchicalGraphFusion(Fusion):
                 f"vertices (per level: {counts}), more than max_vertices={self.max_vertices}. "
                 "Lower `max_order`, or raise `max_vertices` if you mean it."
             )
-        if max(counts) > _WARN_VERTICES:
+        if warn and max(counts) > _WARN_VERTICES:
             warnings.warn(
                 f"HGFN with M={num_modalities} and max_order={order} has {counts[-1]} "
                 f"vertices in its deepest level (per level: {counts}); each step costs in "
