@@ -21,6 +21,29 @@ from hgfn_keras import Modality, Task  # noqa: E402
 CLOTHING_MODALITIES = [Modality("review", width=64), Modality("title", width=64),
                        Modality("metadata", width=2)]
 CLOTHING_TASKS = [Task("recommended", 2), Task("rating", 5), Task("department", 6)]
+#: The paper's feature widths: InceptionV3 image features (2,048) and ELMo text (1,024).
+PAPER_MODALITIES = [Modality("image", width=2048), Modality("text", width=1024)]
+WIDTHS = {"clothing": CLOTHING_MODALITIES, "paper": PAPER_MODALITIES}
+
+
+def thread_options(parser):
+    """Adds `--intra-op-threads` / `--inter-op-threads` to a benchmark's parser."""
+    parser.add_argument("--intra-op-threads", type=int, default=None,
+                        help="TensorFlow's intra-op threads (default: TensorFlow's choice)")
+    parser.add_argument("--inter-op-threads", type=int, default=None,
+                        help="TensorFlow's inter-op threads (default: TensorFlow's choice)")
+
+
+def apply_threads(args):
+    """Sets TensorFlow's thread pools from `thread_options`' arguments (before any op)."""
+    import tensorflow as tf
+
+    if args.intra_op_threads is not None:
+        tf.config.threading.set_intra_op_parallelism_threads(args.intra_op_threads)
+    if args.inter_op_threads is not None:
+        tf.config.threading.set_inter_op_parallelism_threads(args.inter_op_threads)
+    return {"intra_op": tf.config.threading.get_intra_op_parallelism_threads() or "default",
+            "inter_op": tf.config.threading.get_inter_op_parallelism_threads() or "default"}
 
 
 def synthetic_batch(modalities, tasks, batch_size, seed=0):

@@ -1,6 +1,7 @@
 """Serving throughput and latency of the exported SavedModel, HGFN vs CFC.
 
     python -m benchmarks.serving [--requests 200] [--batch-sizes 1 256]
+        [--intra-op-threads N] [--inter-op-threads N]
 
 Builds HGFN+DMTL and CFC+LSEW on the embedded dataset's fusion widths as vector
 modalities (the text encoders' tokenisation is left out: it is the same for
@@ -19,7 +20,14 @@ import time
 import numpy as np
 import tensorflow as tf
 
-from benchmarks.common import CLOTHING_MODALITIES, CLOTHING_TASKS, report, synthetic_batch
+from benchmarks.common import (
+    CLOTHING_MODALITIES,
+    CLOTHING_TASKS,
+    apply_threads,
+    report,
+    synthetic_batch,
+    thread_options,
+)
 from benchmarks.step_time import make_model
 from hgfn_keras.export import export_saved_model
 
@@ -30,7 +38,9 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--requests", type=int, default=200, help="timed requests per case")
     parser.add_argument("--batch-sizes", type=int, nargs="+", default=[1, 256])
+    thread_options(parser)
     args = parser.parse_args(argv)
+    threads = apply_threads(args)
 
     signatures = {}
     with tempfile.TemporaryDirectory() as folder:
@@ -60,7 +70,7 @@ def main(argv=None):
         stats[f"{name}@{batch}"] = {"p50_ms": round(float(p50), 3),
                                     "p99_ms": round(float(p99), 3),
                                     "rows_per_s": round(float(batch / (p50 / 1e3)), 1)}
-    result = {"requests": args.requests, "cases": stats, "hgfn_over_cfc_p50": {
+    result = {"requests": args.requests, "threads": threads, "cases": stats, "hgfn_over_cfc_p50": {
         str(b): round(stats[f"hgfn@{b}"]["p50_ms"] / stats[f"cfc@{b}"]["p50_ms"], 3)
         for b in args.batch_sizes}}
     rows = []

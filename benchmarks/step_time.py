@@ -1,14 +1,18 @@
 """Training-step time of HGFN+DMTL and the baselines, as ratios to HGFN+LSEW.
 
     python -m benchmarks.step_time [--batch-size 128] [--repeats 30] [--xla]
+        [--widths clothing|paper] [--intra-op-threads N] [--inter-op-threads N]
 
 Builds each variant on the embedded dataset's fusion widths (review 64, title
-64, metadata 2; tasks of 2, 5 and 6 classes), warms it up, then times
-`train_on_batch` in interleaved rounds. Variants: HGFN+LSEW (the baseline),
-HGFN+DMTL (gradient norms on each task's last layer, the default), HGFN+DMTL with
-GradNorm's last shared layer, HGFN+GradNorm (shared layer) and CFC+LSEW. With
-`--xla` every variant is timed twice, compiled with `jit_compile=False` and
-`True`, and the table adds the XLA/off ratio. Prints JSON and a table.
+64, metadata 2; tasks of 2, 5 and 6 classes), or with `--widths paper` on the
+paper's (image 2,048, text 1,024), warms it up, then times `train_on_batch` in
+interleaved rounds. Variants: HGFN+LSEW (the baseline), HGFN+DMTL (gradient
+norms on each task's last layer, the default), HGFN+DMTL with GradNorm's last
+shared layer, HGFN+GradNorm (shared layer), CFC+LSEW, and HGFN(pad)+LSEW (the
+paper's zero-padding at any width; the same model as HGFN+LSEW at the clothing
+widths, where the default pads too). With `--xla` every variant is timed twice,
+compiled with `jit_compile=False` and `True`, and the table adds the XLA/off
+ratio. Prints JSON and a table.
 """
 
 import argparse
@@ -18,9 +22,12 @@ import keras
 from benchmarks.common import (
     CLOTHING_MODALITIES,
     CLOTHING_TASKS,
+    WIDTHS,
+    apply_threads,
     interleaved_medians,
     report,
     synthetic_batch,
+    thread_options,
 )
 from hgfn_keras import build_model
 
@@ -32,7 +39,9 @@ VARIANTS = {
                           "mtl_kwargs": {"grad_norm_layer": "shared"}},
     "hgfn+gradnorm(shared)": {"fusion": "hgfn", "mtl": "gradnorm", "shared_units": 64},
     "cfc+lsew": {"fusion": "cfc", "mtl": "lsew"},
+    "hgfn(pad)+lsew": {"fusion": "hgfn", "mtl": "lsew", "fusion_kwargs": {"alignment": "pad"}},
 }
+DEFAULT_VARIANTS = [v for v in VARIANTS if v != "hgfn(pad)+lsew"]
 
 
 def make_model(variant, jit_compile=False, modalities=CLOTHING_MODALITIES,
@@ -65,29 +74,42 @@ def main(argv=None, variants=None):
     parser.add_argument("--steps", type=int, default=5, help="steps per timed sample")
     parser.add_argument("--xla", action="store_true",
                         help="also time every variant with jit_compile=True")
-    parser.add_argument("--variants", nargs="*", default=variants or list(VARIANTS),
+    parser.add_argument("--variants", nargs="*", default=variants or DEFAULT_VARIANTS,
                         choices=list(VARIANTS))
+    parser.add_argument("--widths", default="clothing", choices=list(WIDTHS),
+                        help="the modalities' widths: the embedded dataset's or the paper's")
+    thread_options(parser)
     args = parser.parse_args(argv)
+    threads = apply_threads(args)
     names = args.variants if BASELINE in args.variants else [BASELINE, *args.variants]
 
-    x, y = synthetic_batch(CLOTHING_MODALITIES, CLOTHING_TASKS, args.batch_size)
-    models = {name: make_model(name) for name in names}
+    modalities = WIDTHS[args.widths]
+    x, y = synthetic_batch(modalities, CLOTHING_TASKS, args.batch_size)
+    models = {name: make_model(name, modalities=modalities) for name in names}
     if args.xla:
-        models.update({f"{name}+xla": make_model(name, jit_compile=True) for name in names})
+        models.update({f"{name}+xla": make_model(name, jit_compile=True, modalities=modalities)
+                       for name in names})
     medians = time_steps(models, x, y, args.steps, args.repeats)
     base = medians[BASELINE]
     result = {
+        "widths": {m.name: m.width for m in modalities}, "threads": threads,
+        "parameters": {n: models[n].count_params() for n in names},
         "batch_size": args.batch_size, "repeats": args.repeats, "steps": args.steps,
         "median_step_ms": {k: round(v * 1e3, 3) for k, v in medians.items()},
         f"ratio_to_{BASELINE}": {k: round(v / base, 3) for k, v in medians.items()},
     }
-    columns = ["variant", "median step (ms)", "ratio to HGFN+LSEW"]
-    rows = [[n, medians[n] * 1e3, medians[n] / base] for n in names]
+    columns = ["variant", "parameters", "median step (ms)", "ratio to HGFN+LSEW"]
+    rows = [[n, models[n].count_params(), medians[n] * 1e3, medians[n] / base] for n in names]
     if args.xla:
         result["xla_over_off"] = {n: round(medians[f"{n}+xla"] / medians[n], 3) for n in names}
         columns += ["XLA step (ms)", "XLA / off"]
         rows = [r + [medians[f"{r[0]}+xla"] * 1e3, medians[f"{r[0]}+xla"] / medians[r[0]]]
                 for r in rows]
+    if "cfc+lsew" in names:  # the issue's figure: HGFN's step over CFC's
+        cfc = medians["cfc+lsew"]
+        result["ratio_to_cfc+lsew"] = {k: round(v / cfc, 3) for k, v in medians.items()}
+        columns.insert(4, "ratio to CFC+LSEW")
+        rows = [r[:4] + [medians[r[0]] / cfc] + r[4:] for r in rows]
     return report(result, columns, rows)
 
 

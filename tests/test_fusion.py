@@ -12,6 +12,7 @@ from hgfn_keras import (
     LevelFusion,
     ModalityAlignment,
     SimilarityEdgeWeights,
+    VertexMLP,
     VertexNetwork,
     count_vertices,
     get_fusion,
@@ -332,3 +333,57 @@ def test_gfn_is_a_preset_of_hgfn():
 def test_tensor_fusion_bad_arguments(kwargs, message):
     with pytest.raises(ValueError, match=message):
         TensorFusion(**kwargs)
+
+
+# -- the fast paths compute what the sub-layers compute --------------------------------
+def test_vertex_network_equals_its_sub_layers():
+    """`VertexNetwork` runs its Conv1D and Dense weights as one Conv2D and one matmul."""
+    net = VertexNetwork(units=5, filters=3, kernel_size=3)
+    rng = np.random.default_rng(4)
+    left, right = (rng.normal(size=(4, 3, 6)).astype("float32") for _ in range(2))
+    out = np.asarray(net(left, right))
+    pair = np.stack([left, right], axis=-1).reshape(-1, 6, 2)
+    hidden = leaky(np.asarray(net.conv(pair))).reshape(4, 3, -1)
+    np.testing.assert_allclose(out, leaky(np.asarray(net.dense(hidden))), atol=1e-5)
+    pairs = np.stack([left, right], axis=2)  # [batch, V, 2, D]
+    np.testing.assert_allclose(np.asarray(net.join(pairs)), out, atol=1e-6)
+    mlp = VertexMLP(units=5)
+    expected = np.asarray(mlp(left, right))
+    np.testing.assert_allclose(np.asarray(mlp.join(pairs)), expected, atol=1e-6)
+
+
+def test_edge_weights_from_pairs_equal_the_call():
+    layer = SimilarityEdgeWeights(theta=0.5)
+    rng = np.random.default_rng(5)
+    left, right = (rng.normal(size=(3, 4, 5)).astype("float32") for _ in range(2))
+    wl, wr = (rng.random(size=(3, 4)).astype("float32") for _ in range(2))
+    a, b = softmax(left), softmax(right)
+    s = (a * b).sum(-1) / (np.linalg.norm(a, axis=-1) * np.linalg.norm(b, axis=-1))
+    expected = softmax((wl + wr) / (s + 0.5))
+    np.testing.assert_allclose(np.asarray(layer(left, right, wl, wr)), expected, atol=1e-6)
+    joined = layer.join_weights(np.stack([left, right], axis=2), wl + wr)
+    np.testing.assert_allclose(np.asarray(joined), expected, atol=1e-6)
+
+
+# -- alignment="auto": pad narrow inputs (the paper), project wide ones ------------------
+def test_auto_alignment_pads_narrow_and_projects_wide_modalities():
+    narrow = HierarchicalGraphFusion(dau_filters=2, vertex_filters=2)
+    x = random_modalities([6, 3, 2], batch=2)
+    narrow(x)
+    assert (narrow.alignment_layer.mode, narrow.width) == ("pad", 6)
+    padded = HierarchicalGraphFusion(alignment="pad", dau_filters=2, vertex_filters=2)
+    padded(x)
+    padded.set_weights(narrow.get_weights())
+    np.testing.assert_array_equal(np.asarray(padded(x)), np.asarray(narrow(x)))
+
+    wide = [np.zeros((2, 300), "float32"), np.zeros((2, 5), "float32")]
+    auto = HierarchicalGraphFusion(dau_filters=2, vertex_filters=2)
+    auto(wide)
+    assert (auto.alignment_layer.mode, auto.width) == ("project", 256)
+    paper = HierarchicalGraphFusion(alignment="pad", dau_filters=2, vertex_filters=2)
+    paper(wide)
+    assert (paper.alignment_layer.mode, paper.width) == ("pad", 300)
+    assert auto.get_config()["alignment"] == "auto"
+    rebuilt = HierarchicalGraphFusion.from_config(auto.get_config())
+    rebuilt(wide)
+    assert rebuilt.width == 256

@@ -3,7 +3,34 @@
 import keras
 from keras import ops
 
-ALIGNMENTS = ("pad", "project")
+ALIGNMENTS = ("auto", "pad", "project")
+
+#: With `alignment="auto"` and no `units`, modalities are zero-padded to the widest
+#: one up to this width, and projected to this width above it.
+AUTO_PROJECT_WIDTH = 256
+
+
+def resolve_alignment(alignment, units, widths):
+    """The alignment actually used and the aligned width D, from the layer's arguments.
+
+    `"auto"` with `units=None` pads to the widest modality when it is at most
+    `AUTO_PROJECT_WIDTH` (256) wide, and projects every modality to 256 otherwise;
+    `"auto"` with `units` given pads to `units`. `"pad"` and `"project"` use `units`,
+    or the widest modality's width when it is None.
+
+    >>> resolve_alignment("auto", None, [64, 64, 2])
+    ('pad', 64)
+    >>> resolve_alignment("auto", None, [2048, 1024, 128])
+    ('project', 256)
+    >>> resolve_alignment("pad", None, [2048, 1024])
+    ('pad', 2048)
+    """
+    widest = max(int(w) for w in widths)
+    if alignment == "auto":
+        if units is None and widest > AUTO_PROJECT_WIDTH:
+            return "project", AUTO_PROJECT_WIDTH
+        alignment = "pad"
+    return alignment, units or widest
 
 
 @keras.saving.register_keras_serializable(package="hgfn_keras")
@@ -15,10 +42,16 @@ class ModalityAlignment(keras.layers.Layer):
     of each modality have the same dimension", III-B). `alignment="project"`
     learns one Dense(units) projection per modality instead; it is the project's
     option for modalities whose widths differ a lot (DESIGN.md item 1).
+    `alignment="auto"` (the default) pads while the widest modality is at most
+    256 wide and projects to 256 above that (`resolve_alignment`): padding 2,048-
+    and 1,024-wide features to 2,048 makes every later layer of the HGFN work at
+    width 2,048 (its vertex networks' Dense layers are 8,192 x 2,048 each).
+    Narrow inputs are padded as in the paper.
 
     Args:
-        alignment: `"pad"` (default, the paper) or `"project"`.
-        units: the common width D. None: the widest input's width.
+        alignment: `"auto"` (default), `"pad"` (the paper) or `"project"`.
+        units: the common width D. None: the widest input's width (`"auto"`: at
+            most 256, see above).
         **kwargs: standard `keras.layers.Layer` arguments.
 
     Call arguments:
@@ -33,7 +66,7 @@ class ModalityAlignment(keras.layers.Layer):
     (2, 2, 5)
     """
 
-    def __init__(self, alignment="pad", units=None, **kwargs):
+    def __init__(self, alignment="auto", units=None, **kwargs):
         super().__init__(**kwargs)
         if alignment not in ALIGNMENTS:
             raise ValueError(
@@ -46,14 +79,14 @@ class ModalityAlignment(keras.layers.Layer):
 
     def build(self, input_shape):
         widths = [int(shape[-1]) for shape in input_shape]
-        self.output_width = self.units or max(widths)
-        if self.alignment == "pad" and self.output_width < max(widths):
+        self.mode, self.output_width = resolve_alignment(self.alignment, self.units, widths)
+        if self.mode == "pad" and self.output_width < max(widths):
             raise ValueError(
-                f"With alignment='pad', `units` ({self.units}) must be at least the "
+                f"With alignment={self.alignment!r}, `units` ({self.units}) must be at least the "
                 f"widest modality's width. Received widths: {widths}"
             )
         self.projections = []
-        if self.alignment == "project":
+        if self.mode == "project":
             for i, shape in enumerate(input_shape):
                 dense = keras.layers.Dense(
                     self.output_width, name=f"projection_{i}", dtype=self.dtype_policy
@@ -64,7 +97,7 @@ class ModalityAlignment(keras.layers.Layer):
     def call(self, inputs):
         aligned = []
         for i, x in enumerate(inputs):
-            if self.alignment == "project":
+            if self.mode == "project":
                 x = self.projections[i](x)
             else:
                 pad = self.output_width - x.shape[-1]
@@ -74,7 +107,8 @@ class ModalityAlignment(keras.layers.Layer):
         return ops.stack(aligned, axis=1)
 
     def compute_output_shape(self, input_shape):
-        width = self.units or max(int(s[-1]) for s in input_shape)
+        _, width = resolve_alignment(self.alignment, self.units,
+                                     [int(s[-1]) for s in input_shape])
         return (input_shape[0][0], len(input_shape), width)
 
     def get_config(self):

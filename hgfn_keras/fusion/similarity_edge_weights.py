@@ -58,10 +58,16 @@ class SimilarityEdgeWeights(keras.layers.Layer):
 
     def similarity_scores(self, left, right):
         """S_xy of eq. 4 (or the dot product), `[batch, V]`, in float32."""
-        # float32 under mixed precision too: the softmaxes of wide vectors and
-        # their cosine lose most of their digits in float16.
-        left = masked_softmax(ops.cast(left, "float32"))  # width 1: softmax 1, no warning
-        right = masked_softmax(ops.cast(right, "float32"))
+        return self._pair_scores(ops.stack([left, right], axis=2))
+
+    def _pair_scores(self, pairs):
+        # `pairs`: [batch, V, 2, D]. One softmax for both constituents, in float32
+        # under mixed precision too: the softmaxes of wide vectors and their cosine
+        # lose most of their digits in float16.
+        soft = masked_softmax(ops.cast(pairs, "float32"))  # width 1: softmax 1, no warning
+        # `unstack`, not `soft[:, :, 0]`: on CPU the backward of a strided slice
+        # across the pair axis costs more than the rest of the similarity.
+        left, right = ops.unstack(soft, 2, axis=2)
         dot = ops.sum(left * right, axis=-1)
         if self.similarity == "dot":
             return dot
@@ -70,9 +76,21 @@ class SimilarityEdgeWeights(keras.layers.Layer):
         return dot / norms
 
     def call(self, left, right, left_weights, right_weights, vertex_mask=None):
-        scores = self.similarity_scores(left, right)
-        q = (ops.cast(left_weights, "float32") + ops.cast(right_weights, "float32")) / (
-            scores + self.theta)
+        weight_sums = ops.cast(left_weights, "float32") + ops.cast(right_weights, "float32")
+        return self.join_weights(ops.stack([left, right], axis=2), weight_sums, vertex_mask)
+
+    def join_weights(self, pairs, weight_sums, vertex_mask=None):
+        """`call` on the constituents stacked on axis 2, given w_x + w_y.
+
+        Args:
+            pairs: `[batch, V, 2, D]`, the two constituent vectors of each vertex.
+            weight_sums: `[batch, V]`, w_x + w_y.
+            vertex_mask: optional `[batch, V]`.
+
+        Returns:
+            The vertex weights `[batch, V]`.
+        """
+        q = ops.cast(weight_sums, "float32") / (self._pair_scores(pairs) + self.theta)  # eq. 5
         return ops.cast(masked_softmax(q, vertex_mask), self.compute_dtype)
 
     def compute_output_shape(self, left_shape, *args, **kwargs):
@@ -87,3 +105,4 @@ class SimilarityEdgeWeights(keras.layers.Layer):
 def validate_theta(theta):
     if isinstance(theta, bool) or not isinstance(theta, (int, float)) or not 0 < theta <= 1:
         raise ValueError(f"`theta` must be in (0, 1]. Received: theta={theta!r}")
+
