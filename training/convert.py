@@ -1,0 +1,75 @@
+"""Convert an npz feature file to sharded TFRecord files (the streamed form of the contract).
+
+    python -m training.convert --input features.npz --output DIR [--shard-rows 10000] [--seed 0]
+
+Writes `DIR/dataset.json` and `DIR/<split>-NNNNN.tfrecord` (see
+`hgfn_keras.data.tfrecord`): the same rows, splits and row order as
+`load_npz(features.npz, seed)`, so that training from `tfrecord:DIR` sees the data
+that training from `npz:features.npz` sees. The npz file is read whole once (the npz
+contract is an in-memory format); the shards are then read a batch at a time.
+Bad input prints one `error:` line and exits with status 2.
+"""
+
+import argparse
+import os
+import sys
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+def parse_args(argv=None):
+    """Parses the command line.
+
+    Args:
+        argv: the arguments (None: `sys.argv[1:]`).
+
+    Returns:
+        An `argparse.Namespace`.
+    """
+    p = argparse.ArgumentParser(
+        prog="python -m training.convert",
+        description="Convert an npz feature file to sharded TFRecord files.",
+    )
+    p.add_argument("--input", required=True, help="The .npz feature file.")
+    p.add_argument("--output", required=True,
+                   help="The folder to write (it must not hold a dataset yet).")
+    p.add_argument("--shard-rows", type=int, default=10_000,
+                   help="Rows per shard (each shard holds one split). Default: %(default)s")
+    p.add_argument("--seed", type=int, default=0,
+                   help="Seeds the 60/20/20 split of a file without a `split` array, as "
+                   "`training.train --seed` does. Default: %(default)s")
+    args = p.parse_args(argv)
+    if args.shard_rows < 1:
+        p.error(f"--shard-rows must be a positive integer. Received: {args.shard_rows}")
+    return args
+
+
+def run(args):
+    """Writes the shards; returns the `StreamedDataset`."""
+    from hgfn_keras.data.tfrecord import write_tfrecord
+
+    data = write_tfrecord(args.input, args.output, shard_rows=args.shard_rows, seed=args.seed)
+    shards = data.header["shards"]
+    print(f"Wrote {data.header['rows']} rows of {data.name!r} to {args.output}: "
+          f"{len(shards)} shards, rows per split "
+          f"{ {s: data.size(s) for s in ('train', 'validation', 'test')} }, modalities "
+          f"{ {m.name: m.width for m in data.modalities} }, tasks "
+          f"{ {t.name: t.num_classes for t in data.tasks} }.")
+    return data
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    import tensorflow as tf
+
+    try:
+        run(args)
+    except (ValueError, OSError, tf.errors.OpError) as error:
+        message = error.message if isinstance(error, tf.errors.OpError) else error
+        print(f"error: {message}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
