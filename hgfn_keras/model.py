@@ -3,6 +3,7 @@
 import keras
 
 from hgfn_keras.data.dataset import MASK_KEY
+from hgfn_keras.feature_normalization import FeatureNormalization
 from hgfn_keras.fusion import get_fusion
 from hgfn_keras.multitask import MultiTaskModel, get_task_weighting
 from hgfn_keras.multitask.mti_net import mtinet_heads
@@ -22,11 +23,19 @@ def build_model(
     mtl_kwargs=None,
     beta=0.0,
     shared_units=None,
+    normalize=True,
+    normalization_data=None,
     name="hgfn_model",
 ):
     """Builds a multi-task model: one input per modality, one output per task.
 
-    Each modality goes through its encoder to one vector (text: a `TextEncoder`,
+    Each vector and sequence modality is first standardised by a
+    `FeatureNormalization` layer (with `normalize=True`): raw features go in,
+    and the statistics of the training rows where the modality is present are
+    weights of the model, so a saved or served model scales raw inputs the same
+    way. They are set by `normalization_data`, by `model.adapt(x_train)`, or by
+    the first `fit` on numpy inputs. Then each modality goes through its encoder
+    to one vector (text: a `TextEncoder`,
     which must be given; vector: as it is; sequence: the mean over steps until a
     temporal encoder is given), the fusion makes one vector of the M, and every
     task has its own head: Dense(head_units, relu), Dropout, and Dense(1,
@@ -54,6 +63,11 @@ def build_model(
             between the fusion and the heads (the "last shared layer" that
             `grad_norm_layer="shared"` needs; added with `head_units` when such a
             strategy is chosen and this is None). None: no such layer.
+        normalize: standardise each vector and sequence modality inside the
+            model (True).
+        normalization_data: optional training inputs `{modality name: array}`
+            (with `modality_mask` if some rows miss a modality) to adapt the
+            normalisation to; without it, `fit` adapts on its numpy inputs.
         name: the model's name.
 
     Returns:
@@ -68,11 +82,12 @@ def build_model(
     ...     [Task("flood", 2), Task("damage", 3)],
     ...     fusion="hgfn", fusion_kwargs={"theta": 0.5})
     >>> model.compile(optimizer=keras.optimizers.Adam(1e-3))
-    >>> x = {"image": np.random.rand(16, 8), "audio": np.random.rand(16, 4)}
+    >>> x = {"image": 100 * np.random.rand(16, 8), "audio": np.random.rand(16, 4)}
     >>> y = {"flood": np.random.randint(0, 2, 16), "damage": np.random.randint(0, 3, 16)}
-    >>> history = model.fit(x, y, epochs=1, verbose=0)
+    >>> history = model.fit(x, y, epochs=1, verbose=0)  # adapts the normalisation to x
     >>> sorted(model.predict(x, verbose=0))
     ['damage', 'flood']
+    >>> model.adapt(x)  # or explicitly, e.g. before fitting on a tf.data.Dataset
     """
     modalities = list(modalities)
     tasks = list(tasks)
@@ -116,10 +131,13 @@ def build_model(
             inputs[m.name] = keras.Input(shape=(m.width,), name=m.name)
         else:
             inputs[m.name] = keras.Input(shape=(m.steps, m.width), name=m.name)
+        features = inputs[m.name]
+        if normalize and m.kind != "text":
+            features = FeatureNormalization(m.name, name=f"{m.name}_normalization")(features)
         encoder = encoders.get(m.name)
         if encoder is None and m.kind == "sequence":
             encoder = keras.layers.GlobalAveragePooling1D(name=f"{m.name}_mean_over_steps")
-        vector = encoder(inputs[m.name]) if encoder is not None else inputs[m.name]
+        vector = encoder(features) if encoder is not None else features
         if len(vector.shape) != 2:
             raise ValueError(
                 f"The encoder of modality {m.name!r} must return one vector per item "
@@ -153,4 +171,7 @@ def build_model(
     # A list of inputs (not a dict): a dict input structure is compared by type at
     # call time, and TF's tracking wraps it when the model is exported.
     network = keras.Model(list(inputs.values()), outputs, name=f"{name}_network")
-    return MultiTaskModel(network, tasks, task_weighting=task_weighting, beta=beta, name=name)
+    model = MultiTaskModel(network, tasks, task_weighting=task_weighting, beta=beta, name=name)
+    if normalization_data is not None:
+        model.adapt(normalization_data)
+    return model

@@ -60,10 +60,10 @@ def exported(trained, tmp_path_factory):
 
 
 def _expected_weights(model, x):
-    fusion = model.network.get_layer("fusion")
-    vectors = {m.name: x[m.name] for m in MODALITIES}
-    _, weights, _ = fusion(vectors, modality_mask=x[MASK_KEY], return_weights=True)
-    return np.asarray(weights[0])
+    # Through the network (normalisation, then the fusion), as `fusion_weights` does.
+    from hgfn_keras.inspection import fusion_weights
+
+    return np.asarray(fusion_weights(model, x)[0][0])
 
 
 _FRESH = textwrap.dedent(

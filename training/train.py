@@ -243,6 +243,7 @@ def build(args, dataset):
         dataset.modalities, dataset.tasks, fusion=args.fusion, fusion_kwargs=fusion_kwargs,
         encoders=encoders, head_units=args.head_units, dropout=args.dropout,
         mtl=args.mtl, mtl_kwargs=mtl_kwargs, beta=args.beta,
+        normalization_data=x_train,  # statistics of the training split only
         name=f"{args.fusion}_{dataset.name}",
     )
 

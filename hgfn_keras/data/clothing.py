@@ -9,8 +9,9 @@ Three modalities, in this order:
 - `review` (text): `Review Text`, the raw string (tokenised inside the model).
 - `title` (text): `Title`, the raw string. Missing in about 16% of the rows: a real
   missing-modality case.
-- `metadata` (vector, width 2): `[Age, log1p(Positive Feedback Count)]`, standardised with
-  the mean and standard deviation of the training split.
+- `metadata` (vector, width 2): `[Age, Positive Feedback Count]`, raw: the model
+  standardises it (`FeatureNormalization`, statistics of the training split), so a
+  served request sends the raw numbers too.
 
 Three tasks, in this order:
 
@@ -56,7 +57,6 @@ REQUIRED_COLUMNS = (
 # but a user's own export of the same data might hold the literal strings.
 MISSING_TEXT = ("", "nan", "NaN")
 
-STD_FLOOR = 1e-6
 MIN_LIMIT = 10
 
 
@@ -115,7 +115,7 @@ def load_clothing(seed=0, limit=None, path=None):
 
     See the module docstring for the modalities and tasks. Missing text becomes `""`
     with modality mask 0; present text has mask 1. The metadata mask is 1 unless a number
-    is missing or unparseable (then mask 0 and value 0, the training mean). A missing or
+    is missing or unparseable (then mask 0 and values 0). A missing or
     out-of-range label becomes -1 (the packaged file has none).
 
     Args:
@@ -127,10 +127,7 @@ def load_clothing(seed=0, limit=None, path=None):
         path: the CSV (`.csv` or `.csv.gz`) to read; defaults to the packaged file.
 
     Returns:
-        A `MultimodalDataset` named `"clothing"`, with an extra attribute
-        `metadata_stats = {"mean": [age, log_feedback], "std": [age, log_feedback]}`:
-        the training-split statistics used to standardise the metadata (needed to
-        standardise new data the same way).
+        A `MultimodalDataset` named `"clothing"`.
 
     Raises:
         ValueError: if `limit` < 10, or the file or one of its needed columns is missing.
@@ -172,7 +169,6 @@ def load_clothing(seed=0, limit=None, path=None):
     raw_metadata = np.array(
         [[_number(r[AGE_COLUMN]), _number(r[FEEDBACK_COLUMN])] for r in rows], dtype=np.float64
     )
-    raw_metadata[:, 1] = np.log1p(np.maximum(raw_metadata[:, 1], 0.0))
     metadata_present = np.all(np.isfinite(raw_metadata), axis=1)
 
     labels = {
@@ -185,14 +181,7 @@ def load_clothing(seed=0, limit=None, path=None):
 
     split_rows = permutation_split(num_rows, rng)
 
-    # Standardise the metadata with the training split's statistics only.
-    train = raw_metadata[split_rows["train"]]
-    train = train[np.all(np.isfinite(train), axis=1)]
-    mean = train.mean(axis=0) if len(train) else np.zeros(2)
-    std = np.maximum(train.std(axis=0), STD_FLOOR) if len(train) else np.ones(2)
-    metadata = np.where(
-        metadata_present[:, None], (raw_metadata - mean) / std, 0.0
-    ).astype(np.float32)
+    metadata = np.where(metadata_present[:, None], raw_metadata, 0.0).astype(np.float32)
 
     text = {
         "review": np.array(reviews, dtype=object),
@@ -229,9 +218,8 @@ def load_clothing(seed=0, limit=None, path=None):
         splits=splits,
         description=(
             f"Women's E-Commerce Clothing Reviews (CC0): {num_rows} reviews with a "
-            f"department; review + title text and [age, log1p(feedback)]; tasks "
+            f"department; review + title text and raw [age, feedback count]; tasks "
             f"recommended, rating, department; 60/20/20 permutation split (seed={seed})."
         ),
     )
-    dataset.metadata_stats = {"mean": mean.tolist(), "std": std.tolist()}
     return dataset

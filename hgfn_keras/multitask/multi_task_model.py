@@ -1,5 +1,7 @@
 """A Keras model with one head per task and a custom train step."""
 
+import warnings
+
 import keras
 import numpy as np
 import tensorflow as tf
@@ -7,6 +9,7 @@ from keras import ops
 
 from hgfn_keras import distribute
 from hgfn_keras.data.dataset import MASK_KEY
+from hgfn_keras.feature_normalization import FeatureNormalization
 from hgfn_keras.multitask.dynamic_task_balancing import DynamicTaskBalancing, GradNorm
 from hgfn_keras.multitask.min_norm_weighting import (
     DynamicWeightAverage,
@@ -108,6 +111,36 @@ class MultiTaskModel(keras.Model):
         warn_degenerate_tasks(self.tasks, labels)
         num_samples, positives = task_counts(self.tasks, labels)
         self.task_weighting.set_task_counts(num_samples, positives, self.task_names)
+
+    @property
+    def normalization_layers(self):
+        """The network's `FeatureNormalization` layers, `{modality name: layer}`."""
+        return {layer.modality: layer for layer in self.network.layers
+                if isinstance(layer, FeatureNormalization)}
+
+    def adapt(self, x):
+        """Sets every modality's normalisation statistics from training inputs.
+
+        Args:
+            x: the training inputs, a dict `{modality name: array}`; rows whose
+                `modality_mask` entry is 0 are left out of that modality's
+                statistics. Pass the training split only: validation or test rows
+                would leak into the model.
+        """
+        if not isinstance(x, dict):
+            raise TypeError(
+                "`adapt` needs the training inputs as a dict {modality name: array}. "
+                f"Received: {type(x).__name__}")
+        layers = self.normalization_layers
+        missing = [name for name in layers if name not in x]
+        if missing:
+            raise ValueError(f"`adapt`: the inputs lack the modality(ies) {missing}. "
+                             f"Received keys: {sorted(x)}")
+        modality_names = [n for n in self.input_names if n != MASK_KEY]
+        mask = x.get(MASK_KEY)
+        for name, layer in layers.items():
+            present = None if mask is None else np.asarray(mask)[:, modality_names.index(name)]
+            layer.adapt(x[name], present=present)
 
     @property
     def input_names(self):
@@ -341,6 +374,14 @@ class MultiTaskModel(keras.Model):
         y = self.check_labels(y)
         if isinstance(y, dict):
             self.set_task_counts(y)
+        unadapted = [n for n, layer in self.normalization_layers.items() if not layer.adapted]
+        if unadapted and isinstance(x, dict):
+            self.adapt(x)
+        elif unadapted:
+            warnings.warn(
+                f"The normalisation of modality(ies) {unadapted} has no statistics: call "
+                "`model.adapt(x_train)` before fitting on a dataset, or the raw features "
+                "go in unscaled.", stacklevel=2)
         callbacks = list(callbacks or [])
         if not any(isinstance(c, TaskRebalancing) for c in callbacks):
             callbacks.insert(0, TaskRebalancing())
