@@ -89,10 +89,31 @@ def test_rebalancing_scalars_by_hand():
     scalars = mean_losses.max() / mean_losses  # [3, 1, 6]
     np.testing.assert_allclose(weighting.rebalancing_scalars().numpy(), scalars, rtol=1e-6)
     new = weighting.end_epoch()
-    scaled = np.array([0.5, 1.5, 1.0]) * scalars  # [1.5, 1.5, 6]
-    np.testing.assert_allclose(new, scaled * 3 / scaled.sum(), rtol=1e-6)
+    # Reset, not multiplied: the weights before (0.5, 1.5, 1.0) play no part.
+    np.testing.assert_allclose(new, 3 * scalars / scalars.sum(), rtol=1e-6)  # [0.9, 0.3, 1.8]
+    np.testing.assert_allclose(new, [0.9, 0.3, 1.8], rtol=1e-6)
     weighting.start_epoch()
     assert weighting.epoch_steps.numpy() == 0 and not weighting.epoch_loss_sums.numpy().any()
+
+
+def test_rebalancing_resets_over_two_epochs():
+    # The same mean losses in two epochs give the same weights both times: a
+    # product over epochs (the old reading) would give [0.36, 0.04, 2.6] next.
+    weighting = _weighting(learning_rate=1e-6)
+    for _ in range(2):
+        weighting.start_epoch()
+        weighting.update(tf.constant([0.5, 1.5, 0.25]), tf.constant([1.0, 1.0, 1.0]))
+        weighting.update(tf.constant([0.5, 1.5, 0.25]), tf.constant([1.0, 1.0, 1.0]))
+        weights = weighting.end_epoch()
+        np.testing.assert_allclose(weights, [0.9, 0.3, 1.8], rtol=1e-4)
+        assert weights.sum() == pytest.approx(3.0, abs=1e-5)
+
+
+def test_task_counts_take_the_rarest_class():
+    # 82 % positives: n_f is the negative count, the rare side.
+    labels = {"flood": np.array([1] * 9 + [0] * 2 + [-1]), "damage": np.array([0, 1, 2] * 4),
+              "victim": np.array([0] * 10 + [1] * 2)}
+    assert task_counts(list(TASKS), labels) == (12, [2, 4, 2])
 
 
 def test_no_rebalancing_when_switched_off():
@@ -164,12 +185,13 @@ def test_task_counts_skip_missing_labels_and_rare_classes():
                                              "damage": np.array([0, 2, 2, -1]),
                                              "victim": np.array([0, 0, 0, 0])})
     assert n == 4
-    assert positives == [2, 0, 0]  # damage: class 1 never occurs; victim: no positive
+    # flood: one negative (the rare side); damage: class 1 never occurs; victim: no positive
+    assert positives == [1, 0, 0]
 
 
 def test_no_positive_stays_finite_with_a_warning():
     weighting = _weighting()
-    with pytest.warns(UserWarning, match="'victim' has no positive training label"):
+    with pytest.warns(UserWarning, match="'victim' has a class with no training label"):
         weighting.set_task_counts(10, [5, 2, 0], ["flood", "damage", "victim"])
     np.testing.assert_allclose(weighting.sample_ratios.numpy(), [2.0, 5.0, 10.0])
     weighting.update(tf.constant([0.5, 0.0, 0.4]), tf.constant([0.1, 0.0, 0.2]))

@@ -38,14 +38,20 @@ class DynamicTaskBalancing(TaskWeighting):
     Design choices (DESIGN.md): the weights' optimizer defaults to plain SGD,
     because Adam divides each coordinate by its own gradient scale and would
     cancel the per-task constant N / n_f; L_f(0) is each task's loss at the first
-    step in which it is not 0; n_f = 0 is counted as 1 (with a warning), so the
-    ratio stays finite.
+    step in which it is not 0; n_f is the count of the task's rarest class (for a
+    binary task the smaller of positives and negatives: the paper's "positive
+    samples" are the rare side in its data); n_f = 0 is counted as 1 (with a
+    warning), so the ratio stays finite.
 
     At each epoch's end (`end_epoch`, called by the model's `TaskRebalancing`
-    callback) the weights are re-balanced: with ā_f the epoch's mean training loss
-    of task f, w_f ← w_f · max_g ā_g / ā_f, then renormalised to sum to T. This is
-    the paper's re-balancing "at the beginning of the training cycle": no
-    training step runs between an epoch's end and the next one's start.
+    callback) the weights are re-balanced: with ā_f the epoch's mean unweighted
+    training loss of task f and s_f = max_g ā_g / ā_f, the next epoch starts from
+    w_f = T · s_f / Σ_g s_g, and TDB moves them from there during the epoch. The
+    weights are *reset*, never multiplied by s_f: the paper's unit "assigns a set
+    of initial task loss weights at the beginning of the training cycles", and a
+    product over epochs (w_f ∝ Π 1/ā_f) would switch off every task but the
+    easiest. No training step runs between an epoch's end and the next one's
+    start, so setting them at the end is the same as at the start.
 
     Args:
         alpha: α of eq. 11 (1, as in the paper).
@@ -129,8 +135,9 @@ class DynamicTaskBalancing(TaskWeighting):
         for name, count in zip(names, positives):
             if count <= 0:
                 warnings.warn(
-                    f"Task {name!r} has no positive training label (n_f = 0): DMTL counts "
-                    "it as 1 so that N / n_f stays finite.",
+                    f"Task {name!r} has a class with no training label (n_f = 0, the "
+                    "count of its rarest class): DMTL counts it as 1 so that N / n_f "
+                    "stays finite.",
                     stacklevel=3,
                 )
         self.sample_ratios.assign(float(num_samples) / np.maximum(positives, 1.0))
@@ -171,10 +178,15 @@ class DynamicTaskBalancing(TaskWeighting):
         mean_losses = ops.maximum(self.epoch_mean_losses(), _EPSILON)
         return ops.max(mean_losses) / mean_losses
 
+    def rebalanced_weights(self):
+        """The next epoch's initial weights w_f = T · s_f / Σ_g s_g (floored at
+        `min_weight`, then summing to T)."""
+        scalars = self.rebalancing_scalars()
+        return self._normalise(self.num_tasks * scalars / ops.sum(scalars))
+
     def end_epoch(self):
         if self.rebalance and float(ops.convert_to_numpy(self.epoch_steps)) > 0:
-            scaled = self.task_weights * self.rebalancing_scalars()
-            self.task_weights.assign(self._normalise(scaled))
+            self.task_weights.assign(self.rebalanced_weights())
         return super().end_epoch()
 
     def get_config(self):

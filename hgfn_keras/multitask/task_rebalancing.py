@@ -7,8 +7,9 @@ import numpy as np
 class TaskRebalancing(keras.callbacks.Callback):
     """Calls the model's task weighting at each epoch's start and end.
 
-    For DMTL that resets the per-epoch loss sums and applies the re-balancing
-    w_f ← w_f · max_g ā_g / ā_f (see `DynamicTaskBalancing`). It also keeps the
+    For DMTL that resets the per-epoch loss sums and re-balances: the next epoch
+    starts from w_f = T · s_f / Σ_g s_g with s_f = max_g ā_g / ā_f (see
+    `DynamicTaskBalancing`). It also keeps the
     task weights at the end of every epoch in `history` (a list of
     `(epoch, weights)`), which the training CLI writes to `task_weights.csv`.
     `MultiTaskModel.fit` adds one when none is given.

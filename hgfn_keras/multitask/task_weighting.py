@@ -94,14 +94,15 @@ class TaskWeighting(keras.layers.Layer):
 def task_counts(tasks, labels):
     """N and n_f of DMTL's inverted task sample distribution ratio N / n_f.
 
-    N is the number of training rows. n_f is the number of positive labels of a
-    binary task, or the count of the rarest class of a K-class task; missing
-    labels (-1) count for nothing.
+    N is the number of training rows. n_f is the count of the task's rarest
+    class: for a binary task the smaller of its positive and negative counts (the
+    paper's "positive samples", which are the rare side in its data), for a
+    K-class task its rarest class; missing labels (-1) count for nothing.
 
     >>> from hgfn_keras.specs import Task
     >>> task_counts([Task("a", 2), Task("b", 3)],
-    ...             {"a": np.array([1, 0, 1, -1]), "b": np.array([0, 0, 1, 2])})
-    (4, [2, 1])
+    ...             {"a": np.array([1, 0, 1, 1, -1]), "b": np.array([0, 0, 1, 2, 2])})
+    (5, [1, 1])
     """
     positives = []
     num_samples = None
@@ -109,7 +110,7 @@ def task_counts(tasks, labels):
         y = np.asarray(labels[task.name]).reshape(-1)
         num_samples = len(y) if num_samples is None else num_samples
         counts = np.bincount(y[y >= 0].astype("int64"), minlength=task.num_classes)
-        positives.append(int(counts[1]) if task.is_binary else int(counts.min()))
+        positives.append(int(counts.min()))
     return int(num_samples or 0), positives
 
 
