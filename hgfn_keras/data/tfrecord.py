@@ -672,11 +672,12 @@ class StreamedDataset:
                                  self.description)
 
     # -- the one streamed pass over the training split ---------------------------------
-    def statistics(self, split="train", batch_size=4096):
+    def statistics(self, split="train", batch_size=256):
         """One streamed pass over `split`: normalisation statistics, class counts, checks.
 
-        Reads the shards one at a time in batches, so memory does not grow with
-        the rows. Per vector or sequence modality, the mean and (population)
+        Reads the shards one at a time in batches of `batch_size` rows, so memory
+        does not grow with the rows (small batches keep the peak low: TensorFlow's
+        allocator keeps the largest batch's memory). Per vector or sequence modality, the mean and (population)
         variance of each feature over the rows where it is present (every step of
         a sequence counts), merged batch by batch in float64 (Chan et al.'s
         pairwise update); per task, the class counts. A label outside [0, K) or
