@@ -1,28 +1,103 @@
-"""Small file helpers: writes that a reader never sees half done."""
+"""Small file helpers: writes that a reader never sees half done, and strict JSON.
+
+JSON has no NaN or infinity; Python's `json` writes them as the bare words `NaN` and
+`Infinity`, which strict parsers (a browser's `JSON.parse`, `jq`, most JSON libraries in
+other languages) refuse. `atomic_write_json` therefore writes only strict JSON: a
+non-finite number with a reason beside it (a key `<name>_undefined` in the same dict, as
+`hgfn_keras.metrics` gives an undefined metric) is written as `null`; any other non-finite
+number is refused, naming where it is.
+"""
 
 import json
+import math
 import os
 import tempfile
 
+import numpy as np
+
+UNDEFINED_SUFFIX = "_undefined"
+
 
 def atomic_write_text(path, text):
-    """Writes `text` to `path` through a temporary file and a rename."""
+    """Writes `text` to `path` through a temporary file and a rename.
+
+    A reader sees the old file or the whole new one, never a part; a write that fails
+    (a read-only folder, a full disk, a folder removed meanwhile) leaves no temporary
+    file behind and raises an `OSError` of the same kind whose message names the path
+    and says what to do.
+    """
+    path = os.fspath(path)
     directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    handle, tmp = tempfile.mkstemp(prefix=".tmp-", dir=directory)
+    tmp = None
     try:
+        os.makedirs(directory, exist_ok=True)
+        handle, tmp = tempfile.mkstemp(prefix=".tmp-", dir=directory)
         with os.fdopen(handle, "w", encoding="utf-8") as f:
             f.write(text)
         umask = os.umask(0)
         os.umask(umask)
         os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes it 0600; give it a plain file's mode
         os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
+        tmp = None
+    except OSError as error:
+        raise type(error)(
+            error.errno,
+            f"Cannot write {path!r}: {error.strerror or error}. Check that the output "
+            f"folder {directory!r} exists, is writable and has space, or choose another",
+        ) from error
+    finally:
+        if tmp is not None and os.path.exists(tmp):
             os.remove(tmp)
-        raise
+
+
+def strict_json_value(data, where="data"):
+    """`data` with numpy scalars / arrays as Python values and explained NaN/inf as None.
+
+    Args:
+        data: dicts, lists, tuples, strings, numbers (Python or numpy), bools, None.
+        where: the name of `data`, for messages.
+
+    Returns:
+        A structure `json.dumps(..., allow_nan=False)` accepts: every non-finite float
+        whose dict holds a `<key>_undefined` reason becomes None.
+
+    Raises:
+        ValueError: for a non-finite number without a reason, naming its path (e.g.
+            `history.json: loss[3] is nan`).
+    """
+
+    def convert(value, path, explained):
+        if isinstance(value, dict):
+            return {
+                k: convert(v, f"{path}.{k}", f"{k}{UNDEFINED_SUFFIX}" in value)
+                for k, v in value.items()
+            }
+        if isinstance(value, (list, tuple)):
+            return [convert(v, f"{path}[{i}]", False) for i, v in enumerate(value)]
+        if isinstance(value, np.ndarray):
+            return convert(value.tolist(), path, explained)
+        if isinstance(value, (bool, np.bool_)):
+            return bool(value)
+        if isinstance(value, np.integer):
+            return int(value)
+        if isinstance(value, (float, np.floating)):
+            value = float(value)
+            if math.isfinite(value):
+                return value
+            if explained:
+                return None
+            raise ValueError(
+                f"{path} is {value}: JSON has no NaN or infinity, and no reason "
+                f"(a `{path.rsplit('.', 1)[-1]}{UNDEFINED_SUFFIX}` key) is given to write "
+                "it as null."
+            )
+        return value
+
+    return convert(data, where, False)
 
 
 def atomic_write_json(path, data):
-    """Writes `data` as indented JSON to `path`, atomically."""
-    atomic_write_text(path, json.dumps(data, indent=2, sort_keys=False) + "\n")
+    """Writes `data` as indented strict JSON to `path`, atomically (see the module)."""
+    data = strict_json_value(data, os.path.basename(os.fspath(path)))
+    text = json.dumps(data, indent=2, sort_keys=False, allow_nan=False)
+    atomic_write_text(path, text + "\n")

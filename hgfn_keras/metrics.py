@@ -23,6 +23,8 @@ import warnings
 
 import numpy as np
 
+from hgfn_keras.labels import check_label_range
+
 METRIC_NAMES = ("f1", "hamming_loss", "map", "accuracy")
 
 # Column titles of `format_results_table`, in the order of METRIC_NAMES.
@@ -44,41 +46,6 @@ def _check_num_classes(num_classes, name):
             f"Received: num_classes={num_classes!r}"
         )
     return int(num_classes)
-
-
-def _check_labels(y_true, num_classes, name):
-    """Returns y_true as a 1-D int64 array after checking its shape and values."""
-    labels = np.asarray(y_true)
-    if labels.ndim == 2 and labels.shape[1] == 1:
-        labels = labels[:, 0]
-    if labels.ndim != 1:
-        raise ValueError(
-            f"{_task_label(name)}`y_true` must have shape [N] (or [N, 1]). "
-            f"Received: y_true.shape={labels.shape}"
-        )
-    if labels.size > 0 and not np.issubdtype(labels.dtype, np.integer):
-        if not np.issubdtype(labels.dtype, np.number) or np.issubdtype(labels.dtype, np.complexfloating):
-            raise ValueError(
-                f"{_task_label(name)}`y_true` must hold integer class labels. "
-                f"Received: y_true.dtype={labels.dtype}"
-            )
-        not_integral = ~np.isfinite(labels) | (labels != np.round(labels))
-        if np.any(not_integral):
-            bad = labels[not_integral][0]
-            raise ValueError(
-                f"{_task_label(name)}`y_true` must hold integer class labels. "
-                f"Received: a label of {bad!r}"
-            )
-    labels = labels.astype(np.int64)
-    out_of_range = (labels < -1) | (labels >= num_classes)
-    if np.any(out_of_range):
-        bad_values = np.unique(labels[out_of_range])
-        raise ValueError(
-            f"{_task_label(name)}labels must be in [0, {num_classes}) or -1 "
-            f"(missing) for num_classes={num_classes}. Received: labels "
-            f"{bad_values.tolist()}"
-        )
-    return labels
 
 
 def _check_probabilities(y_prob, num_rows, num_classes, name):
@@ -164,8 +131,13 @@ def average_precision(is_positive, scores):
     return float(np.sum((recall - previous_recall) * precision))
 
 
-def _nan_metrics():
-    return {metric: math.nan for metric in METRIC_NAMES}
+UNDEFINED_SUFFIX = "_undefined"
+
+
+def _nan_metrics(reason):
+    metrics = {metric: math.nan for metric in METRIC_NAMES}
+    metrics.update({metric + UNDEFINED_SUFFIX: reason for metric in METRIC_NAMES})
+    return metrics
 
 
 def task_metrics(y_true, y_prob, num_classes, name=None):
@@ -191,8 +163,11 @@ def task_metrics(y_true, y_prob, num_classes, name=None):
         name: optional task name, used in error and warning messages.
 
     Returns:
-        A dict `{"f1", "hamming_loss", "map", "accuracy"}` of Python floats. When
-        no row has a valid label, every value is NaN and a warning is emitted.
+        A dict `{"f1", "hamming_loss", "map", "accuracy"}` of Python floats. An
+        undefined value is NaN (with a warning) and the dict then also holds
+        `"<metric>_undefined"`: the reason, a string (`hgfn_keras.io_utils`
+        writes such a value as JSON `null` beside its reason). When no row has a
+        valid label, every value is NaN.
 
     Raises:
         ValueError: if num_classes < 2, a label is outside [-1, num_classes),
@@ -204,7 +179,7 @@ def task_metrics(y_true, y_prob, num_classes, name=None):
     {'f1': 0.5, 'hamming_loss': 0.6667, 'map': 0.8333, 'accuracy': 0.3333}
     """
     num_classes = _check_num_classes(num_classes, name)
-    labels = _check_labels(y_true, num_classes, name)
+    labels = check_label_range(y_true, num_classes, name)
     probs = _check_probabilities(y_prob, labels.shape[0], num_classes, name)
 
     valid = labels != -1
@@ -215,7 +190,7 @@ def task_metrics(y_true, y_prob, num_classes, name=None):
             "label other than -1); every metric is NaN.",
             stacklevel=2,
         )
-        return _nan_metrics()
+        return _nan_metrics(f"no label in the evaluated rows (0 of {labels.shape[0]})")
     labels = labels[valid]
     probs = probs[valid]
 
@@ -255,12 +230,17 @@ def task_metrics(y_true, y_prob, num_classes, name=None):
         # Every valid row is a positive of its class, so the list is not empty.
         mean_ap = float(np.mean(ap_per_class))
 
-    return {
+    result = {
         "f1": float(f1),
         "hamming_loss": hamming,
         "map": float(mean_ap),
         "accuracy": 1.0 - hamming,
     }
+    if math.isnan(result["map"]):
+        result["map" + UNDEFINED_SUFFIX] = (
+            f"no positive label among the {num_valid} labelled evaluated rows"
+        )
+    return result
 
 
 def _mean_ignoring_nan(values):
@@ -281,8 +261,12 @@ def multitask_metrics(tasks, y_true, y_prob):
             task, [N, K] for a K-class task).
 
     Returns:
-        `{"tasks": {name: task_metrics(...)}, "mean": {metric: mean}}`, where each
-        mean is taken over the tasks whose value is not NaN (NaN if all are).
+        `{"tasks": {name: task_metrics(...)}, "mean": {metric: mean}, "mean_over":
+        ...}`, where each
+        mean is taken over the tasks whose value is not NaN (NaN, with a
+        `"<metric>_undefined"` reason beside it, if all are), and `"mean_over":
+        {metric: {"num_tasks": n, "skipped_tasks": [names]}}` says over how many
+        tasks each mean was taken and which were left out.
 
     Raises:
         ValueError: if `tasks` is empty, a task name repeats, a task is missing
@@ -316,17 +300,22 @@ def multitask_metrics(tasks, y_true, y_prob):
             y_true[task.name], y_prob[task.name], task.num_classes, name=task.name
         )
 
-    mean = {}
+    mean, mean_over = {}, {}
     for metric in METRIC_NAMES:
-        mean[metric] = _mean_ignoring_nan([per_task[name][metric] for name in names])
-    return {"tasks": per_task, "mean": mean}
+        values = [per_task[name][metric] for name in names]
+        mean[metric] = _mean_ignoring_nan(values)
+        skipped = [name for name, value in zip(names, values) if math.isnan(value)]
+        mean_over[metric] = {"num_tasks": len(names) - len(skipped), "skipped_tasks": skipped}
+        if len(skipped) == len(names):
+            mean[metric + UNDEFINED_SUFFIX] = f"undefined for every one of the {len(names)} task(s)"
+    return {"tasks": per_task, "mean": mean, "mean_over": mean_over}
 
 
 def format_results_table(metrics):
     """A plain-text table of `multitask_metrics` results.
 
     One row per task and a final "mean" row; columns Task | F1 | HL | MAP | Acc
-    with 3 decimals.
+    with 3 decimals; an undefined value (NaN or None) reads "n/a".
 
     Args:
         metrics: the dict returned by `multitask_metrics`.
@@ -350,10 +339,15 @@ def format_results_table(metrics):
             f"'tasks' and 'mean'. Received: {received}"
         )
 
+    def cell(value):
+        if value is None or math.isnan(value):
+            return "n/a"
+        return f"{value:.3f}"
+
     rows = []
     for name, values in metrics["tasks"].items():
-        rows.append([str(name)] + [f"{values[key]:.3f}" for key, _ in _TABLE_COLUMNS])
-    rows.append(["mean"] + [f"{metrics['mean'][key]:.3f}" for key, _ in _TABLE_COLUMNS])
+        rows.append([str(name)] + [cell(values[key]) for key, _ in _TABLE_COLUMNS])
+    rows.append(["mean"] + [cell(metrics["mean"][key]) for key, _ in _TABLE_COLUMNS])
 
     header = ["Task"] + [title for _, title in _TABLE_COLUMNS]
     widths = [max(len(row[i]) for row in [header] + rows) for i in range(len(header))]

@@ -204,7 +204,7 @@ def _valid_arrays(n=20):
         "x_text": rng.integers(0, 5, size=(n, 6)),
         "y_happy": np.arange(n) % 2,
         "y_emotion": np.arange(n) % 4,
-        "y_sparse": np.where(np.arange(n) % 2 == 0, 2, -1).astype(np.float64),
+        "y_sparse": np.where(np.arange(n) % 2 == 0, np.arange(n) % 3, -1).astype(np.float64),
         "split": np.array([0] * 12 + [1] * 4 + [2] * 4),
         "mask_video": (np.arange(n) % 5 != 0).astype(np.int64),
     }

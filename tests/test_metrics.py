@@ -15,6 +15,7 @@ from sklearn.metrics import (
 from sklearn.preprocessing import label_binarize
 
 from hgfn_keras.metrics import (
+    METRIC_NAMES,
     average_precision,
     format_results_table,
     multitask_metrics,
@@ -208,17 +209,20 @@ def test_tiny_multiclass_case_by_hand():
 def test_no_valid_label_gives_nan_and_warns():
     with pytest.warns(UserWarning, match=r"0 of 4 rows"):
         result = task_metrics([-1, -1, -1, -1], [0.1, 0.2, 0.3, 0.4], num_classes=2)
-    assert all(math.isnan(value) for value in result.values())
+    assert all(math.isnan(result[m]) for m in METRIC_NAMES)
+    assert all("no label" in result[f"{m}_undefined"] for m in METRIC_NAMES)
 
     with pytest.warns(UserWarning, match=r"no valid label"):
         result = task_metrics(np.zeros(0, int), np.zeros((0, 3)), num_classes=3)
-    assert all(math.isnan(value) for value in result.values())
+    assert all(math.isnan(result[m]) for m in METRIC_NAMES)
 
 
 def test_binary_without_positive_gives_nan_map():
     with pytest.warns(UserWarning, match="no positive label"):
         result = task_metrics([0, 0, -1], [0.2, 0.7, 0.9], num_classes=2)
     assert math.isnan(result["map"])
+    assert "no positive label" in result["map_undefined"]
+    assert set(result) == set(METRIC_NAMES) | {"map_undefined"}
     assert result["hamming_loss"] == approx(0.5)
     assert result["f1"] == 0.0
 
@@ -289,23 +293,26 @@ def test_multitask_metrics_and_means():
     with pytest.warns(UserWarning, match="'unlabeled'"):
         result = multitask_metrics(tasks, y_true, y_prob)
 
-    assert set(result) == {"tasks", "mean"}
+    assert set(result) == {"tasks", "mean", "mean_over"}
     assert list(result["tasks"]) == ["spam", "topic", "unlabeled"]
     spam = sklearn_binary(y_true["spam"], y_prob["spam"])
     topic = sklearn_multiclass(y_true["topic"], y_prob["topic"], 5)
     assert_metrics_equal(result["tasks"]["spam"], spam)
     assert_metrics_equal(result["tasks"]["topic"], topic)
-    assert all(math.isnan(v) for v in result["tasks"]["unlabeled"].values())
-    # The NaN task is left out of the means.
+    assert all(math.isnan(result["tasks"]["unlabeled"][m]) for m in METRIC_NAMES)
+    # The NaN task is left out of the means, and the means say so.
     for key in ("f1", "hamming_loss", "map", "accuracy"):
         assert result["mean"][key] == approx((spam[key] + topic[key]) / 2)
+        assert result["mean_over"][key] == {"num_tasks": 2, "skipped_tasks": ["unlabeled"]}
 
 
 def test_multitask_mean_is_nan_when_every_task_is_nan():
     tasks = [SimpleNamespace(name="a", num_classes=2)]
     with pytest.warns(UserWarning):
         result = multitask_metrics(tasks, {"a": [-1, -1]}, {"a": [0.5, 0.5]})
-    assert all(math.isnan(v) for v in result["mean"].values())
+    assert all(math.isnan(result["mean"][m]) for m in METRIC_NAMES)
+    assert all(result["mean_over"][m]["num_tasks"] == 0 for m in METRIC_NAMES)
+    assert "every one of the 1 task" in result["mean"]["map_undefined"]
 
 
 @pytest.mark.parametrize("missing_from", ["y_true", "y_prob"])
@@ -333,7 +340,7 @@ def test_format_results_table():
     assert lines[-1].startswith("mean")
     assert f"{result['mean']['f1']:.3f}" in lines[-1]
     assert f"{result['tasks']['topic']['map']:.3f}" in lines[3]
-    assert "nan" in lines[4]  # the unlabeled task
+    assert "n/a" in lines[4] and "nan" not in table  # the unlabeled task
     # Columns line up: every line has the same length and "|" positions.
     assert len({len(line) for line in lines}) == 1
     bars = [[i for i, c in enumerate(line) if c in "|+"] for line in lines]

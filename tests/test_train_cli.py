@@ -41,7 +41,7 @@ def _error_lines(stderr):
 
 
 def _check_metrics_structure(metrics, task_names):
-    assert set(metrics) == {"tasks", "mean", "run"}
+    assert set(metrics) == {"tasks", "mean", "mean_over", "run"}
     assert list(metrics["tasks"]) == list(task_names)
     for name in task_names:
         assert set(metrics["tasks"][name]) == METRIC_KEYS

@@ -91,6 +91,9 @@ def epoch_shuffled_dataset(x, y, batch_size=128, seed=0):
     dataset which epoch is starting (pass it to `fit`), and the resumed run sees
     exactly the batches the uninterrupted one saw.
 
+    The dataset's cardinality is set (ceil(rows / batch_size) batches), so Keras
+    knows an epoch's length from the start and never runs out of data.
+
     Returns:
         `(dataset, callback)`.
     """
@@ -112,4 +115,8 @@ def epoch_shuffled_dataset(x, y, batch_size=128, seed=0):
     ds = tf.data.Dataset.from_generator(order, output_signature=tf.TensorSpec([], tf.int64))
     ds = ds.batch(batch_size).map(
         lambda index: tf.nest.map_structure(lambda t: tf.gather(t, index), table))
+    # A generator's length is unknown to tf.data, so Keras learns the epoch's length by
+    # running out of data in the first epoch and says so ("Your input ran out of data;
+    # interrupting training"), which reads like data loss. The length is known: say it.
+    ds = ds.apply(tf.data.experimental.assert_cardinality(-(-rows // batch_size)))
     return ds.prefetch(tf.data.AUTOTUNE), EpochOrder()

@@ -7,8 +7,12 @@ The contract (see `DESIGN.md`, "The feature-file contract (npz)"):
   float32. At least two modalities are required.
 - `y_<task>`: integer `[N]`: 0/1 for a binary task, 0..K-1 for a K-class task, -1 for a
   missing label. A float array is accepted if every value is integral. The number of
-  classes is `K = max label + 1`; a task whose labels are only 0/1 (or only 0, or only -1)
-  is binary (K = 2).
+  classes is inferred as `K = max label + 1` only when every class in [0, K) occurs; a task
+  whose labels are only 0/1 (or only 0, or only -1) is binary (K = 2). Labels with a gap
+  (0/1 and a stray 7) are refused, naming the value and its rows (`hgfn_keras.labels`).
+- `classes_<task>` (optional): the task's number of classes K as an integer scalar, or its
+  class names as a 1-D string array; declared classes need not all occur (a warning names
+  the ones that do not), and a label >= K is refused.
 - `split` (optional): integer `[N]`, 0 = train, 1 = validation, 2 = test. Without it, the
   rows are split 60/20/20 by `numpy.random.default_rng(seed).permutation(N)`: the first 60%
   of the permutation is train, the next 20% validation, the rest test.
@@ -40,9 +44,16 @@ import zipfile
 import numpy as np
 
 from hgfn_keras.data.dataset import MASK_KEY, SPLITS, MultimodalDataset
+from hgfn_keras.labels import (
+    as_label_array,
+    check_declared_num_classes,
+    infer_num_classes,
+    is_integral,
+)
 from hgfn_keras.specs import Modality, Task
 
 SPLIT_KEY = "split"
+CLASSES_PREFIX = "classes_"
 SPLIT_FRACTIONS = (0.6, 0.2, 0.2)
 
 
@@ -66,15 +77,6 @@ def permutation_split(num_rows, rng):
         "validation": order[num_train : num_train + num_validation],
         "test": order[num_train + num_validation :],
     }
-
-
-def _is_integral(values):
-    """True if a numeric array holds only finite integral values."""
-    if values.dtype == bool or np.issubdtype(values.dtype, np.integer):
-        return True
-    if not np.issubdtype(values.dtype, np.floating):
-        return False
-    return bool(np.all(np.isfinite(values)) and np.all(values == np.round(values)))
 
 
 def _open_npz(path):
@@ -144,34 +146,6 @@ def _check_features(key, x):
     return x
 
 
-def _check_labels(key, y):
-    """Check one `y_<task>` array and return it as int32."""
-    if y.ndim != 1:
-        raise ValueError(f"`{key}` must be 1-D [N]. Received: shape={y.shape}")
-    if not (y.dtype == bool or np.issubdtype(y.dtype, np.number)) or not _is_integral(y):
-        raise ValueError(
-            f"`{key}` must hold integer labels (0..K-1, -1 = missing). Received: "
-            f"dtype={y.dtype} with non-integral values, e.g. "
-            f"{_first_non_integral(y)!r}"
-        )
-    y = y.astype(np.int64)
-    if y.size and y.min() < -1:
-        raise ValueError(
-            f"`{key}` labels must be >= -1 (-1 = missing). Received: min={int(y.min())}"
-        )
-    if y.size and y.max() > np.iinfo(np.int32).max:
-        raise ValueError(f"`{key}` labels are too large. Received: max={int(y.max())}")
-    return y.astype(np.int32)
-
-
-def _first_non_integral(values):
-    if not np.issubdtype(values.dtype, np.number):
-        return values.flat[0] if values.size else None
-    flat = values.ravel()
-    bad = np.flatnonzero(~np.isfinite(flat) | (flat != np.round(flat)))
-    return flat[bad[0]].item() if bad.size else None
-
-
 def _check_binary_vector(key, values, what):
     """Check a `[N]` array of 0/1 (`mask_<modality>`) and return it as float32."""
     if values.ndim != 1:
@@ -192,7 +166,7 @@ def _check_split(values):
         return None
     if values.ndim != 1:
         raise ValueError(f"`{SPLIT_KEY}` must be 1-D [N]. Received: shape={values.shape}")
-    if not (np.issubdtype(values.dtype, np.number) and _is_integral(values)) or not np.all(
+    if not (np.issubdtype(values.dtype, np.number) and is_integral(values)) or not np.all(
         np.isin(values, (0, 1, 2))
     ):
         found = np.unique(values)[:10].tolist() if values.size else []
@@ -203,7 +177,36 @@ def _check_split(values):
     return {name: np.flatnonzero(values == code) for code, name in enumerate(SPLITS)}
 
 
-def load_npz(path, seed=0):
+def _declared_classes(arrays, labels, num_classes):
+    """`{task: (K, class names or None, source)}` from `classes_<task>` and `num_classes`."""
+    declared = {}
+    for key in sorted(k for k in arrays if k.startswith(CLASSES_PREFIX)):
+        task = key[len(CLASSES_PREFIX) :]
+        if task not in labels:
+            raise ValueError(
+                f"`{key}` declares the classes of an unknown task {task!r}. "
+                f"Known tasks: {sorted(labels)}"
+            )
+        source = f"`{key}` in the npz"
+        k, names = check_declared_num_classes(task, arrays[key], source)
+        declared[task] = (k, names, source)
+    for task, value in (num_classes or {}).items():
+        if task not in labels:
+            raise ValueError(
+                f"--num-classes names an unknown task {task!r}. Known tasks: {sorted(labels)}"
+            )
+        source = f"--num-classes {task}={value}"
+        k, names = check_declared_num_classes(task, value, source)
+        if task in declared and declared[task][0] != k:
+            raise ValueError(
+                f"Task {task!r}: {source} disagrees with {declared[task][2]} "
+                f"(K={declared[task][0]})."
+            )
+        declared[task] = (k, names or declared.get(task, (k, None))[1], source)
+    return declared
+
+
+def load_npz(path, seed=0, num_classes=None):
     """Load a `MultimodalDataset` from one `.npz` feature file.
 
     See the module docstring for the file's contract.
@@ -211,6 +214,8 @@ def load_npz(path, seed=0):
     Args:
         path: the `.npz` file.
         seed: seeds the 60/20/20 permutation split when the file has no `split` array.
+        num_classes: optional `{task: K}` declaring tasks' numbers of classes (what
+            `--num-classes TASK=K` gives); it must agree with a `classes_<task>` entry.
 
     Returns:
         A `MultimodalDataset` named after the file stem, with one `"vector"` or
@@ -226,12 +231,12 @@ def load_npz(path, seed=0):
     unknown = sorted(
         key
         for key in arrays
-        if key != SPLIT_KEY and not key.startswith(("x_", "y_", "mask_"))
+        if key != SPLIT_KEY and not key.startswith(("x_", "y_", "mask_", CLASSES_PREFIX))
     )
     if unknown:
         raise ValueError(
             f"Unknown key(s) in the feature file: {unknown}. Expected only `x_<modality>`, "
-            f"`y_<task>`, `mask_<modality>` and `split`. Received keys: {sorted(arrays)}"
+            f"`y_<task>`, `mask_<modality>`, `{CLASSES_PREFIX}<task>` and `split`. Received keys: {sorted(arrays)}"
         )
 
     x_keys = sorted(key for key in arrays if key.startswith("x_"))
@@ -256,7 +261,10 @@ def load_npz(path, seed=0):
                 f"`{key}`: the modality name {MASK_KEY!r} is reserved for the modality mask."
             )
         features[modality] = _check_features(key, arrays[key])
-    labels = {_name_after_prefix(key, "y_"): _check_labels(key, arrays[key]) for key in y_keys}
+    labels = {
+        _name_after_prefix(key, "y_"): as_label_array(arrays[key], f"`{key}`") for key in y_keys
+    }
+    declared = _declared_classes(arrays, labels, num_classes)
     masks = {}
     for key in mask_keys:
         modality = _name_after_prefix(key, "mask_")
@@ -304,8 +312,9 @@ def load_npz(path, seed=0):
     tasks = []
     for task in sorted(labels):
         y = labels[task]
-        num_classes = max(2, int(y.max()) + 1) if y.size else 2
-        tasks.append(Task(task, num_classes=num_classes))
+        k, class_names, source = declared.get(task, (None, None, None))
+        k = infer_num_classes(task, y, declared=k, source=source, stacklevel=3)
+        tasks.append(Task(task, num_classes=k, class_names=class_names))
         if np.all(y[split_rows["train"]] == -1):
             warnings.warn(
                 f"Task {task!r} (`y_{task}`) has no label in the training split (all -1); "
