@@ -11,6 +11,8 @@ import tensorflow as tf
 from hgfn_keras.data.dataset import MASK_KEY
 
 MODALITY_WEIGHTS_KEY = "modality_weights"
+# A second signature for requests without `modality_mask` (every modality present).
+ALL_PRESENT_SIGNATURE = "serving_all_present"
 
 
 def serving_signature(model):
@@ -105,8 +107,10 @@ def _input_checks(inputs, specs):
     A loaded signature checks the dtypes of its inputs but not their shapes, so
     a wrong width would otherwise fail deep inside the model with a message
     about an internal op. These name the input and the expected shape, and
-    check that every input has the same number of rows and that no row's
-    `modality_mask` is all 0.
+    check that every input has the same number of rows, that every float value
+    is finite (NaN or inf would give NaN modality weights and meaningless
+    probabilities; `fit` refuses them too) and that no row's `modality_mask` is
+    all 0; the row checks list the offending rows.
     """
     checks = []
     rows = None
@@ -125,11 +129,28 @@ def _input_checks(inputs, specs):
             ok = tf.logical_and(same_rank, same_dims)
         else:
             ok = same_rank
-        checks.append(tf.debugging.Assert(
+        shape_check = tf.debugging.Assert(
             ok,
             [f"Bad input {spec.name!r}: expected {_describe(spec)}. Received shape:", shape],
             name=f"check_{spec.name}",
-        ))
+        )
+        checks.append(shape_check)
+        if spec.dtype.is_floating:
+            # After the shape check, so that the per-row reduction sees the right rank.
+            with tf.control_dependencies([shape_check]):
+                finite = tf.math.is_finite(value)
+                if len(spec.shape) > 1:
+                    finite = tf.reduce_all(finite, axis=list(range(1, len(spec.shape))))
+                bad_rows = tf.reshape(tf.where(tf.logical_not(finite)), [-1])
+                checks.append(tf.debugging.Assert(
+                    tf.reduce_all(finite),
+                    [f"Bad input {spec.name!r}: NaN or inf in the row(s) of the batch "
+                     "listed next; every value must be finite (for a modality that is "
+                     "missing in a row, send any finite values and 0 in modality_mask). "
+                     "Rows:", bad_rows],
+                    summarize=32,
+                    name=f"check_{spec.name}_finite",
+                ))
         rows = padded[0] if rows is None else rows
         checks.append(tf.debugging.Assert(
             tf.equal(padded[0], rows),
@@ -166,11 +187,18 @@ def export_saved_model(model, export_dir, version=None, return_modality_weights=
     dynamic attention unit's weights, eq. 1; 0 for a masked modality), in the
     order of the model's modality inputs.
 
-    Inputs are checked by the signature: a wrong dtype or width for an input is
-    refused before the model runs (the error names the input and the expected
-    `TensorSpec`), and a row whose `modality_mask` is all 0 fails a
-    `tf.debugging.Assert` (`InvalidArgumentError`) naming `modality_mask` and
-    the row indices. The process that serves stays up either way.
+    A second signature, `serving_all_present`, takes the same inputs without
+    `modality_mask` (every modality present in every row) and returns the same
+    outputs: a client that never masks can leave the mask out by naming it.
+
+    Inputs are checked by the signature: a wrong width for an input, NaN or inf
+    in a float input, or a row whose `modality_mask` is all 0 fails a
+    `tf.debugging.Assert` (`InvalidArgumentError`) naming the input (and the
+    rows) before the model runs. Numbers sent as JSON (TF Serving's REST API),
+    Python lists or numpy arrays of any numeric dtype (int, float64) are cast to
+    the signature's float32 on the way in; a `tf.Tensor` of another dtype is
+    refused by TensorFlow's own check of the signature, which names the input by
+    its position. The process that serves stays up either way.
 
     The version is written to a temporary folder beside the target and renamed
     into place, so a reader (TF Serving polls the folder) never sees half of one.
@@ -223,6 +251,15 @@ def export_saved_model(model, export_dir, version=None, return_modality_weights=
     def serve(*tensors):
         with tf.control_dependencies(_input_checks(dict(zip(names, tensors)), specs)):
             inputs = {n: tf.identity(t) for n, t in zip(names, tensors)}
+        return _serve_checked(inputs)
+
+    def serve_all_present(*tensors):
+        # `modality_mask` left out: every modality is present in every row.
+        rows = tf.shape(tensors[0])[0]
+        mask = tf.ones(tf.stack([rows, specs[-1].shape[1]]), specs[-1].dtype)
+        return serve(*tensors, mask)
+
+    def _serve_checked(inputs):
         outputs = model(inputs, training=False)
         served = {name: outputs[name] for name in model.task_names}
         if fusion is not None:
@@ -236,6 +273,9 @@ def export_saved_model(model, export_dir, version=None, return_modality_weights=
     archive = keras.export.ExportArchive()
     archive.track(model)
     archive.add_endpoint("serving_default", serve, input_signature=specs)
+    if names[-1] == MASK_KEY:
+        archive.add_endpoint(ALL_PRESENT_SIGNATURE, serve_all_present,
+                             input_signature=specs[:-1])
     staging = tempfile.mkdtemp(prefix=f".{version}.partial-", dir=export_dir)
     try:
         archive.write_out(staging, verbose=False)
@@ -247,6 +287,7 @@ def export_saved_model(model, export_dir, version=None, return_modality_weights=
 
 
 __all__ = [
+    "ALL_PRESENT_SIGNATURE",
     "MODALITY_WEIGHTS_KEY",
     "export_saved_model",
     "has_modality_weights",
