@@ -3,11 +3,11 @@
 The public API is this list; import from `hgfn_keras`, not from the sub-modules.
 """
 
-import os as _os
+from hgfn_keras import _quiet
 
-# Quiet TensorFlow's C++ start-up noise (CUDA probes on machines without a GPU)
-# unless the user has chosen a level.
-_os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# Before TensorFlow's first import: its log level, and its start-up lines filtered
+# (HGFN_VERBOSE=1 keeps them; see hgfn_keras/_quiet.py for where each comes from).
+_quiet.configure()
 
 from hgfn_keras.fusion import (  # noqa: E402
     FUSIONS,
