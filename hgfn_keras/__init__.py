@@ -39,6 +39,7 @@ from hgfn_keras.data.crisismmd import CRISISMMD_TASKS, read_crisismmd, write_cri
 from hgfn_keras.data.media import sample_frames  # noqa: E402
 from hgfn_keras.data import MultimodalDataset, load_clothing, load_dataset, load_npz  # noqa: E402
 from hgfn_keras.callbacks import ValidationMetrics  # noqa: E402
+from hgfn_keras.tensorboard_logging import MultiTaskTensorBoard  # noqa: E402
 from hgfn_keras.export import export_saved_model, has_modality_weights  # noqa: E402
 from hgfn_keras.metrics import format_results_table, multitask_metrics, task_metrics  # noqa: E402
 from hgfn_keras.model import build_model  # noqa: E402

@@ -135,7 +135,8 @@ def _check_features(key, x):
         raise ValueError(
             f"`{key}` must have at least one step and one feature. Received: shape={x.shape}"
         )
-    x = x.astype(np.float32)
+    with np.errstate(over="ignore", invalid="ignore"):  # overflow is reported next
+        x = x.astype(np.float32)
     bad_rows = np.flatnonzero(~np.all(np.isfinite(x.reshape(x.shape[0], -1)), axis=1))
     if bad_rows.size:
         num_bad = int(np.sum(~np.isfinite(x)))
