@@ -299,3 +299,36 @@ def test_video_files_need_opencv(handles, tmp_path, capsys):
                          os.fspath(tmp_path / "v.npz"), "--quiet"])
     assert code == 2
     assert "pip install opencv-python-headless" in capsys.readouterr().err
+
+
+def test_an_unwritable_output_is_found_before_encoding(handles, tmp_path, capsys, monkeypatch):
+    (tmp_path / "m.csv").write_text("id,caption,y\n1,hello,1\n2,world,0\n")
+    (tmp_path / "blocker").write_text("")  # a file where the output folder should be
+    encoded = []
+    monkeypatch.setattr(extract, "_encode_modality", lambda *a: encoded.append(a))
+    code = extract.main(["--manifest", os.fspath(tmp_path / "m.csv"), "--text", "caption",
+                         "--labels", "y", "--text-encoder", handles["text"], "--output",
+                         os.fspath(tmp_path / "blocker" / "out.npz"), "--quiet"])
+    err = capsys.readouterr().err
+    assert code == 2 and not encoded
+    assert err.startswith("error: --output: cannot write into the folder") and "Traceback" not in err
+    assert sorted(os.listdir(tmp_path)) == ["blocker", "m.csv"]
+
+
+def test_a_write_failing_at_the_end_leaves_no_partial_npz(handles, tmp_path, capsys,
+                                                          monkeypatch):
+    (tmp_path / "m.csv").write_text("id,caption,y\n1,hello,1\n2,world,0\n")
+    real_replace = os.replace
+
+    def full_disk(src, dst):
+        if str(dst).endswith("out.npz"):
+            raise OSError(28, "No space left on device")
+        return real_replace(src, dst)
+
+    monkeypatch.setattr(os, "replace", full_disk)
+    code = extract.main(["--manifest", os.fspath(tmp_path / "m.csv"), "--text", "caption",
+                         "--labels", "y", "--text-encoder", handles["text"], "--output",
+                         os.fspath(tmp_path / "out.npz"), "--quiet"])
+    err = capsys.readouterr().err
+    assert code == 2 and "No space left on device" in err and "Traceback" not in err
+    assert [p for p in os.listdir(tmp_path) if p.endswith(".npz") or ".tmp" in p] == []

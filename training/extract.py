@@ -315,9 +315,13 @@ class _Cache:
     def _write(self, key, suffix, write):
         path = self._path(key, suffix)
         tmp = path + ".tmp"
-        with open(tmp, "wb") as f:
-            write(f)
-        os.replace(tmp, path)
+        try:
+            with open(tmp, "wb") as f:
+                write(f)
+            os.replace(tmp, path)
+        finally:
+            if os.path.exists(tmp):
+                os.remove(tmp)
 
     def put(self, key, vector):
         import numpy as np
@@ -442,9 +446,48 @@ def _crisismmd_manifest(args):
     return path
 
 
+def _check_writable(folder, flag):
+    """Creates `folder` if needed and writes (then removes) a probe file in it.
+
+    Raises:
+        ValueError: naming the flag and the folder, when it cannot be created or written.
+    """
+    import tempfile
+
+    try:
+        os.makedirs(folder, exist_ok=True)
+        handle, probe = tempfile.mkstemp(prefix=".probe-", dir=folder)
+        os.close(handle)
+        os.remove(probe)
+    except OSError as error:
+        raise ValueError(
+            f"{flag}: cannot write into the folder {folder!r} ({error.strerror or error}). "
+            "Choose a writable folder."
+        ) from error
+
+
+def _atomic_write_npz(path, arrays):
+    """`numpy.savez` through a temporary file and a rename: no partial npz, ever."""
+    import tempfile
+
+    import numpy as np
+
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    handle, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".npz", dir=folder)
+    try:
+        with os.fdopen(handle, "wb") as f:
+            np.savez(f, **arrays)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
 def run(args):
     """Runs the extraction for parsed `args`; returns a summary dict."""
-    import numpy as np
+    from hgfn_keras.io_utils import atomic_write_text
 
     started = time.time()
     if args.crisismmd:
@@ -481,6 +524,10 @@ def run(args):
 
     media_root = args.media_root or os.path.dirname(os.path.abspath(args.manifest))
     cache_root = args.cache_dir or args.output + ".cache"
+    # Before any encoding (which can take hours): a folder that cannot be written is
+    # found now, not at the end.
+    _check_writable(os.path.dirname(os.path.abspath(os.fspath(args.output))), "--output")
+    _check_writable(cache_root, "--cache-dir")
     summary = {"rows": len(rows), "modalities": {}, "output": args.output}
     missing_lines = []
     for name, kind, column in specs:
@@ -499,15 +546,11 @@ def run(args):
             missing_lines.append(f"{name}\t{ids[row]}\t{reason}")
 
     output = os.fspath(args.output)
-    os.makedirs(os.path.dirname(os.path.abspath(output)), exist_ok=True)
-    tmp = output + ".tmp"
-    with open(tmp, "wb") as f:
-        np.savez(f, **arrays)
-    os.replace(tmp, output)
+    _atomic_write_npz(output, arrays)
     missing_path = output + ".missing.tsv"
     if missing_lines:
-        with open(missing_path, "w", encoding="utf-8") as f:
-            f.write("modality\tid\treason\n" + "\n".join(missing_lines) + "\n")
+        atomic_write_text(missing_path,
+                          "modality\tid\treason\n" + "\n".join(missing_lines) + "\n")
     elif os.path.exists(missing_path):
         os.remove(missing_path)
 
@@ -537,7 +580,7 @@ def main(argv=None):
         print("\nInterrupted: the items encoded so far are cached; run the same command "
               "again to resume.", file=sys.stderr)
         return 130
-    except (ValueError, ImportError, FileNotFoundError) as error:
+    except (ValueError, ImportError, OSError) as error:  # OSError: an unwritable output
         print(f"error: {error}", file=sys.stderr)
         return 2
     return 0
