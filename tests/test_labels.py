@@ -129,3 +129,14 @@ def test_range_check_names_the_task_values_and_rows():
     with pytest.raises(ValueError, match=r"Task 'd': labels must be in \[0, 3\).*\[5\] at row\(s\) \[2\]"):
         check_label_range([0, 1, 5], 3, task="d")
     np.testing.assert_array_equal(check_label_range([[0], [-1]], 2), [0, -1])
+
+
+def test_load_dataset_passes_declarations_to_the_npz_reader(tmp_path):
+    from hgfn_keras.data import load_dataset
+
+    path = _save(tmp_path, _arrays(y_level=np.array([0, 1, 3] * 7)[:ROWS]))
+    with pytest.warns(UserWarning, match=r"class\(es\) \[2\]"):
+        dataset = load_dataset(f"npz:{path}", num_classes={"level": 4})
+    assert dataset.tasks[0].num_classes == 4
+    with pytest.raises(ValueError, match="only to npz feature files"):
+        load_dataset("clothing", num_classes={"level": 4})
