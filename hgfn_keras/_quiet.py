@@ -38,12 +38,12 @@ STARTUP_NOISE = re.compile(
 )
 
 
-def is_verbose():
+def is_verbose() -> bool:
     """Whether the user asked for TensorFlow's logs (`HGFN_VERBOSE=1`)."""
     return os.environ.get(VERBOSE_ENV, "").lower() not in ("", "0", "false", "no")
 
 
-def configure(argv=None):
+def configure(argv: "list[str] | None" = None) -> None:
     """Sets the log environment before TensorFlow is imported; installs the start-up filter.
 
     Args:
@@ -96,7 +96,7 @@ def _remove_finder():
     sys.meta_path[:] = [f for f in sys.meta_path if not isinstance(f, _TensorFlowFinder)]
 
 
-def install():
+def install() -> None:
     """Filters TensorFlow's start-up lines out of stderr during its first import.
 
     Does nothing when TensorFlow is already imported or the filter is installed.

@@ -55,7 +55,8 @@ class MultiTaskTensorBoard(keras.callbacks.TensorBoard):
     1
     """
 
-    def __init__(self, log_dir="logs", x=None, max_rows=512, update_freq="batch", **kwargs):
+    def __init__(self, log_dir: str = "logs", x: "dict[str, np.ndarray] | None" = None,
+                 max_rows: int = 512, update_freq: "str | int" = "batch", **kwargs):
         _require_tensorboard()
         if isinstance(max_rows, bool) or not isinstance(max_rows, int) or max_rows < 1:
             raise ValueError(
@@ -80,7 +81,7 @@ class MultiTaskTensorBoard(keras.callbacks.TensorBoard):
             self._fusion_writer.close()
             self._fusion_writer = None
 
-    def _log_fusion_weights(self, epoch):
+    def _log_fusion_weights(self, epoch: int) -> None:
         import tensorflow as tf
 
         from hgfn_keras.inspection import fusion_weights
@@ -97,12 +98,12 @@ class MultiTaskTensorBoard(keras.callbacks.TensorBoard):
         self._fusion_writer.flush()
 
 
-def _tag(name):
+def _tag(name: str) -> str:
     """A vertex label as a TensorBoard tag part (no spaces or slashes)."""
     return "".join(c if c.isalnum() or c in "_-+.()" else "_" for c in str(name))
 
 
-def _has_fusion_weights(model):
+def _has_fusion_weights(model: keras.Model) -> bool:
     from hgfn_keras.export import has_modality_weights
 
     try:

@@ -51,3 +51,11 @@ def test_main_command_prints_only_our_lines(tmp_path):
     output = result.stdout + result.stderr
     assert result.returncode == 0, output
     assert not NOISE.search(output), output
+
+
+def test_verbose_flag_counts_on_our_command_lines_only():
+    code = "import os, training; print(os.environ.get('HGFN_VERBOSE'))"
+    # `python -c`: argv[0] is "-c", not one of our programs, so --verbose is left alone.
+    assert _run(["-c", code, "--verbose"]).stdout.strip() == "None"
+    script = "import runpy, sys; sys.argv = ['-m', '--verbose']; " + code
+    assert _run(["-c", script]).stdout.strip() == "1"

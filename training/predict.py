@@ -39,7 +39,7 @@ class InputError(ValueError):
     """Input the program cannot use; reported as one `error:` line."""
 
 
-def parse_args(argv=None):
+def parse_args(argv: "list[str] | None" = None) -> argparse.Namespace:
     """Parses the command line.
 
     Args:
@@ -86,7 +86,7 @@ class _Scorer:
         has_weights: whether `weights` can return the modality weights.
     """
 
-    def __init__(self, path, want_weights):
+    def __init__(self, path: str, want_weights: bool):
         self.path = path
         self.want_weights = want_weights
         if os.path.isdir(path) and os.path.exists(os.path.join(path, "saved_model.pb")):
@@ -156,7 +156,7 @@ class _Scorer:
         self.model = None
 
     @property
-    def modalities(self):
+    def modalities(self) -> "list[str]":
         return [n for n, _, _ in self.inputs if n != MASK_KEY]
 
     def score(self, batch):
@@ -192,14 +192,14 @@ class _Scorer:
 # ---------------------------------------------------------------------------- the input
 
 
-def _parse_numbers(text, width):
+def _parse_numbers(text: str, width: int) -> "list[float]":
     parts = text.replace(",", " ").replace(";", " ").split()
     if len(parts) != width:
         raise ValueError(f"expected {width} number(s), found {len(parts)}")
     return [float(v) for v in parts]
 
 
-def read_csv(path, scorer):
+def read_csv(path: str, scorer: _Scorer) -> tuple:
     """Reads a CSV manifest.
 
     Returns:
@@ -271,7 +271,7 @@ def read_csv(path, scorer):
     return ids, x, skipped
 
 
-def read_npz(path, scorer):
+def read_npz(path: str, scorer: _Scorer) -> tuple:
     """Reads an .npz feature file; returns `(ids, x, skipped)` as `read_csv` does."""
     import numpy as np
 
@@ -330,11 +330,8 @@ def read_npz(path, scorer):
 # ---------------------------------------------------------------------------- the run
 
 
-def predict(args):
+def predict(args: argparse.Namespace) -> dict:
     """Scores `args.input` with `args.model` and writes `args.output`; returns a summary."""
-    import numpy as np
-    import keras
-
     if not os.path.exists(args.model):
         raise InputError(f"--model: {args.model} does not exist")
     if not os.path.isfile(args.input):
@@ -342,6 +339,9 @@ def predict(args):
     extension = os.path.splitext(args.input)[1].lower()
     if extension not in (".npz", ".csv"):
         raise InputError(f"--input: expected an .npz or .csv file. Received: {args.input}")
+    import keras  # after the checks above: a bad path is answered without loading TensorFlow
+    import numpy as np
+
     scorer = _Scorer(args.model, want_weights=not args.no_modality_weights)
     reader = read_npz if extension == ".npz" else read_csv
     ids, x, skipped = reader(args.input, scorer)
@@ -386,7 +386,7 @@ def predict(args):
             "output": args.output}
 
 
-def main(argv=None):
+def main(argv: "list[str] | None" = None) -> int:
     args = parse_args(argv)
     try:
         summary = predict(args)
