@@ -59,7 +59,8 @@ def strict_json_value(data, where="data"):
 
     Returns:
         A structure `json.dumps(..., allow_nan=False)` accepts: every non-finite float
-        whose dict holds a `<key>_undefined` reason becomes None.
+        under a key whose dict holds a `<key>_undefined` reason (the value itself, or
+        inside its list, e.g. a history's `"loss"` with `"loss_undefined"`) becomes None.
 
     Raises:
         ValueError: for a non-finite number without a reason, naming its path (e.g.
@@ -73,7 +74,7 @@ def strict_json_value(data, where="data"):
                 for k, v in value.items()
             }
         if isinstance(value, (list, tuple)):
-            return [convert(v, f"{path}[{i}]", False) for i, v in enumerate(value)]
+            return [convert(v, f"{path}[{i}]", explained) for i, v in enumerate(value)]
         if isinstance(value, np.ndarray):
             return convert(value.tolist(), path, explained)
         if isinstance(value, (bool, np.bool_)):

@@ -41,6 +41,9 @@ def test_explained_nan_becomes_null_and_unexplained_nan_is_refused(tmp_path):
         atomic_write_json(tmp_path / "h.json", {"loss": [0.5, math.nan]})
     with pytest.raises(ValueError, match=r"data.x is inf"):
         strict_json_value({"x": math.inf})
+    # A list under an explained key: e.g. a history whose loss diverged.
+    assert strict_json_value({"loss": [0.5, math.nan], "loss_undefined": "diverged"}) == {
+        "loss": [0.5, None], "loss_undefined": "diverged"}
     assert sorted(os.listdir(tmp_path)) == ["m.json"]  # the refused write left nothing
 
 
