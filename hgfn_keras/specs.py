@@ -51,11 +51,11 @@ class Modality:
                 f"{self.kind!r} modality. Received: width={self.width!r}"
             )
 
-    def to_config(self):
+    def to_config(self) -> dict:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_config(cls, config):
+    def from_config(cls, config: dict) -> "Modality":
         return cls(**config)
 
 
@@ -100,20 +100,20 @@ class Task:
                 )
 
     @property
-    def is_binary(self):
+    def is_binary(self) -> bool:
         return self.num_classes == 2
 
     @property
-    def output_units(self):
+    def output_units(self) -> int:
         """1 sigmoid unit for a binary task, K softmax units otherwise."""
         return 1 if self.is_binary else self.num_classes
 
-    def to_config(self):
+    def to_config(self) -> dict:
         config = dataclasses.asdict(self)
         if config["class_names"] is not None:
             config["class_names"] = list(config["class_names"])
         return config
 
     @classmethod
-    def from_config(cls, config):
+    def from_config(cls, config: dict) -> "Task":
         return cls(**config)

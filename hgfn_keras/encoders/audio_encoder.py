@@ -6,9 +6,10 @@ import tensorflow as tf
 from hgfn_keras.encoders.hub_encoder import HubEncoder, check_vector_per_item
 
 
-def log_mel_spectrogram(waveforms, sample_rate=16000, num_mel_bins=64, frame_length=400,
-                        frame_step=160, fft_length=512, lower_edge_hertz=20.0,
-                        upper_edge_hertz=None):
+def log_mel_spectrogram(waveforms, sample_rate: int = 16000, num_mel_bins: int = 64,
+                        frame_length: int = 400, frame_step: int = 160, fft_length: int = 512,
+                        lower_edge_hertz: float = 20.0,
+                        upper_edge_hertz: "float | None" = None):
     """The log-mel spectrogram of waveforms, with `tf.signal`.
 
     Args:
@@ -67,8 +68,9 @@ class AudioEncoder(keras.layers.Layer):
     TensorShape([3, 16])
     """
 
-    def __init__(self, handle=None, sample_rate=16000, num_mel_bins=64, frame_length=400,
-                 frame_step=160, fft_length=512, output_key=None, **kwargs):
+    def __init__(self, handle: "str | None" = None, sample_rate: int = 16000,
+                 num_mel_bins: int = 64, frame_length: int = 400, frame_step: int = 160,
+                 fft_length: int = 512, output_key: "str | None" = None, **kwargs):
         kwargs.setdefault("trainable", False)
         super().__init__(**kwargs)
         for arg, value in (("sample_rate", sample_rate), ("num_mel_bins", num_mel_bins),

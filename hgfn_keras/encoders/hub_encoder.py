@@ -169,8 +169,8 @@ class HubEncoder(keras.layers.Layer):
     TensorShape([2, 4])
     """
 
-    def __init__(self, handle, module_dtype="string", signature=None, output_key=None,
-                 **kwargs):
+    def __init__(self, handle: str, module_dtype: str = "string",
+                 signature: "str | None" = None, output_key: "str | None" = None, **kwargs):
         kwargs.setdefault("trainable", False)
         super().__init__(**kwargs)
         try:

@@ -122,8 +122,9 @@ class ImageEncoder(keras.layers.Layer):
     (2, 4)
     """
 
-    def __init__(self, backbone="inception_v3", weights="auto", image_size=299,
-                 pooling="avg", preprocessing="auto", output_key=None, **kwargs):
+    def __init__(self, backbone: str = "inception_v3", weights: "str | None" = "auto",
+                 image_size: "int | tuple[int, int]" = 299, pooling: str = "avg",
+                 preprocessing: str = "auto", output_key: "str | None" = None, **kwargs):
         super().__init__(**kwargs)
         self.image_size = _image_size(image_size)
         if pooling not in POOLING:

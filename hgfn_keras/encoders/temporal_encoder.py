@@ -41,7 +41,8 @@ class TemporalEncoder(keras.layers.Layer):
     (2, 6)
     """
 
-    def __init__(self, units=64, num_layers=2, attention_units=None, dropout=0.0, **kwargs):
+    def __init__(self, units: int = 64, num_layers: int = 2,
+                 attention_units: "int | None" = None, dropout: float = 0.0, **kwargs):
         super().__init__(**kwargs)
         for arg, value in (("units", units), ("num_layers", num_layers)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:

@@ -8,7 +8,7 @@ import tensorflow as tf
 import tensorflow_text as tf_text
 
 
-def tokenize(strings):
+def tokenize(strings) -> "tf.RaggedTensor":
     """Case-folds and splits strings into words and punctuation with tensorflow-text.
 
     Args:
@@ -24,7 +24,8 @@ def tokenize(strings):
     return tf_text.UnicodeScriptTokenizer().tokenize(tf_text.case_fold_utf8(strings))
 
 
-def build_vocabulary(texts, max_size=20000, min_count=2, batch_size=4096):
+def build_vocabulary(texts, max_size: int = 20000, min_count: int = 2,
+                     batch_size: int = 4096) -> "list[str]":
     """The most frequent tokens of `texts`, most frequent first (ties: alphabetical).
 
     Build it from the training split only, so no validation or test text leaks in.
@@ -79,8 +80,8 @@ class TextEncoder(keras.layers.Layer):
     (2, 4)
     """
 
-    def __init__(self, vocabulary, embedding_dim=64, max_tokens=128, token_dropout=0.0,
-                 seed=None, **kwargs):
+    def __init__(self, vocabulary: "list[str]", embedding_dim: int = 64, max_tokens: int = 128,
+                 token_dropout: float = 0.0, seed: "int | None" = None, **kwargs):
         super().__init__(**kwargs)
         vocabulary = [str(t) for t in vocabulary]
         if not vocabulary:
@@ -143,7 +144,8 @@ class TextEncoder(keras.layers.Layer):
         return config
 
     @classmethod
-    def from_texts(cls, texts, max_vocabulary=20000, min_count=2, **kwargs):
+    def from_texts(cls, texts, max_vocabulary: int = 20000, min_count: int = 2,
+                   **kwargs) -> "TextEncoder":
         """Builds the vocabulary from `texts` (the training split) and the encoder.
 
         >>> TextEncoder.from_texts(["red dress", "red"], min_count=1).vocabulary

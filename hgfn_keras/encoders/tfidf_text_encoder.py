@@ -41,8 +41,9 @@ class TfidfTextEncoder(keras.layers.Layer):
     (2, 4)
     """
 
-    def __init__(self, max_tokens=20000, ngrams=2, units=64, input_dropout=0.0,
-                 activation=None, vocabulary_size=None, **kwargs):
+    def __init__(self, max_tokens: int = 20000, ngrams: int = 2, units: int = 64,
+                 input_dropout: float = 0.0, activation: "str | None" = None,
+                 vocabulary_size: "int | None" = None, **kwargs):
         super().__init__(**kwargs)
         for arg, value in (("max_tokens", max_tokens), ("ngrams", ngrams), ("units", units)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -96,7 +97,7 @@ class TfidfTextEncoder(keras.layers.Layer):
         return config
 
     @classmethod
-    def from_texts(cls, texts, **kwargs):
+    def from_texts(cls, texts, **kwargs) -> "TfidfTextEncoder":
         """The encoder adapted to `texts` (the training split).
 
         >>> TfidfTextEncoder.from_texts(["red dress", "red"]).vectorizer.vocabulary_size()
