@@ -44,7 +44,9 @@ from hgfn_keras.export import export_saved_model, has_modality_weights  # noqa: 
 from hgfn_keras.metrics import format_results_table, multitask_metrics, task_metrics  # noqa: E402
 from hgfn_keras.model import build_model  # noqa: E402
 from hgfn_keras.multitask import (  # noqa: E402
+    HEADS,
     MTL_STRATEGIES,
+    TASK_WEIGHTINGS,
     DynamicTaskBalancing,
     DynamicWeightAverage,
     GradNorm,
@@ -59,5 +61,7 @@ from hgfn_keras.multitask import (  # noqa: E402
     task_loss,
 )
 from hgfn_keras.specs import Modality, Task  # noqa: E402
+from hgfn_keras.train_config import TrainConfig  # noqa: E402
+from hgfn_keras.recipe import FitResult, build_and_compile, fit  # noqa: E402
 
 __version__ = "0.1.0"

@@ -48,37 +48,23 @@ def next_version(model_dir):
     return max(versions, default=0) + 1
 
 
-def _weighted_fusion(network):
-    """The fusion layer of `network` that can return its weights, and its call inputs.
+def _weighted_fusion(model):
+    """The model's fusion layer (its handle) if it can return its weights, and its call inputs.
 
-    Returns `(layer, probe)`: `probe` is a functional model from the network's
-    inputs to `{"vectors": what the fusion was called on, "mask": its
-    modality_mask or None}`. It shares the network's layers (no new weights, no
-    new node on the fusion layer).
+    Returns `(layer, probe)`: `probe` is `model.fusion_inputs_model()`, a
+    functional model from the network's inputs to `{"vectors": what the fusion
+    was called on, "mask": its modality_mask or None}`. It shares the network's
+    layers (no new weights, no new node on the fusion layer).
     """
-    candidates = [
-        layer for layer in network.layers
-        if "return_weights" in inspect.signature(layer.call).parameters
-    ]
-    if len(candidates) != 1:
-        kinds = sorted({type(layer).__name__ for layer in network.layers
-                        if isinstance(layer, keras.layers.Layer)})
+    fusion = model.fusion_layer
+    if fusion is None or "return_weights" not in inspect.signature(fusion.call).parameters:
+        kind = "no fusion layer" if fusion is None else f"a {type(fusion).__name__}"
         raise ValueError(
-            "`return_modality_weights=True` needs exactly one fusion layer that can "
-            "return its modality weights (`call(..., return_weights=True)`, e.g. "
-            f"HierarchicalGraphFusion). Received: a network with {len(candidates)} such "
-            f"layers; its layer types are {kinds}"
+            "`return_modality_weights=True` needs a fusion layer that can return its "
+            "modality weights (`call(..., return_weights=True)`, e.g. "
+            f"HierarchicalGraphFusion). Received: a model with {kind}."
         )
-    fusion = candidates[0]
-    # The node of the fusion's call inside the network: its arguments are the
-    # encoded modality vectors and the mask, as KerasTensors of that graph.
-    arguments = fusion._inbound_nodes[0].arguments
-    outputs = {"vectors": arguments.args[0]}
-    mask = arguments.kwargs.get("modality_mask")
-    if mask is not None:
-        outputs["mask"] = mask
-    probe = keras.Model(network.inputs, outputs, name=f"{network.name}_fusion_inputs")
-    return fusion, probe
+    return fusion, model.fusion_inputs_model()
 
 
 def has_modality_weights(model):
@@ -88,11 +74,11 @@ def has_modality_weights(model):
         model: a `MultiTaskModel`.
 
     Returns:
-        True when the model's network has one fusion layer that can return its
+        True when the model's fusion layer (its handle) can return its
         modality weights (e.g. `HierarchicalGraphFusion`; not `ConcatFusion`).
     """
-    return sum("return_weights" in inspect.signature(layer.call).parameters
-               for layer in model.network.layers) == 1
+    fusion = model.fusion_layer
+    return fusion is not None and "return_weights" in inspect.signature(fusion.call).parameters
 
 
 def _describe(spec):
@@ -244,7 +230,7 @@ def export_saved_model(model, export_dir, version=None, return_modality_weights=
             f"A task is named {MODALITY_WEIGHTS_KEY!r}, the name of the modality-weights "
             f"output. Received: tasks={model.task_names}"
         )
-    fusion, probe = _weighted_fusion(model.network) if return_modality_weights else (None, None)
+    fusion, probe = _weighted_fusion(model) if return_modality_weights else (None, None)
     specs = serving_signature(model)
     names = [s.name for s in specs]
 

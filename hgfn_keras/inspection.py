@@ -1,6 +1,5 @@
 """Which modalities mattered: a trained model's fusion weights, per sample."""
 
-import keras
 import numpy as np
 
 from hgfn_keras.data.dataset import MASK_KEY, as_tf_dataset
@@ -11,7 +10,7 @@ def fusion_weights(model, x, batch_size=512):
     """The per-sample vertex weights of every level of a model's HGFN (or GFN) fusion.
 
     Args:
-        model: a `MultiTaskModel` whose fusion layer (named "fusion") is a
+        model: a `MultiTaskModel` whose fusion layer (`model.fusion_layer`) is a
             `HierarchicalGraphFusion`.
         x: a dict of numpy inputs, as for `model.predict`.
         batch_size: rows per batch.
@@ -21,7 +20,7 @@ def fusion_weights(model, x, batch_size=512):
         level (level 1: the modality weights of eq. 1), `labels` the vertex names
         per level (`HierarchicalGraphFusion.vertex_labels`).
     """
-    fusion = model.network.get_layer("fusion")
+    fusion = model.fusion_layer
     if not isinstance(fusion, HierarchicalGraphFusion):
         raise ValueError(
             "Fusion weights exist only for graph fusions (hgfn, gfn). "
@@ -31,10 +30,7 @@ def fusion_weights(model, x, batch_size=512):
     # The fusion layer's inputs in the network (the encoded modality vectors and
     # the mask), then the trained layer itself called eagerly with
     # `return_weights=True`, batch by batch.
-    arguments = fusion._inbound_nodes[0].arguments
-    vectors, mask = arguments.args[0], arguments.kwargs.get("modality_mask")
-    fusion_inputs = keras.Model(model.network.inputs, {"vectors": vectors, "mask": mask}
-                                if mask is not None else {"vectors": vectors})
+    fusion_inputs = model.fusion_inputs_model()
     completed = dict(x)
     if MASK_KEY in names and MASK_KEY not in completed:
         rows = len(next(iter(completed.values())))

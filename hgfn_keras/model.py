@@ -5,7 +5,7 @@ import keras
 from hgfn_keras.data.dataset import MASK_KEY
 from hgfn_keras.feature_normalization import FeatureNormalization
 from hgfn_keras.fusion import get_fusion
-from hgfn_keras.multitask import MultiTaskModel, get_task_weighting
+from hgfn_keras.multitask import HEADS, MultiTaskModel, get_task_weighting
 from hgfn_keras.multitask.mti_net import mtinet_heads
 from hgfn_keras.specs import Modality, Task
 
@@ -23,6 +23,7 @@ def build_model(
     mtl_kwargs=None,
     beta=0.0,
     shared_units=None,
+    heads="dense",
     normalize=True,
     normalization_data=None,
     name="hgfn_model",
@@ -54,8 +55,9 @@ def build_model(
         use_modality_mask: add a `modality_mask` input `[batch, M]` (1 = present).
         mtl: the multi-task strategy: `"dmtl"` (default, the paper's dynamic
             task balancing), `"lsew"` (equal weights), `"moo"` (MGDA-UB),
-            `"mtinet"` (MTI-Net heads with equal weights), `"gradnorm"`,
-            `"uncertainty"`, `"dwa"`, or a `TaskWeighting` layer.
+            `"gradnorm"`, `"uncertainty"`, `"dwa"`, or a `TaskWeighting` layer.
+            `"mtinet"` (the paper's MTI-NET row) is short for
+            `heads="mtinet", mtl="lsew"`.
         mtl_kwargs: constructor arguments for a strategy given by name (DMTL:
             `alpha`, `learning_rate`, `grad_norm_layer`, `rebalance`).
         beta: the focal loss' β (0: cross-entropy).
@@ -63,6 +65,9 @@ def build_model(
             between the fusion and the heads (the "last shared layer" that
             `grad_norm_layer="shared"` needs; added with `head_units` when such a
             strategy is chosen and this is None). None: no such layer.
+        heads: the task heads' architecture: `"dense"` (default, one
+            Dense-Dropout-Dense head per task) or `"mtinet"` (MTI-Net's
+            intermediate predictions and distillation, `mtinet_heads`).
         normalize: standardise each vector and sequence modality inside the
             model (True).
         normalization_data: optional training inputs `{modality name: array}`
@@ -71,7 +76,8 @@ def build_model(
         name: the model's name.
 
     Returns:
-        A `MultiTaskModel` (not yet compiled).
+        A `MultiTaskModel` (not yet compiled) holding handles to its fusion
+        layer, its shared layer and each task's last layer (`model.handles`).
 
     Example:
 
@@ -112,10 +118,13 @@ def build_model(
     if unknown:
         raise ValueError(f"`encoders` names unknown modalities {unknown}. Modalities: {names}")
 
-    mtinet = isinstance(mtl, str) and mtl.lower() == "mtinet"
-    # MTI-Net is an architecture (its heads), trained with equal weights.
-    task_weighting = get_task_weighting("lsew" if mtinet else mtl, **dict(mtl_kwargs or {}))
-    if task_weighting.needs_gradient_norms and task_weighting.grad_norm_layer == "shared":
+    if isinstance(mtl, str) and mtl.lower() == "mtinet":
+        # The paper's MTI-NET row: MTI-Net's heads, trained with equal weights.
+        heads, mtl = "mtinet", "lsew"
+    if heads not in HEADS:
+        raise ValueError(f"`heads` must be one of {HEADS}. Received: heads={heads!r}")
+    task_weighting = get_task_weighting(mtl, **dict(mtl_kwargs or {}))
+    if getattr(task_weighting, "grad_norm_layer", None) == "shared":
         shared_units = shared_units or head_units  # GradNorm's last shared layer
 
     inputs, vectors = {}, {}
@@ -155,23 +164,29 @@ def build_model(
         mask = inputs[MASK_KEY] = keras.Input(shape=(len(modalities),), name=MASK_KEY)
     fused = fusion_layer(vectors, modality_mask=mask) if mask is not None else fusion_layer(vectors)
 
+    shared_layer = None
     if shared_units:
-        fused = keras.layers.Dense(shared_units, activation="relu", name="shared")(fused)
-    if mtinet:
-        outputs = mtinet_heads(fused, tasks, head_units, dropout)
+        shared_layer = keras.layers.Dense(shared_units, activation="relu", name="shared")
+        fused = shared_layer(fused)
+    auxiliary = {}
+    if heads == "mtinet":
+        outputs, head_layers, auxiliary = mtinet_heads(fused, tasks, head_units, dropout)
     else:
-        outputs = {}
+        outputs, head_layers = {}, {}
         for t in tasks:
             h = keras.layers.Dense(head_units, activation="relu", name=f"{t.name}_hidden")(fused)
             if dropout:
                 h = keras.layers.Dropout(dropout, name=f"{t.name}_dropout")(h)
             activation = "sigmoid" if t.is_binary else "softmax"
-            outputs[t.name] = keras.layers.Dense(t.output_units, activation=activation,
-                                                 name=t.name)(h)
+            head_layers[t.name] = keras.layers.Dense(t.output_units, activation=activation,
+                                                     name=t.name)
+            outputs[t.name] = head_layers[t.name](h)
     # A list of inputs (not a dict): a dict input structure is compared by type at
     # call time, and TF's tracking wraps it when the model is exported.
     network = keras.Model(list(inputs.values()), outputs, name=f"{name}_network")
-    model = MultiTaskModel(network, tasks, task_weighting=task_weighting, beta=beta, name=name)
+    model = MultiTaskModel(network, tasks, task_weighting=task_weighting, beta=beta,
+                           fusion_layer=fusion_layer, shared_layer=shared_layer,
+                           head_layers=head_layers, auxiliary_outputs=auxiliary, name=name)
     if normalization_data is not None:
         model.adapt(normalization_data)
     return model

@@ -53,7 +53,7 @@ def _tdb_by_hand(w, norms, losses, initial, ratios, alpha, lr, min_weight=1e-3):
 
 def _weighting(num_tasks=3, **kwargs):
     weighting = DynamicTaskBalancing(**kwargs)
-    weighting.configure(num_tasks)
+    weighting.build((num_tasks,))
     return weighting
 
 
@@ -273,11 +273,11 @@ def test_bad_dmtl_arguments_are_named(kwargs, message):
 def test_shared_norms_get_a_shared_layer():
     model = build_model(list(MODALITIES), list(TASKS), mtl="dmtl", head_units=4,
                         mtl_kwargs={"grad_norm_layer": "shared"})
-    assert model.network.get_layer("shared").units == 4
+    assert model.shared_layer.units == 4
     from hgfn_keras import MultiTaskModel
 
     plain = build_model(list(MODALITIES), list(TASKS), mtl="lsew")
-    with pytest.raises(ValueError, match="named 'shared'"):
+    with pytest.raises(ValueError, match="last shared layer.*shared_layer="):
         MultiTaskModel(plain.network, list(TASKS), task_weighting="gradnorm")
 
 

@@ -36,13 +36,14 @@ def _model(**kwargs):
 def test_statistics_come_from_the_training_split_only():
     # The validation and test rows sit far from the training rows: had they leaked
     # into the statistics, the mean would move far from the training mean.
-    from training.train import build, parse_args
+    from hgfn_keras import TrainConfig
+    from hgfn_keras.recipe import build
 
     splits = {"train": (_x(60, 0, image_shift=0.0), _y(60, 0)),
               "validation": (_x(20, 1, image_shift=1e5), _y(20, 1)),
               "test": (_x(20, 2, image_shift=-1e5), _y(20, 2))}
     dataset = MultimodalDataset("toy", list(MODALITIES), list(TASKS), splits)
-    model = build(parse_args(["--fusion", "cfc", "--mtl", "lsew"]), dataset)
+    model = build(TrainConfig(fusion="cfc", mtl="lsew"), dataset)
     layer = model.normalization_layers["image"]
     train = splits["train"][0]["image"].astype("float64")
     np.testing.assert_allclose(layer.adapt_mean.numpy(), train.mean(0), rtol=1e-5, atol=1e-3)

@@ -110,7 +110,7 @@ def test_moo_weights_are_the_min_norm_point_of_the_step():
 
 def test_uncertainty_loss_by_hand():
     weighting = UncertaintyWeighting()
-    weighting.configure(2)
+    weighting.build((2,))
     weighting.log_variances.assign([0.5, -1.0])
     losses = np.array([0.8, 0.3], "float32")
     expected = np.exp(-0.5) * 0.8 + 0.5 + np.exp(1.0) * 0.3 - 1.0
@@ -120,7 +120,7 @@ def test_uncertainty_loss_by_hand():
 
 def test_dwa_weights_by_hand():
     weighting = DynamicWeightAverage(temperature=2.0)
-    weighting.configure(3)
+    weighting.build((3,))
     for epoch_losses in ([1.0, 2.0, 3.0], [0.5, 1.8, 3.0]):
         weighting.start_epoch()
         weighting.update(tf.constant(epoch_losses))

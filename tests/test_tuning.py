@@ -51,7 +51,7 @@ def test_hypermodel_space_builds_the_training_model(tiny_npz):
     model = hypermodel.build(hp)
     assert set(hp.values) == {"theta", "beta", "alpha", "learning_rate", "dropout"}
     assert 0 < hp.values["theta"] <= 1 and hp.values["beta"] >= 0
-    assert model.network.get_layer("fusion").theta == hp.values["theta"]
+    assert model.fusion_layer.theta == hp.values["theta"]
     assert model.beta == hp.values["beta"]
     assert model.task_weighting.alpha == hp.values["alpha"]
     assert model.network.get_layer("happy_hidden").units == 4  # fixed, not searched
@@ -61,7 +61,7 @@ def test_hypermodel_space_builds_the_training_model(tiny_npz):
     hp = keras_tuner.HyperParameters()
     lsew.build(hp)
     assert "alpha" not in hp.values and "theta" not in hp.values and "cfc_units" in hp.values
-    with pytest.raises(ValueError, match="Unknown training argument.*thetta"):
+    with pytest.raises(ValueError, match="Unknown TrainConfig field.*thetta"):
         HGFNHyperModel(dataset, fixed={"thetta": 0.5})
     with pytest.raises(ValueError, match="`objective` must be one of"):
         HGFNHyperModel(dataset, objective="val_f1")

@@ -4,8 +4,8 @@
         --mtls lsew,moo,mtinet,dmtl --seeds 3 --epochs 12 --output-dir runs/experiments
 
 Every pair runs on the same split for each seed (seeds 0..K-1), through the same
-training path as `python -m training.train` (early stopping on validation loss,
-test-split metrics). `--pairs cfc+lsew,hgfn+dmtl` runs a subset instead of the
+training path as `python -m training.train` (`hgfn_keras.recipe.train_and_evaluate`
+with a `TrainConfig`: early stopping on validation loss, test-split metrics). `--pairs cfc+lsew,hgfn+dmtl` runs a subset instead of the
 grid; `--paper-rows` runs the eight rows of the paper's Tables I–IV. Writes:
 
 - `DIR/results.csv`: one row per run (fusion, mtl, seed, every metric per task
@@ -173,12 +173,29 @@ def _plots(run_dir, args, seed):
                                      os.path.join(run_dir, f"fusion_weights_{task.name}.png"))
 
 
+def run_config(args, fusion, mtl, seed):
+    """The `TrainConfig` of one run of the grid (`--train-args` read by the
+    training CLI's parser, which also rejects a flag that does not apply)."""
+    from training import train
+
+    train_argv = ["--dataset", args.dataset, "--fusion", fusion, "--mtl", mtl,
+                  "--seed", str(seed), "--epochs", str(args.epochs), *args.train_args.split()]
+    if args.limit:
+        train_argv += ["--limit", str(args.limit)]
+    try:
+        return train.train_config(train.parse_args(train_argv))
+    except SystemExit:
+        raise ValueError(f"--train-args {args.train_args!r} do not apply to {fusion}+{mtl} "
+                         "(see the message above).") from None
+
+
 def main(argv=None):
     args = parse_args(argv)
     import keras
 
+    from hgfn_keras import recipe
+    from hgfn_keras.data import load_dataset
     from hgfn_keras.io_utils import atomic_write_text
-    from training import train
 
     os.makedirs(args.output_dir, exist_ok=True)
     csv_path = os.path.join(args.output_dir, "results.csv")
@@ -193,16 +210,14 @@ def main(argv=None):
             print(f"{tag}: in results.csv already, skipped", flush=True)
             continue
         run_dir = os.path.join(args.output_dir, "runs", f"{fusion}+{mtl}", f"seed{seed}")
-        train_argv = ["--dataset", args.dataset, "--fusion", fusion, "--mtl", mtl,
-                      "--seed", str(seed), "--epochs", str(args.epochs), "--output-dir",
-                      run_dir, "--no-export", "--verbose", "0", *args.train_args.split()]
-        if args.limit:
-            train_argv += ["--limit", str(args.limit)]
         print(f"{tag}: training (elapsed {time.time() - started:.0f} s)", flush=True)
         run_started = time.time()
         keras.backend.clear_session()
         try:
-            metrics = train.run(train.parse_args(train_argv))
+            config = run_config(args, fusion, mtl, seed)
+            keras.utils.set_random_seed(config.seed)
+            dataset = load_dataset(config.dataset, seed=config.seed, limit=config.limit)
+            metrics = recipe.train_and_evaluate(config, dataset, run_dir, verbose=0).metrics
         except (ValueError, FileNotFoundError, KeyError, TypeError) as error:
             print(f"error: {tag}: {error}", file=sys.stderr)
             return 2

@@ -22,35 +22,48 @@ import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-# Kept here (not imported) so that --help answers without importing TensorFlow.
+# Copies of the registries' names and of `hgfn_keras.TrainConfig`'s defaults, kept
+# here so that --help answers without importing TensorFlow; tests/test_train_cli.py
+# checks that they are equal.
 FUSION_CHOICES = ["hgfn", "cfc", "tensor", "gfn"]
 MTL_CHOICES = ["dmtl", "lsew", "moo", "mtinet", "gradnorm", "uncertainty", "dwa"]
 
 DEFAULTS = {
     "dataset": "clothing",
     "fusion": "hgfn",
+    "mtl": "dmtl",
     "epochs": 12,
     "seed": 0,
     "batch_size": 128,
     "learning_rate": 5e-3,
+    "optimizer": "adam",
+    "weight_decay": 0.0,
     "patience": 3,
+    "min_epochs": 0,
+    "reduce_lr_patience": 0,
     "theta": 0.5,
     "max_order": None,
     "alignment": "pad",
     "units": None,
-    "similarity": "cosine",
+    "similarity": None,
+    "cfc_units": 128,
     "embedding_dim": 64,
     "token_dropout": 0.3,
     "max_vocabulary": 20000,
+    "sequence_encoder": "temporal",
     "head_units": 64,
     "dropout": 0.1,
-    "cfc_units": 128,
-    "mtl": "dmtl",
     "beta": 0.0,
-    "alpha": 1.0,
-    "tdb_learning_rate": 1e-4,
-    "grad_norm_layer": "task",
+    "alpha": None,
+    "tdb_learning_rate": None,
+    "grad_norm_layer": None,
+    "rebalance": None,
+    "limit": None,
 }
+#: The arguments of a run that are not part of its `TrainConfig` (where the files
+#: go, how much it prints, the distribution strategy).
+RUN_ARGUMENTS = ("output_dir", "export_dir", "name", "version", "no_export", "verbose",
+                 "strategy", "config", "no_rebalance")
 
 
 def config_argv(parser, argv):
@@ -126,16 +139,18 @@ def parse_args(argv=None):
     p.add_argument("--beta", type=float, default=DEFAULTS["beta"],
                    help="Focal loss β >= 0 (eq. 10; 0 = cross-entropy). Default: %(default)s")
     p.add_argument("--alpha", type=float, default=DEFAULTS["alpha"],
-                   help="DMTL's α (eq. 11). Default: %(default)s")
+                   help="α of eq. 11 (dmtl, gradnorm only). Default: the strategy's "
+                   "(DMTL 1.0, GradNorm 1.5)")
     p.add_argument("--tdb-learning-rate", type=float, default=DEFAULTS["tdb_learning_rate"],
-                   help="SGD learning rate of DMTL's task weights. Default: %(default)s")
+                   help="Learning rate of the task weights' optimizer (dmtl, gradnorm only). "
+                   "Default: the strategy's (DMTL SGD 1e-4, GradNorm Adam 0.025)")
     p.add_argument("--no-rebalance", action="store_true",
-                   help="Turn off DMTL's epoch-end re-balancing (TDB alone).")
+                   help="Turn off the epoch-end re-balancing (dmtl, gradnorm only; TDB alone).")
     p.add_argument("--grad-norm-layer", default=DEFAULTS["grad_norm_layer"],
                    choices=["task", "shared"],
-                   help="Where DMTL takes the gradient norms: each task's last layer (the "
-                   "paper) or a last shared layer (GradNorm; adds a shared Dense). "
-                   "Default: %(default)s")
+                   help="Where the gradient norms are taken (dmtl, gradnorm only): each "
+                   "task's last layer (the paper) or a last shared layer (adds a shared "
+                   "Dense). Default: the strategy's (DMTL task, GradNorm shared)")
     p.add_argument("--epochs", type=int, default=DEFAULTS["epochs"],
                    help="Most epochs (early stopping on validation loss may stop sooner). "
                    "Default: %(default)s")
@@ -152,10 +167,20 @@ def parse_args(argv=None):
     p.add_argument("--no-export", action="store_true", help="Skip the SavedModel export.")
     p.add_argument("--batch-size", type=int, default=DEFAULTS["batch_size"])
     p.add_argument("--learning-rate", type=float, default=DEFAULTS["learning_rate"],
-                   help="Adam's learning rate. Default: %(default)s")
-    p.add_argument("--patience", type=int, default=DEFAULTS["patience"],
-                   help="Early-stopping patience in epochs (0: no early stopping). "
+                   help="The main optimizer's learning rate. Default: %(default)s")
+    p.add_argument("--optimizer", default=DEFAULTS["optimizer"], choices=["adam", "adamw"],
+                   help="The main optimizer. Default: %(default)s")
+    p.add_argument("--weight-decay", type=float, default=DEFAULTS["weight_decay"],
+                   help="AdamW's decoupled weight decay (--optimizer adamw only). "
                    "Default: %(default)s")
+    p.add_argument("--patience", type=int, default=DEFAULTS["patience"],
+                   help="Early-stopping patience in epochs on val_loss, best weights "
+                   "restored (0: no early stopping). Default: %(default)s")
+    p.add_argument("--min-epochs", type=int, default=DEFAULTS["min_epochs"],
+                   help="Epochs before early stopping may stop the run. Default: %(default)s")
+    p.add_argument("--reduce-lr-patience", type=int, default=DEFAULTS["reduce_lr_patience"],
+                   help="Halve the learning rate after this many epochs without a better "
+                   "val_loss (ReduceLROnPlateau; 0: off). Default: %(default)s")
     p.add_argument("--theta", type=float, default=DEFAULTS["theta"],
                    help="HGFN's θ in (0, 1] (eq. 5). Default: %(default)s")
     p.add_argument("--max-order", type=int, default=DEFAULTS["max_order"],
@@ -163,21 +188,24 @@ def parse_args(argv=None):
     p.add_argument("--alignment", default=DEFAULTS["alignment"], choices=["pad", "project"])
     p.add_argument("--units", type=int, default=DEFAULTS["units"],
                    help="HGFN's aligned width D. Default: the widest modality")
-    p.add_argument("--similarity", default=DEFAULTS["similarity"], choices=["cosine", "dot"])
+    p.add_argument("--similarity", default=DEFAULTS["similarity"], choices=["cosine", "dot"],
+                   help="Edge similarity of the graph fusions. Default: the fusion's "
+                   "(HGFN cosine, GFN dot)")
     p.add_argument("--cfc-units", type=int, default=DEFAULTS["cfc_units"],
                    help="Fused width of CFC and tensor fusion. Default: %(default)s")
     p.add_argument("--embedding-dim", type=int, default=DEFAULTS["embedding_dim"],
                    help="Width of each text encoder's output. Default: %(default)s")
     p.add_argument("--token-dropout", type=float, default=DEFAULTS["token_dropout"],
                    help="Word dropout in the text encoders during training. Default: %(default)s")
-    p.add_argument("--sequence-encoder", default="temporal", choices=["temporal", "mean"],
+    p.add_argument("--sequence-encoder", default=DEFAULTS["sequence_encoder"],
+                   choices=["temporal", "mean"],
                    help="Encoder of sequence modalities ([N, T, D] in an npz): 2 Bi-GRU layers "
                    "with attention (the paper's, for video) or the mean over steps. "
                    "Default: %(default)s")
     p.add_argument("--max-vocabulary", type=int, default=DEFAULTS["max_vocabulary"])
     p.add_argument("--head-units", type=int, default=DEFAULTS["head_units"])
     p.add_argument("--dropout", type=float, default=DEFAULTS["dropout"])
-    p.add_argument("--limit", type=int, default=None,
+    p.add_argument("--limit", type=int, default=DEFAULTS["limit"],
                    help="Use a random subset of this many rows (clothing only; for quick runs).")
     p.add_argument("--verbose", type=int, default=None, choices=[0, 1, 2],
                    help="Keras' fit verbosity. Default: a progress bar on a terminal, "
@@ -191,9 +219,9 @@ def parse_args(argv=None):
                    "best_hyperparameters.json); flags given on the command line win.")
     args = p.parse_args(config_argv(p, sys.argv[1:] if argv is None else list(argv)))
     for name in ("epochs", "batch_size", "patience", "embedding_dim", "max_vocabulary",
-                 "head_units", "cfc_units"):
+                 "head_units", "cfc_units", "min_epochs", "reduce_lr_patience"):
         value = getattr(args, name)
-        if value < (0 if name == "patience" else 1):
+        if value < (0 if name in ("patience", "min_epochs", "reduce_lr_patience") else 1):
             p.error(f"--{name.replace('_', '-')} must be positive. Received: {value}")
     if not 0 < args.theta <= 1:
         p.error(f"--theta must be in (0, 1]. Received: {args.theta}")
@@ -201,73 +229,52 @@ def parse_args(argv=None):
         p.error(f"--dropout must be in [0, 1). Received: {args.dropout}")
     if args.beta < 0:
         p.error(f"--beta must be >= 0. Received: {args.beta}")
-    if args.alpha < 0:
+    if args.alpha is not None and args.alpha < 0:
         p.error(f"--alpha must be >= 0. Received: {args.alpha}")
-    if args.tdb_learning_rate <= 0:
+    if args.tdb_learning_rate is not None and args.tdb_learning_rate <= 0:
         p.error(f"--tdb-learning-rate must be positive. Received: {args.tdb_learning_rate}")
     if args.version is not None and args.version < 1:
         p.error(f"--version must be a positive integer. Received: {args.version}")
     if args.learning_rate <= 0:
         p.error(f"--learning-rate must be positive. Received: {args.learning_rate}")
+    if args.weight_decay < 0:
+        p.error(f"--weight-decay must be >= 0. Received: {args.weight_decay}")
+    try:
+        train_config(args)  # a flag that does not apply to the fusion or strategy
+    except ValueError as error:
+        p.error(str(error))
     return args
 
 
-def build(args, dataset):
-    """The model for `dataset`, with text encoders built from its training split."""
-    from hgfn_keras import TemporalEncoder, TextEncoder, build_model
+def train_config(args):
+    """The `hgfn_keras.TrainConfig` of parsed arguments (the run arguments left out)."""
+    from hgfn_keras import TrainConfig
 
-    x_train, _ = dataset.splits["train"]
-    encoders = {}
-    for m in dataset.modalities:
-        if m.kind == "sequence" and args.sequence_encoder == "temporal":
-            encoders[m.name] = TemporalEncoder(name=f"{m.name}_encoder")
-        if m.kind == "text":
-            encoders[m.name] = TextEncoder.from_texts(
-                x_train[m.name], max_vocabulary=args.max_vocabulary,
-                embedding_dim=args.embedding_dim, token_dropout=args.token_dropout, seed=args.seed,
-                name=f"{m.name}_encoder",
-            )
-    if args.fusion in ("hgfn", "gfn"):
-        fusion_kwargs = {"theta": args.theta, "max_order": args.max_order,
-                         "alignment": args.alignment, "units": args.units}
-        if args.fusion == "hgfn":  # GFN keeps its preset's dot-product similarity
-            fusion_kwargs["similarity"] = args.similarity
-    else:
-        fusion_kwargs = {"units": args.cfc_units}
-    mtl_kwargs = {}
-    if args.mtl == "dmtl":
-        mtl_kwargs = {"alpha": args.alpha, "learning_rate": args.tdb_learning_rate,
-                      "grad_norm_layer": args.grad_norm_layer,
-                      "rebalance": not args.no_rebalance}
-    return build_model(
-        dataset.modalities, dataset.tasks, fusion=args.fusion, fusion_kwargs=fusion_kwargs,
-        encoders=encoders, head_units=args.head_units, dropout=args.dropout,
-        mtl=args.mtl, mtl_kwargs=mtl_kwargs, beta=args.beta,
-        normalization_data=x_train,  # statistics of the training split only
-        name=f"{args.fusion}_{dataset.name}",
-    )
+    values = {k: v for k, v in vars(args).items() if k not in RUN_ARGUMENTS}
+    values["rebalance"] = False if args.no_rebalance else None
+    return TrainConfig.from_dict(values)
 
 
 def run(args):
-    import keras
-    import numpy as np
+    """Trains, evaluates and exports one run of parsed arguments; returns its metrics.
 
+    The recipe is the library's (`hgfn_keras.recipe.train_and_evaluate`); this
+    adds the printing and the SavedModel export.
+    """
+    import keras
+
+    from hgfn_keras import recipe
     from hgfn_keras.data import load_dataset
-    from hgfn_keras.callbacks import RandomStateBackup
-    from hgfn_keras.data.dataset import as_tf_dataset, epoch_shuffled_dataset
+    from hgfn_keras.distribute import get_strategy
     from hgfn_keras.export import export_saved_model, has_modality_weights
-    from hgfn_keras.io_utils import atomic_write_json
-    from hgfn_keras.io_utils import atomic_write_text
-    from hgfn_keras.metrics import format_results_table, multitask_metrics
-    from hgfn_keras.multitask import TaskRebalancing
+    from hgfn_keras.metrics import format_results_table
 
     started = time.time()
-    from hgfn_keras.distribute import get_strategy
-
+    config = train_config(args)
     strategy = get_strategy(args.strategy)  # before any other op (multi-worker)
-    keras.utils.set_random_seed(args.seed)
-    dataset = load_dataset(args.dataset, seed=args.seed, limit=args.limit)
-    name = args.name or f"{args.fusion}_{dataset.name}"
+    keras.utils.set_random_seed(config.seed)
+    dataset = load_dataset(config.dataset, seed=config.seed, limit=config.limit)
+    name = args.name or f"{config.fusion}_{dataset.name}"
     output_dir = args.output_dir or os.path.join("runs", name)
     export_dir = args.export_dir or os.path.join("saved_models", name)
     sizes = {s: dataset.size(s) for s in dataset.splits}
@@ -281,65 +288,16 @@ def run(args):
                 f"{target} exists already: SavedModel versions are immutable. Pick another "
                 "--version or leave it out to take the next free one."
             )
-    with strategy.scope():
-        model = build(args, dataset)
-        model.compile(optimizer=keras.optimizers.Adam(args.learning_rate))
-    (x_train, y_train), (x_val, y_val), (x_test, y_test) = (
-        dataset.splits[s] for s in ("train", "validation", "test"))
-    for x, y in ((x_train, y_train), (x_val, y_val), (x_test, y_test)):
-        model.prepare_inputs(x)
-        model.check_labels(y)
-    model.set_task_counts(y_train)  # N / n_f for DMTL
-    # The row order of epoch e depends only on (seed, e), so a resumed run sees the
-    # batches an unbroken one would have seen.
-    train_ds, epoch_order = epoch_shuffled_dataset(x_train, y_train, args.batch_size,
-                                                   seed=args.seed)
-    val_ds = as_tf_dataset(x_val, y_val, args.batch_size)
     verbose = args.verbose if args.verbose is not None else (1 if sys.stdout.isatty() else 2)
-    rebalancing = TaskRebalancing()
-    callbacks = [
-        epoch_order,
-        rebalancing,
-        # A run killed at any point and started again with the same command resumes
-        # from its last finished epoch (weights, optimizer, DMTL state); the folder
-        # goes away when the run ends.
-        keras.callbacks.BackupAndRestore(os.path.join(output_dir, "backup")),
-        RandomStateBackup(os.path.join(output_dir, "backup")),
-        keras.callbacks.TerminateOnNaN(),
-    ]
-    if args.patience > 0:  # --patience 0: no early stopping
-        callbacks.append(keras.callbacks.EarlyStopping(
-            monitor="val_loss", patience=args.patience, restore_best_weights=True))
-    fit_started = time.time()
-    history = model.fit(train_ds, validation_data=val_ds, epochs=args.epochs,
-                        callbacks=callbacks, verbose=verbose, shuffle=False)
-    fit_seconds = time.time() - fit_started
-
-    probabilities = model.predict(as_tf_dataset(x_test, None, 512), verbose=0)
-    metrics = multitask_metrics(dataset.tasks, y_test, probabilities)
-    metrics["run"] = {
-        "dataset": dataset.name, "fusion": args.fusion, "mtl": args.mtl, "seed": args.seed,
-        "epochs_run": len(history.history["loss"]), "fit_seconds": round(fit_seconds, 1),
-        "test_rows": sizes["test"],
-    }
-    print(f"\nTest split ({sizes['test']} rows), {args.fusion.upper()} + {args.mtl.upper()} on "
-          f"{dataset.name}, seed {args.seed}:")
+    result = recipe.train_and_evaluate(config, dataset, output_dir, strategy=strategy,
+                                       verbose=verbose, record=vars(args))
+    model, metrics = result.fit.model, result.metrics
+    print(f"\nTest split ({sizes['test']} rows), {config.fusion.upper()} + "
+          f"{config.mtl.upper()} on {dataset.name}, seed {config.seed}:")
     print(format_results_table(metrics))
-    atomic_write_json(os.path.join(output_dir, "metrics.json"), metrics)
-    atomic_write_json(os.path.join(output_dir, "config.json"), vars(args))
-    atomic_write_json(os.path.join(output_dir, "history.json"),
-                      {k: [float(v) for v in vals] for k, vals in history.history.items()})
-    rows = ["epoch," + ",".join(model.task_names)]
-    rows += [f"{epoch + 1}," + ",".join(f"{w:.6f}" for w in weights)
-             for epoch, weights in rebalancing.history]
-    atomic_write_text(os.path.join(output_dir, "task_weights.csv"), "\n".join(rows) + "\n")
     print("Task weights at the end: " + ", ".join(
         f"{n}={w:.3f}" for n, w in zip(model.task_names, model.task_weights.numpy())))
     print(f"\nWrote {os.path.join(output_dir, 'metrics.json')}")
-    # Through a temporary name, so a reader never sees half a model.
-    staging = os.path.join(output_dir, ".model.partial.keras")
-    model.save(staging)
-    os.replace(staging, os.path.join(output_dir, "model.keras"))
     print(f"Wrote {os.path.join(output_dir, 'model.keras')}")
     if not args.no_export:
         path = export_saved_model(model, export_dir, version=args.version,

@@ -42,7 +42,7 @@ def parse_args(argv=None):
     Returns:
         An `argparse.Namespace`.
     """
-    from training.train import DEFAULTS
+    from hgfn_keras.train_config import DEFAULTS
 
     p = argparse.ArgumentParser(
         prog="python -m tuning.search",
@@ -93,7 +93,7 @@ def parse_args(argv=None):
 
 
 def fixed_arguments(args):
-    """The `training.train` arguments that the search holds fixed.
+    """The `TrainConfig` fields (`training.train` arguments) that the search holds fixed.
 
     Args:
         args: the parsed `tuning.search` arguments.
@@ -226,7 +226,8 @@ def run(args):
     keras.utils.set_random_seed(args.seed)
     dataset = load_dataset(args.dataset, seed=args.seed, limit=args.limit)
     hypermodel = HGFNHyperModel(dataset, objective=args.objective,
-                                fixed=fixed_arguments(args), name="hgfn")
+                                fixed=fixed_arguments(args), name="hgfn",
+                                backup_dir=os.path.join(args.output_dir, "backups"))
     verbose = args.verbose if args.verbose is not None else (1 if sys.stdout.isatty() else 2)
     role = os.environ.get("KERASTUNER_TUNER_ID", "")
     print(f"Search ({args.tuner}, objective {args.objective}, at most {args.max_trials} "

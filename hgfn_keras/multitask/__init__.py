@@ -1,20 +1,18 @@
-"""Multi-task training: the model with its custom train step, task losses, task weightings."""
+"""Multi-task training: the model with its train step, task losses, one file per strategy."""
 
-from hgfn_keras.multitask.dynamic_task_balancing import DynamicTaskBalancing, GradNorm
-from hgfn_keras.multitask.min_norm_weighting import (
-    DynamicWeightAverage,
-    MinNormWeighting,
-    UncertaintyWeighting,
-    min_norm_weights,
-)
+from hgfn_keras.multitask.dynamic_task_balancing import DynamicTaskBalancing
+from hgfn_keras.multitask.dynamic_weight_average import DynamicWeightAverage
+from hgfn_keras.multitask.grad_norm import GradNorm
+from hgfn_keras.multitask.min_norm_weighting import MinNormWeighting, min_norm_weights
 from hgfn_keras.multitask.mti_net import mtinet_heads
-from hgfn_keras.multitask.multi_task_model import (
+from hgfn_keras.multitask.multi_task_model import MultiTaskModel
+from hgfn_keras.multitask.strategies import (
+    HEADS,
+    MTL_STRATEGIES,
     TASK_WEIGHTINGS,
-    MultiTaskModel,
     get_task_weighting,
 )
 from hgfn_keras.multitask.task_loss import task_loss
 from hgfn_keras.multitask.task_rebalancing import TaskRebalancing
 from hgfn_keras.multitask.task_weighting import TaskWeighting, task_counts
-
-MTL_STRATEGIES = (*TASK_WEIGHTINGS, "mtinet")
+from hgfn_keras.multitask.uncertainty_weighting import UncertaintyWeighting

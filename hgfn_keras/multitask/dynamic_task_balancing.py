@@ -7,7 +7,7 @@ import numpy as np
 import tensorflow as tf
 from keras import ops
 
-from hgfn_keras.distribute import STATE_AGGREGATION, scale_for_replicas
+from hgfn_keras.distribute import STATE_AGGREGATION, replica_sum, scale_for_replicas
 from hgfn_keras.multitask.task_weighting import TaskWeighting
 
 GRAD_NORM_LAYERS = ("task", "shared")
@@ -33,7 +33,8 @@ class DynamicTaskBalancing(TaskWeighting):
     `grad_norm_layer="task"` (default, the paper's "last task-specific layer"),
     G_f = w_f ‖∇_{W_f} L_f‖ comes out of the ordinary backward pass at no extra
     cost; `"shared"` takes GradNorm's last shared layer instead, whose per-task
-    gradients the model computes in one batched Jacobian call.
+    gradients `compute_gradients` takes in one batched Jacobian call. The model's
+    handles (`head_layers`, `shared_layer`) name those layers.
 
     Design choices (DESIGN.md): the weights' optimizer defaults to plain SGD,
     because Adam divides each coordinate by its own gradient scale and would
@@ -84,8 +85,6 @@ class DynamicTaskBalancing(TaskWeighting):
     Reference: Wang & Chen, III-C, eq. 11; Chen et al., "GradNorm", ICML 2018.
     """
 
-    needs_gradient_norms = True
-
     def __init__(self, alpha=1.0, learning_rate=1e-4, grad_norm_layer="task", rebalance=True,
                  min_weight=1e-3, optimizer=None, use_sample_ratios=True, **kwargs):
         super().__init__(**kwargs)
@@ -110,7 +109,8 @@ class DynamicTaskBalancing(TaskWeighting):
         self.use_sample_ratios = bool(use_sample_ratios)
         self.weight_optimizer = optimizer or keras.optimizers.SGD(learning_rate=self.learning_rate)
 
-    def build_state(self):
+    def build(self, input_shape):
+        super().build(input_shape)
         t = self.num_tasks
         self.sample_ratios = self.add_weight(
             shape=(t,), initializer="ones", trainable=False, name="sample_ratios",
@@ -120,6 +120,43 @@ class DynamicTaskBalancing(TaskWeighting):
             shape=(t,), initializer="zeros", trainable=False, name="initial_losses",
             aggregation=STATE_AGGREGATION)
         self.weight_optimizer.build([self.task_weights])
+
+    @property
+    def persistent_tape(self):
+        # "shared": a Jacobian on top of the ordinary backward pass.
+        return self.grad_norm_layer == "shared"
+
+    def check_model(self, model):
+        if self.grad_norm_layer == "shared" and model.shared_layer is None:
+            raise ValueError(
+                f"{type(self).__name__} with grad_norm_layer='shared' takes the gradient "
+                "norms on the last shared layer, a Dense between the fusion and the task "
+                "heads: build the model with `shared_units` (or pass `shared_layer=` to "
+                "`MultiTaskModel`).")
+        if self.grad_norm_layer == "task":
+            model.require_head_layers(f"{type(self).__name__} (grad_norm_layer='task')")
+
+    def compute_gradients(self, tape, objective, task_losses, variables, model, fused=None):
+        """The ordinary backward pass, and G_f = ‖∇_W (w_f L_f)‖ for `update`."""
+        if self.grad_norm_layer == "shared":
+            with tape:  # recorded on the same (persistent) tape as the forward pass
+                weighted = scale_for_replicas(
+                    ops.cast(self.task_weights, task_losses.dtype) * task_losses)
+            gradients = tape.gradient(objective, variables)
+            # All T per-task gradients on the shared kernel in one vectorised call.
+            jacobian = tape.jacobian(weighted, model.shared_layer.kernel,
+                                     experimental_use_pfor=True)
+            # The replicas' sum: the gradients of the global batch's mean losses.
+            jacobian = replica_sum(jacobian)
+            norms = tf.norm(tf.reshape(jacobian, (self.num_tasks, -1)), axis=1)
+            return gradients, None, norms
+        gradients = tape.gradient(objective, variables)
+        # ∇_{W_f} Σ_g w_g L_g = w_f ∇_{W_f} L_f: G_f comes from the one backward pass.
+        index = {id(v): i for i, v in enumerate(variables)}
+        norms = ops.stack([
+            tf.norm(model.unscale(replica_sum(gradients[index[id(head.kernel)]])))
+            for head in model.head_layers.values()])
+        return gradients, None, norms
 
     def set_task_counts(self, num_samples, positives, task_names=None):
         """Sets N / n_f from the training labels (see `task_counts`)."""
@@ -210,25 +247,3 @@ class DynamicTaskBalancing(TaskWeighting):
         if config.get("optimizer") is not None:
             config["optimizer"] = keras.optimizers.deserialize(config["optimizer"])
         return cls(**config)
-
-
-@keras.saving.register_keras_serializable(package="hgfn_keras")
-class GradNorm(DynamicTaskBalancing):
-    """GradNorm (Chen et al. 2018) as a preset of the TDB code: a baseline beyond the paper.
-
-    The same |G_f − Ḡ r_f^α| objective, on the last shared layer, without the
-    paper's N / n_f factor and without the epoch-end re-balancing; α = 1.5 and
-    Adam(0.025) for the weights, as in the GradNorm paper. Needs a model built
-    with `shared_units` (a Dense named "shared").
-
-    Reference: Chen et al., "GradNorm: Gradient Normalization for Adaptive Loss
-    Balancing in Deep Multitask Networks", ICML 2018.
-    """
-
-    def __init__(self, alpha=1.5, learning_rate=0.025, grad_norm_layer="shared",
-                 rebalance=False, use_sample_ratios=False, optimizer=None, **kwargs):
-        if optimizer is None:
-            optimizer = keras.optimizers.Adam(learning_rate=learning_rate)
-        super().__init__(alpha=alpha, learning_rate=learning_rate,
-                         grad_norm_layer=grad_norm_layer, rebalance=rebalance,
-                         use_sample_ratios=use_sample_ratios, optimizer=optimizer, **kwargs)

@@ -67,10 +67,10 @@ def min_norm_weights(gram, iterations=250, tolerance=1e-9):
 class MinNormWeighting(TaskWeighting):
     """MGDA-UB: task weights from the min-norm point of the task gradients (MOO).
 
-    At every step, before the backward pass, the model computes the gradient of
-    each task's loss with respect to the fused representation Z (the shared
-    representation's upper bound, "UB") in one vectorised Jacobian call; this
-    layer takes their Gram matrix, finds the min-norm convex combination α with
+    At every step, before the backward pass, `compute_gradients` takes the
+    gradient of each task's loss with respect to the fused representation Z (the
+    shared representation's upper bound, "UB") in one vectorised Jacobian call,
+    takes their Gram matrix, finds the min-norm convex combination α with
     `min_norm_weights`, and sets w_f = T · α_f (so that the weights sum to T like
     every other weighting). The step's update is then Σ_f w_f ∇L_f.
 
@@ -82,7 +82,7 @@ class MinNormWeighting(TaskWeighting):
     Optimization", NeurIPS 2018.
     """
 
-    needs_representation_gradients = True
+    needs_fused_representation = True
 
     def __init__(self, iterations=250, **kwargs):
         super().__init__(**kwargs)
@@ -92,7 +92,19 @@ class MinNormWeighting(TaskWeighting):
             )
         self.iterations = iterations
 
+    @property
+    def persistent_tape(self):
+        return True  # a Jacobian, then the backward pass
+
+    def check_model(self, model):
+        if model.fusion_layer is None:
+            raise ValueError(
+                "MinNormWeighting (MGDA-UB) takes the task gradients w.r.t. the fused "
+                "representation: the model needs its fusion layer (`build_model` keeps "
+                "it; pass `fusion_layer=` to a hand-built `MultiTaskModel`).")
+
     def set_from_representation_gradients(self, jacobian):
+        """Sets w_f = T · α_f from the `[T, batch, width]` task gradients w.r.t. Z."""
         flat = tf.reshape(tf.cast(jacobian, tf.float32), (self.num_tasks, -1))
         # The Gram matrix sums over samples, so under tf.distribute the global one is
         # the replicas' sum (up to a constant factor, which leaves α unchanged): every
@@ -102,74 +114,21 @@ class MinNormWeighting(TaskWeighting):
         self.task_weights.assign(alpha * float(self.num_tasks))
         return self.task_weights
 
+    def compute_gradients(self, tape, objective, task_losses, variables, model, fused=None):
+        """The T task gradients w.r.t. Z in one vectorised call give the weights;
+        the update is then Σ_f w_f ∇L_f, through `output_gradients`."""
+        jacobian = tape.jacobian(task_losses, fused, experimental_use_pfor=True)
+        weights = ops.cast(self.set_from_representation_gradients(jacobian), task_losses.dtype)
+        total = ops.sum(weights * task_losses)
+        targets = [task_losses]
+        seeds = [model.scale_loss(distribute.scale_for_replicas(weights))]
+        if model.losses:
+            targets.append(ops.sum(model.losses))
+            seeds.append(model.scale_loss(distribute.scale_for_replicas(
+                ops.ones_like(targets[-1]))))
+        return tape.gradient(targets, variables, output_gradients=seeds), total, None
+
     def get_config(self):
         config = super().get_config()
         config.update({"iterations": self.iterations})
-        return config
-
-
-@keras.saving.register_keras_serializable(package="hgfn_keras")
-class UncertaintyWeighting(TaskWeighting):
-    """Homoscedastic-uncertainty weighting (Kendall et al. 2018): a baseline beyond the paper.
-
-    Learns s_f = log σ_f² with the network: the training loss is
-    Σ_f exp(−s_f) L_f + s_f. The s_f are trainable variables of this layer (the
-    main optimizer updates them); `task_weights` shows exp(−s_f) after each step.
-
-    Reference: Kendall, Gal & Cipolla, "Multi-Task Learning Using Uncertainty to
-    Weigh Losses", CVPR 2018.
-    """
-
-    def build_state(self):
-        self.log_variances = self.add_weight(shape=(self.num_tasks,), initializer="zeros",
-                                             trainable=True, name="log_variances")
-
-    def call(self, task_losses):
-        s = ops.cast(self.log_variances, task_losses.dtype)
-        return ops.sum(ops.exp(-s) * task_losses + s)
-
-    def update(self, task_losses, gradient_norms=None):
-        self.task_weights.assign(ops.exp(-self.log_variances))
-        super().update(task_losses)
-
-
-@keras.saving.register_keras_serializable(package="hgfn_keras")
-class DynamicWeightAverage(TaskWeighting):
-    """Dynamic Weight Average (Liu et al. 2019): a baseline beyond the paper.
-
-    At each epoch's end, with ā_f(e) the epoch's mean loss of task f,
-    r_f = ā_f(e) / ā_f(e − 1) and w_f = T · softmax(r / temperature)_f for the next
-    epoch; the first two epochs use w_f = 1.
-
-    Args:
-        temperature: the softmax temperature (2, as in the paper).
-
-    Reference: Liu, Johns & Davison, "End-to-End Multi-Task Learning with
-    Attention", CVPR 2019.
-    """
-
-    def __init__(self, temperature=2.0, **kwargs):
-        super().__init__(**kwargs)
-        if not isinstance(temperature, (int, float)) or temperature <= 0:
-            raise ValueError(
-                f"`temperature` must be positive. Received: temperature={temperature!r}")
-        self.temperature = float(temperature)
-
-    def build_state(self):
-        self.previous_losses = self.add_weight(shape=(self.num_tasks,), initializer="zeros",
-                                               trainable=False, name="previous_losses")
-
-    def end_epoch(self):
-        current = self.epoch_mean_losses()
-        if float(ops.convert_to_numpy(ops.min(self.previous_losses))) > 0:
-            rate = current / self.previous_losses
-            self.task_weights.assign(
-                self.num_tasks * ops.softmax(rate / self.temperature, axis=-1))
-        if float(ops.convert_to_numpy(self.epoch_steps)) > 0:
-            self.previous_losses.assign(ops.maximum(current, 1e-8))
-        return super().end_epoch()
-
-    def get_config(self):
-        config = super().get_config()
-        config.update({"temperature": self.temperature})
         return config

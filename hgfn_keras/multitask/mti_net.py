@@ -1,4 +1,8 @@
-"""MTI-Net adapted to vector features: the paper's MTI-NET baseline (IV-C)."""
+"""MTI-Net adapted to vector features: the heads of the paper's MTI-NET baseline (IV-C).
+
+An architecture, not a weighting: `build_model(heads="mtinet")`; the paper's row
+trains it with equal weights (LSEW).
+"""
 
 import keras
 
@@ -27,13 +31,15 @@ def mtinet_heads(fused, tasks, head_units=64, dropout=0.1):
         dropout: dropout before the final predictions.
 
     Returns:
-        A dict of outputs: `<task>` and `<task>_intermediate` for every task.
-        `MultiTaskModel` adds each intermediate output's loss to its task's loss.
+        `(outputs, heads, auxiliary)`: the dict of outputs (`<task>` and
+        `<task>_intermediate` for every task), `{task name: its last Dense}`,
+        and `{intermediate output name: task name}` (the model's
+        `auxiliary_outputs`: each intermediate loss adds to its task's loss).
 
     Reference: Vandenhende, Georgoulis & Van Gool, "MTI-Net: Multi-Scale Task
     Interaction Networks for Multi-Task Learning", ECCV 2020.
     """
-    features, outputs = {}, {}
+    features, outputs, heads = {}, {}, {}
     for t in tasks:
         h = keras.layers.Dense(head_units, activation="relu", name=f"{t.name}_features")(fused)
         features[t.name] = h
@@ -56,6 +62,8 @@ def mtinet_heads(fused, tasks, head_units=64, dropout=0.1):
             h = keras.layers.Add(name=f"{t.name}_distilled")([h, *messages])
         if dropout:
             h = keras.layers.Dropout(dropout, name=f"{t.name}_dropout")(h)
-        outputs[t.name] = keras.layers.Dense(
-            t.output_units, activation="sigmoid" if t.is_binary else "softmax", name=t.name)(h)
-    return outputs
+        heads[t.name] = keras.layers.Dense(
+            t.output_units, activation="sigmoid" if t.is_binary else "softmax", name=t.name)
+        outputs[t.name] = heads[t.name](h)
+    auxiliary = {t.name + INTERMEDIATE_SUFFIX: t.name for t in tasks}
+    return outputs, heads, auxiliary

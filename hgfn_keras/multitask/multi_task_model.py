@@ -1,5 +1,6 @@
 """A Keras model with one head per task and a custom train step."""
 
+import dataclasses
 import warnings
 
 import keras
@@ -10,22 +11,24 @@ from keras import ops
 from hgfn_keras import distribute
 from hgfn_keras.data.dataset import MASK_KEY
 from hgfn_keras.feature_normalization import FeatureNormalization
-from hgfn_keras.multitask.dynamic_task_balancing import DynamicTaskBalancing, GradNorm
-from hgfn_keras.multitask.min_norm_weighting import (
-    DynamicWeightAverage,
-    MinNormWeighting,
-    UncertaintyWeighting,
-)
-from hgfn_keras.multitask.mti_net import INTERMEDIATE_SUFFIX
+from hgfn_keras.fusion import Fusion
+from hgfn_keras.multitask.strategies import TASK_WEIGHTINGS, get_task_weighting
 from hgfn_keras.multitask.task_loss import task_loss
 from hgfn_keras.multitask.task_rebalancing import TaskRebalancing
-from hgfn_keras.multitask.task_weighting import (
-    TaskWeighting,
-    task_counts,
-    warn_degenerate_tasks,
-)
-from hgfn_keras.registry import resolve
+from hgfn_keras.multitask.task_weighting import task_counts, warn_degenerate_tasks
 from hgfn_keras.specs import Task
+
+
+@dataclasses.dataclass(frozen=True)
+class Handles:
+    """The parts of a `MultiTaskModel`'s network that strategies, export and
+    inspection use: the fusion layer, the last shared layer (or None) and each
+    task's last layer. Kept as one plain object (not layer attributes), so
+    that saving walks the layers once, through the network."""
+
+    fusion: object = None
+    shared: object = None
+    heads: dict = dataclasses.field(default_factory=dict)
 
 
 @keras.saving.register_keras_serializable(package="hgfn_keras")
@@ -40,8 +43,12 @@ class MultiTaskModel(keras.Model):
     are non-trainable variables: the main optimizer never touches them, and they
     are saved with the model and its checkpoints.
 
+    `train_step` reads like Keras' own: unpack, forward and losses under one
+    tape, the scaled objective, then the strategy's hook
+    `task_weighting.compute_gradients` (the base: one ordinary backward pass;
+    DMTL, GradNorm and MGDA-UB add their norms or Jacobians), apply, metrics.
     `train_step` and `test_step` share `compute_losses`, so they cannot drift
-    apart. Every training step logs the weighted total (`loss`), each task's
+    apart; per-row sample weights reach every task's loss. Every training step logs the weighted total (`loss`), each task's
     loss (`<task>_loss`) and weight (`<task>_weight`). The validation `loss` is
     the plain sum of the task losses, so that early stopping compares the same
     quantity from epoch to epoch while the weights move.
@@ -52,7 +59,20 @@ class MultiTaskModel(keras.Model):
         tasks: the `Task` list (or their configs).
         task_weighting: `"lsew"`, `"dmtl"`, or a `TaskWeighting` layer.
         beta: the focal loss' β ≥ 0 (0: cross-entropy).
+        fusion_layer: the network's fusion layer (a layer of `network` or its
+            name). None: the one `Fusion` layer of the network, if any.
+        shared_layer: the last shared layer between the fusion and the heads
+            (a Dense, or its name), or None.
+        head_layers: `{task name: the task's last layer}` (a Dense, or its
+            name): the paper's "last task-specific layer". None: the layer that
+            produces each task's output.
+        auxiliary_outputs: `{network output name: task name}`: extra outputs
+            (MTI-Net's intermediate predictions) whose loss on the task's labels
+            adds to the task's loss.
         **kwargs: standard `keras.Model` arguments.
+
+    The handles are checked here: a strategy that needs one (DMTL's heads or
+    shared layer, MGDA-UB's fusion) raises a clear error when it is missing.
 
     Labels are a dict `{task name: int [batch]}` with -1 for a missing label.
     The modality inputs are a dict `{modality name: ...}`; when the network
@@ -60,7 +80,8 @@ class MultiTaskModel(keras.Model):
     present.
     """
 
-    def __init__(self, network, tasks, task_weighting="lsew", beta=0.0, **kwargs):
+    def __init__(self, network, tasks, task_weighting="lsew", beta=0.0, fusion_layer=None,
+                 shared_layer=None, head_layers=None, auxiliary_outputs=None, **kwargs):
         super().__init__(**kwargs)
         self.network = network
         self.tasks = [t if isinstance(t, Task) else Task.from_config(t) for t in tasks]
@@ -70,16 +91,25 @@ class MultiTaskModel(keras.Model):
             raise ValueError(f"`beta` must be a number >= 0. Received: beta={beta!r}")
         self.beta = float(beta)
         self.task_weighting = get_task_weighting(task_weighting)
-        self.task_weighting.configure(len(self.tasks))
-        if self.task_weighting.grad_norm_layer == "shared":
-            try:
-                self.network.get_layer("shared")
-            except ValueError:
-                raise ValueError(
-                    "grad_norm_layer='shared' takes the gradient norms on the last shared "
-                    "layer, a Dense named 'shared' between the fusion and the task heads: "
-                    "build the model with `shared_units`."
-                ) from None
+        if not self.task_weighting.built:
+            self.task_weighting.build((len(self.tasks),))
+        elif self.task_weighting.num_tasks != len(self.tasks):
+            raise ValueError(
+                f"The task weighting was built for {self.task_weighting.num_tasks} tasks; "
+                f"the model has {len(self.tasks)}: {self.task_names}")
+        fusion = self._find_layer(fusion_layer, "fusion_layer")
+        if fusion_layer is None:
+            fusions = [layer for layer in network.layers if isinstance(layer, Fusion)]
+            fusion = fusions[0] if len(fusions) == 1 else None
+        self.handles = Handles(fusion=fusion,
+                               shared=self._find_layer(shared_layer, "shared_layer"),
+                               heads=self._find_heads(head_layers))
+        self.auxiliary_outputs = dict(auxiliary_outputs or {})
+        unknown = {k: v for k, v in self.auxiliary_outputs.items() if v not in self.task_names}
+        if unknown:
+            raise ValueError(f"`auxiliary_outputs` names unknown tasks: {unknown}. "
+                             f"Tasks: {self.task_names}")
+        self.task_weighting.check_model(self)
         self._with_fused = None  # built on first use (MGDA-UB needs Z)
         self.loss_tracker = keras.metrics.Mean(name="loss")
         self.task_loss_trackers = [keras.metrics.Mean(name=f"{t.name}_loss") for t in self.tasks]
@@ -96,6 +126,88 @@ class MultiTaskModel(keras.Model):
     def task_weights(self):
         """The task weights w_f, a non-trainable variable `[T]`."""
         return self.task_weighting.task_weights
+
+    @property
+    def fusion_layer(self):
+        """The network's fusion layer (`handles.fusion`), or None."""
+        return self.handles.fusion
+
+    @property
+    def shared_layer(self):
+        """The last shared layer (`handles.shared`), or None."""
+        return self.handles.shared
+
+    @property
+    def head_layers(self):
+        """`{task name: the task's last layer}` (`handles.heads`)."""
+        return self.handles.heads
+
+    def fusion_inputs_model(self):
+        """A functional model from the network's inputs to the fusion's call
+        inputs, `{"vectors": {modality name: [batch, width]}, "mask": ...}`
+        ("mask" only when the fusion was called with one). It shares the
+        network's layers (no new weights)."""
+        fusion = self.fusion_layer
+        if fusion is None:
+            raise ValueError("The model has no fusion layer handle (`fusion_layer`).")
+        # `Layer.input` is the flat list of the call's tensor arguments: the
+        # modality vectors (a dict, flattened in sorted key order), then the mask.
+        flat = fusion.input if isinstance(fusion.input, (list, tuple)) else [fusion.input]
+        names = sorted(getattr(fusion, "modality_names", None)
+                       or [n for n in self.input_names if n != MASK_KEY])
+        outputs = {"vectors": dict(zip(names, flat[:len(names)]))}
+        if len(flat) > len(names):
+            outputs["mask"] = flat[len(names)]
+        return keras.Model(self.network.inputs, outputs,
+                           name=f"{self.network.name}_fusion_inputs")
+
+    def _find_layer(self, layer, argument):
+        """A layer of the network, given as the layer or its name (or None)."""
+        if layer is None:
+            return None
+        if isinstance(layer, str):
+            try:
+                return self.network.get_layer(layer)
+            except ValueError:
+                raise ValueError(f"`{argument}`: the network has no layer {layer!r}. "
+                                 f"Received: {argument}={layer!r}") from None
+        if not any(layer is candidate for candidate in self.network.layers):
+            raise ValueError(f"`{argument}` must be a layer of the network. "
+                             f"Received: {argument}={layer.name!r}")
+        return layer
+
+    def _find_heads(self, head_layers):
+        """`{task name: last layer}`: given, or the layer producing each output."""
+        if head_layers is not None:
+            unknown = sorted(set(head_layers) - set(self.task_names))
+            if unknown:
+                raise ValueError(f"`head_layers` names unknown tasks {unknown}. "
+                                 f"Tasks: {self.task_names}")
+            return {name: self._find_layer(layer, f"head_layers[{name!r}]")
+                    for name, layer in head_layers.items()}
+        outputs = self.network.output if isinstance(self.network.output, dict) else {}
+        heads = {}
+        for name in self.task_names:
+            tensor = outputs.get(name)
+            for layer in self.network.layers:
+                try:
+                    produced = layer.output
+                except (AttributeError, ValueError):  # called more than once
+                    continue
+                if tensor is not None and produced is tensor:
+                    heads[name] = layer
+        return heads
+
+    def require_head_layers(self, who):
+        """Raises unless every task has a head layer with a kernel (for `who`)."""
+        missing = [n for n in self.task_names
+                   if getattr(self.head_layers.get(n), "kernel", None) is None]
+        if missing:
+            raise ValueError(
+                f"{who} takes gradient norms on each task's last layer, and the model has "
+                f"none with a kernel for task(s) {missing}: pass `head_layers={{task name: "
+                "Dense layer}` to `MultiTaskModel`, or name the network's outputs after "
+                f"the tasks {self.task_names}.")
 
     @property
     def metrics(self):
@@ -166,19 +278,24 @@ class MultiTaskModel(keras.Model):
             inputs = self._complete_inputs(inputs)
         return self.network(inputs, training=training)
 
-    def compute_losses(self, y, y_pred):
+    def compute_losses(self, y, y_pred, sample_weight=None):
         """The weighted total Σ w_f L_f and the stacked task losses `[T]`.
 
-        A network output `<task>_intermediate` (MTI-Net's intermediate
-        predictions) adds its loss on the same labels to the task's loss.
+        An auxiliary output (`auxiliary_outputs`, e.g. MTI-Net's intermediate
+        predictions) adds its loss on the same labels to its task's loss.
+        `sample_weight`: per-row weights `[batch]` for every task, or a dict
+        `{task name: [batch]}`; None weighs the rows equally.
         """
+        auxiliary = {}
+        for output, task_name in self.auxiliary_outputs.items():
+            auxiliary.setdefault(task_name, []).append(output)
         losses = []
         for t in self.tasks:
-            loss = task_loss(t, y[t.name], y_pred[t.name], self.beta)
-            intermediate = y_pred.get(t.name + INTERMEDIATE_SUFFIX) if isinstance(
-                y_pred, dict) else None
-            if intermediate is not None:
-                loss = loss + task_loss(t, y[t.name], intermediate, self.beta)
+            weights = sample_weight.get(t.name) if isinstance(sample_weight, dict) \
+                else sample_weight
+            loss = task_loss(t, y[t.name], y_pred[t.name], self.beta, weights)
+            for output in auxiliary.get(t.name, ()):
+                loss = loss + task_loss(t, y[t.name], y_pred[output], self.beta, weights)
             losses.append(loss)
         task_losses = ops.stack(losses)
         return self.task_weighting(task_losses), task_losses
@@ -189,75 +306,34 @@ class MultiTaskModel(keras.Model):
             tracker.update_state(task_losses[index])
         return {m.name: m.result() for m in self.metrics}
 
-    def _gradient_norm_variables(self):
-        """The weights W that DMTL's G_f are taken on: each task's last kernel
-        ("task"), or the kernel of the last shared layer ("shared")."""
-        if self.task_weighting.grad_norm_layer == "shared":
-            return [self.network.get_layer("shared").kernel]
-        return [self.network.get_layer(t.name).kernel for t in self.tasks]
-
     def _forward_with_fused(self, x, training):
         """The outputs and the fused representation Z from one forward pass."""
         if self._with_fused is None:
-            fused = self.network.get_layer("fusion").output
-            self._with_fused = keras.Model(self.network.inputs, [self.network.output, fused])
+            self._with_fused = keras.Model(self.network.inputs,
+                                           [self.network.output, self.fusion_layer.output])
         if isinstance(x, dict):
             x = self._complete_inputs(x)
         return self._with_fused(x, training=training)
 
     def train_step(self, data):
-        x, y, _ = keras.utils.unpack_x_y_sample_weight(data)
+        x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
         weighting = self.task_weighting
-        shared_norms = weighting.needs_gradient_norms and weighting.grad_norm_layer == "shared"
-        on_fused = weighting.needs_representation_gradients
-        with tf.GradientTape(persistent=shared_norms or on_fused) as tape:
-            if on_fused:
+        fused = None
+        with tf.GradientTape(persistent=weighting.persistent_tape) as tape:
+            if weighting.needs_fused_representation:
                 y_pred, fused = self._forward_with_fused(x, training=True)
             else:
                 y_pred = self(x, training=True)
-            total, task_losses = self.compute_losses(y, y_pred)
+            total, task_losses = self.compute_losses(y, y_pred, sample_weight)
             objective = total + ops.sum(self.losses) if self.losses else total
-            # Under tf.distribute the optimizer sums the replicas' gradients.
-            objective = distribute.scale_for_replicas(objective)
-            if shared_norms:
-                weighted = distribute.scale_for_replicas(
-                    ops.cast(weighting.task_weights, task_losses.dtype) * task_losses)
-            # Mixed float16: scale the loss against underflow (the optimizer unscales).
-            objective = self._scale_loss(objective)
+            # Under tf.distribute the optimizer sums the replicas' gradients; under
+            # mixed float16 the loss is scaled against underflow (the optimizer unscales).
+            objective = self.scale_loss(distribute.scale_for_replicas(objective))
         variables = self.trainable_variables
-        if on_fused:
-            # MGDA-UB: the T task gradients w.r.t. Z in one vectorised call give the
-            # weights; the update is then Σ_f w_f ∇L_f, through `output_gradients`.
-            jacobian = tape.jacobian(task_losses, fused, experimental_use_pfor=True)
-            weights = ops.cast(weighting.set_from_representation_gradients(jacobian),
-                               task_losses.dtype)
-            total = ops.sum(weights * task_losses)
-            targets = [task_losses]
-            seeds = [self._scale_loss(distribute.scale_for_replicas(weights))]
-            if self.losses:
-                targets.append(ops.sum(self.losses))
-                seeds.append(self._scale_loss(distribute.scale_for_replicas(
-                    ops.ones_like(targets[-1]))))
-            gradients = tape.gradient(targets, variables, output_gradients=seeds)
-            del tape
-        else:
-            gradients = tape.gradient(objective, variables)
-        norms = None
-        if weighting.needs_gradient_norms:
-            if shared_norms:
-                # All T per-task gradients on the shared kernel in one vectorised call.
-                (kernel,) = self._gradient_norm_variables()
-                jacobian = tape.jacobian(weighted, kernel, experimental_use_pfor=True)
-                # The replicas' sum: the gradients of the global batch's mean losses.
-                jacobian = distribute.replica_sum(jacobian)
-                norms = tf.norm(tf.reshape(jacobian, (len(self.tasks), -1)), axis=1)
-                del tape
-            else:
-                # ∇_{W_f} Σ_g w_g L_g = w_f ∇_{W_f} L_f: G_f comes from the one backward pass.
-                index = {id(v): i for i, v in enumerate(variables)}
-                norms = ops.stack([
-                    tf.norm(self._unscale(distribute.replica_sum(gradients[index[id(k)]])))
-                    for k in self._gradient_norm_variables()])
+        gradients, weighted_total, norms = weighting.compute_gradients(
+            tape, objective, task_losses, variables, self, fused=fused)
+        if weighted_total is not None:  # the weights were set inside the step (MGDA-UB)
+            total = weighted_total
         # Every replica updates the task weights from the same, reduced values.
         weighting.update(distribute.replica_mean(ops.stop_gradient(task_losses)), norms)
         self.optimizer.apply(gradients, variables)
@@ -267,21 +343,22 @@ class MultiTaskModel(keras.Model):
         return distribute.logs_for_reduction(logs)
 
     def test_step(self, data):
-        x, y, _ = keras.utils.unpack_x_y_sample_weight(data)
+        x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
         y_pred = self(x, training=False)
-        _, task_losses = self.compute_losses(y, y_pred)
+        _, task_losses = self.compute_losses(y, y_pred, sample_weight)
         return distribute.logs_for_reduction(
             self._update_trackers(ops.sum(task_losses), task_losses))
 
-    def _scale_loss(self, value):
-        """The loss scaled by a `LossScaleOptimizer` (mixed float16), else itself."""
+    def scale_loss(self, value):
+        """`optimizer.scale_loss(value)`: scaled by a `LossScaleOptimizer`
+        (mixed float16), else itself."""
         if isinstance(self.optimizer, keras.optimizers.LossScaleOptimizer):
             if not self.optimizer.built:  # else the first trace keeps the initial scale
                 self.optimizer.build(self.trainable_variables)
-            return self.optimizer.scale_loss(value)
-        return value
+        return self.optimizer.scale_loss(value)
 
-    def _unscale(self, gradient):
+    def unscale(self, gradient):
+        """A gradient of the scaled loss, unscaled (the optimizer does it itself)."""
         if isinstance(self.optimizer, keras.optimizers.LossScaleOptimizer):
             return gradient / ops.cast(self.optimizer.dynamic_scale, gradient.dtype)
         return gradient
@@ -407,6 +484,11 @@ class MultiTaskModel(keras.Model):
                 "tasks": [t.to_config() for t in self.tasks],
                 "task_weighting": keras.saving.serialize_keras_object(self.task_weighting),
                 "beta": self.beta,
+                # The handles, by their names inside `network`.
+                "fusion_layer": None if self.fusion_layer is None else self.fusion_layer.name,
+                "shared_layer": None if self.shared_layer is None else self.shared_layer.name,
+                "head_layers": {n: layer.name for n, layer in self.head_layers.items()},
+                "auxiliary_outputs": dict(self.auxiliary_outputs),
             }
         )
         return config
@@ -415,26 +497,13 @@ class MultiTaskModel(keras.Model):
     def from_config(cls, config):
         config = dict(config)
         config["network"] = keras.saving.deserialize_keras_object(config["network"])
+        if "shared_layer" not in config:  # a model saved before the handles existed
+            names = [layer.name for layer in config["network"].layers]
+            config["shared_layer"] = "shared" if "shared" in names else None
         if isinstance(config.get("task_weighting"), dict):
             config["task_weighting"] = keras.saving.deserialize_keras_object(
                 config["task_weighting"])
         return cls(**config)
 
 
-TASK_WEIGHTINGS = {
-    "lsew": TaskWeighting,
-    "dmtl": DynamicTaskBalancing,
-    "moo": MinNormWeighting,
-    "gradnorm": GradNorm,
-    "uncertainty": UncertaintyWeighting,
-    "dwa": DynamicWeightAverage,
-}
-
-
-def get_task_weighting(task_weighting, **kwargs):
-    """A `TaskWeighting` from its name (a key of `TASK_WEIGHTINGS`) or the layer itself.
-
-    >>> get_task_weighting("dmtl", alpha=0.5).alpha
-    0.5
-    """
-    return resolve(task_weighting, TASK_WEIGHTINGS, TaskWeighting, "multi-task strategy", kwargs)
+__all__ = ["MultiTaskModel", "TASK_WEIGHTINGS", "get_task_weighting"]

@@ -5,7 +5,7 @@ import tensorflow as tf
 from keras import ops
 
 
-def task_loss(task, y_true, y_pred, beta=0.0):
+def task_loss(task, y_true, y_pred, beta=0.0, sample_weight=None):
     """Mean focal loss of one task over the batch rows whose label is not -1.
 
     L_s = −(1 − p_d)^β log p_d (eq. 10); β = 0 is plain cross-entropy. Keras'
@@ -19,9 +19,11 @@ def task_loss(task, y_true, y_pred, beta=0.0):
         y_pred: the task head's probabilities: `[batch, 1]` (binary) or
             `[batch, K]`.
         beta: the focusing parameter β ≥ 0.
+        sample_weight: optional per-row weights `[batch]`.
 
     Returns:
-        A scalar: the mean over rows with a label, 0 when the batch has none.
+        A scalar: the (weighted) mean over rows with a label, 0 when the batch
+        has none (or their weights sum to 0).
     """
     # Keras' focal losses clip p inside the log but not inside (1 − p_d)^β, whose
     # gradient is 0 · 0^(−1) = NaN once a sigmoid or softmax saturates to exactly
@@ -50,4 +52,8 @@ def task_loss(task, y_true, y_pred, beta=0.0):
         loss_fn = keras.losses.CategoricalFocalCrossentropy(alpha=1.0, gamma=beta, reduction=None)
         per_row = loss_fn(ops.one_hot(labels, task.num_classes, dtype=y_pred.dtype), y_pred)
     per_row = ops.reshape(per_row, (-1,))
-    return ops.sum(per_row * valid) / ops.maximum(ops.sum(valid), 1.0)
+    if sample_weight is None:
+        return ops.sum(per_row * valid) / ops.maximum(ops.sum(valid), 1.0)
+    weights = valid * ops.reshape(ops.cast(sample_weight, y_pred.dtype), (-1,))
+    total = ops.sum(weights)
+    return ops.sum(per_row * weights) / ops.where(total > 0, total, 1.0)

@@ -17,22 +17,18 @@ class TaskWeighting(keras.layers.Layer):
     task losses with equal weights (LSEW, the paper's baseline). Subclasses
     (`DynamicTaskBalancing`, `GradNorm`, `MinNormWeighting`,
     `UncertaintyWeighting`, `DynamicWeightAverage`) update them after each step
-    (`update`), from the per-task gradients of the fused representation
-    (`set_from_representation_gradients`) or at each epoch's end (`end_epoch`).
-    Every weighting keeps the running sums of the epoch's task losses.
+    (`update`), inside the step's backward pass (`compute_gradients`, the hook
+    of the model's `train_step`) or at each epoch's end (`end_epoch`). Every
+    weighting keeps the running sums of the epoch's task losses. Its state is
+    created in `build((T,))`, which the model calls.
 
     Args:
         **kwargs: standard `keras.layers.Layer` arguments.
     """
 
-    #: Whether `update` needs per-task gradient norms from the train step.
-    needs_gradient_norms = False
-    #: Which weights those norms are taken from: "task" (each task's last layer)
-    #: or "shared" (the last shared layer).
-    grad_norm_layer = "task"
-    #: Whether the weights come from the task gradients w.r.t. the fused
-    #: representation, computed before the step's backward pass (MGDA-UB).
-    needs_representation_gradients = False
+    #: Whether the train step's forward pass must also return the fused
+    #: representation Z (`compute_gradients` then gets it as `fused`; MGDA-UB).
+    needs_fused_representation = False
 
     def __init__(self, **kwargs):
         # The weights and the weighted sum stay float32 under a mixed precision policy.
@@ -40,9 +36,12 @@ class TaskWeighting(keras.layers.Layer):
         super().__init__(**kwargs)
         self.num_tasks = None
 
-    def configure(self, num_tasks):
-        """Creates the state for `num_tasks` tasks (called by the model)."""
-        self.num_tasks = int(num_tasks)
+    def build(self, input_shape):
+        """Creates the state for `input_shape = (T,)` tasks (the model calls it).
+
+        Subclasses that need more state override `build` and call `super().build`.
+        """
+        self.num_tasks = int(input_shape[0])
         # Updated in replica context from values reduced across replicas: every
         # replica holds the first one's value (hgfn_keras/distribute.py).
         self.task_weights = self.add_weight(
@@ -54,15 +53,44 @@ class TaskWeighting(keras.layers.Layer):
         self.epoch_loss_sums = self.add_weight(name="epoch_loss_sums", **zeros)
         self.epoch_steps = self.add_weight(shape=(), initializer="zeros", trainable=False,
                                            name="epoch_steps", aggregation=STATE_AGGREGATION)
-        self.build_state()
-        self.built = True
 
-    def build_state(self):
-        """Subclasses create their extra variables here."""
+    @property
+    def persistent_tape(self):
+        """Whether `compute_gradients` takes more than one gradient from the tape."""
+        return False
+
+    def check_model(self, model):
+        """Raises a clear error when `model` lacks a handle this strategy needs.
+
+        Called when the `MultiTaskModel` is built. The base needs none.
+        """
+
+    def compute_gradients(self, tape, objective, task_losses, variables, model, fused=None):
+        """The step's gradients, from the tape of its forward pass.
+
+        The base does one ordinary backward pass of the (replica- and
+        loss-scaled) objective Σ_f w_f L_f. Strategies that need more (per-task
+        gradient norms, Jacobians) override it.
+
+        Args:
+            tape: the `tf.GradientTape` that recorded the forward pass and the
+                losses (persistent when `persistent_tape`).
+            objective: the scaled scalar the optimizer's gradients come from.
+            task_losses: the step's task losses `[T]` (sample weights applied).
+            variables: the trainable variables to differentiate.
+            model: the `MultiTaskModel` (its handles, `scale_loss`, `unscale`).
+            fused: the fused representation Z, when `needs_fused_representation`.
+
+        Returns:
+            `(gradients, total, gradient_norms)`: the gradients to apply (one per
+            variable), the weighted total loss to log (None: the model's), and
+            what `update` needs besides the task losses (None here).
+        """
+        return tape.gradient(objective, variables), None, None
 
     def update(self, task_losses, gradient_norms=None):
         """Called after every training step with the step's task losses `[T]`
-        and, when `needs_gradient_norms`, G_f = ‖∇_W (w_f L_f)‖ `[T]`.
+        and the `gradient_norms` that `compute_gradients` returned.
         Subclasses that override it call `super().update(...)`."""
         self.epoch_loss_sums.assign_add(ops.stop_gradient(ops.cast(task_losses, "float32")))
         self.epoch_steps.assign_add(1.0)
@@ -75,9 +103,6 @@ class TaskWeighting(keras.layers.Layer):
         """Called at each epoch's start: resets the epoch's loss sums."""
         self.epoch_loss_sums.assign(ops.zeros_like(self.epoch_loss_sums))
         self.epoch_steps.assign(0.0)
-
-    def set_from_representation_gradients(self, jacobian):
-        """Sets the weights from `[T, batch, width]` task gradients (MGDA-UB)."""
 
     def end_epoch(self):
         """Called at each epoch's end; returns the weights as a numpy array."""

@@ -1,0 +1,228 @@
+"""The training recipe: build, compile and fit a model from a `TrainConfig`.
+
+One path for the CLI (`python -m training.train`), the experiment runner, the
+KerasTuner search and the benchmarks, so that they all train the same way:
+the epoch-keyed row order, DMTL's re-balancing callback, BackupAndRestore (with
+the random states), early stopping on `val_loss` with the best weights restored,
+and the optional learning-rate schedule.
+"""
+
+import dataclasses
+import os
+
+import keras
+
+from hgfn_keras.callbacks import RandomStateBackup
+from hgfn_keras.data.dataset import as_tf_dataset, epoch_shuffled_dataset
+from hgfn_keras.encoders import TemporalEncoder, TextEncoder
+from hgfn_keras.model import build_model
+from hgfn_keras.multitask import TaskRebalancing
+from hgfn_keras.train_config import TrainConfig
+
+
+def _check_config(config):
+    if not isinstance(config, TrainConfig):
+        raise TypeError(f"`config` must be a TrainConfig. Received: {type(config).__name__}")
+
+
+def build(config, dataset):
+    """The model of `config` for `dataset`, text encoders built from its training split.
+
+    The normalisation is adapted to the training split. The caller seeds
+    (`keras.utils.set_random_seed(config.seed)`) before, for repeatable weights.
+
+    Args:
+        config: a `TrainConfig`.
+        dataset: a `MultimodalDataset`.
+
+    Returns:
+        An uncompiled `MultiTaskModel`.
+    """
+    _check_config(config)
+    x_train, _ = dataset.splits["train"]
+    encoders = {}
+    for m in dataset.modalities:
+        if m.kind == "sequence" and config.sequence_encoder == "temporal":
+            encoders[m.name] = TemporalEncoder(name=f"{m.name}_encoder")
+        if m.kind == "text":
+            encoders[m.name] = TextEncoder.from_texts(
+                x_train[m.name], max_vocabulary=config.max_vocabulary,
+                embedding_dim=config.embedding_dim, token_dropout=config.token_dropout,
+                seed=config.seed, name=f"{m.name}_encoder",
+            )
+    return build_model(
+        dataset.modalities, dataset.tasks, fusion=config.fusion,
+        fusion_kwargs=config.fusion_kwargs(), encoders=encoders,
+        head_units=config.head_units, dropout=config.dropout,
+        mtl=config.mtl, mtl_kwargs=config.mtl_kwargs(), beta=config.beta,
+        normalization_data=x_train,  # statistics of the training split only
+        name=f"{config.fusion}_{dataset.name}",
+    )
+
+
+def make_optimizer(config):
+    """The main optimizer of `config`: Adam, or AdamW with `weight_decay`."""
+    _check_config(config)
+    if config.optimizer == "adamw":
+        return keras.optimizers.AdamW(config.learning_rate, weight_decay=config.weight_decay)
+    return keras.optimizers.Adam(config.learning_rate)
+
+
+def build_and_compile(config, dataset):
+    """`build(config, dataset)`, compiled with `make_optimizer(config)`."""
+    model = build(config, dataset)
+    model.compile(optimizer=make_optimizer(config))
+    return model
+
+
+@dataclasses.dataclass
+class FitResult:
+    """What `fit` returns: the trained model, Keras' `History` and the
+    `TaskRebalancing` callback (its `history`: the task weights at each epoch's end)."""
+
+    model: object
+    history: object
+    rebalancing: object
+
+
+def fit(model, config, dataset, backup_dir=None, callbacks=None, monitor="val_loss",
+        mode="min", verbose=2, epochs=None, **fit_kwargs):
+    """Trains `model` on the dataset's training split, validating on its validation split.
+
+    The callbacks, in order: the epoch-keyed row order (a resumed run sees the
+    batches an unbroken one would have seen), `TaskRebalancing`,
+    `BackupAndRestore` and `RandomStateBackup` (when `backup_dir` is given: a
+    run killed at any point and started again resumes from its last finished
+    epoch), `TerminateOnNaN`, the given `callbacks`, then `EarlyStopping` on
+    `monitor` (when `config.patience` > 0, from `config.min_epochs`, best
+    weights restored) and `ReduceLROnPlateau` on `val_loss` (when
+    `config.reduce_lr_patience` > 0).
+
+    Args:
+        model: a compiled `MultiTaskModel` (from `build_and_compile`).
+        config: the `TrainConfig`.
+        dataset: a `MultimodalDataset`.
+        backup_dir: where the backup lives during the run (None: no backup).
+        callbacks: more callbacks, run before the early stopping (e.g.
+            `ValidationMetrics`, which adds the keys an objective reads).
+        monitor, mode: what the early stopping watches (`val_loss`, min).
+        verbose: Keras' fit verbosity.
+        epochs: most epochs (default `config.epochs`).
+        **fit_kwargs: other `keras.Model.fit` arguments (e.g. `initial_epoch`).
+
+    Returns:
+        A `FitResult`.
+    """
+    _check_config(config)
+    (x_train, y_train), (x_val, y_val) = (dataset.splits[s] for s in ("train", "validation"))
+    for x, y in ((x_train, y_train), (x_val, y_val)):
+        model.prepare_inputs(x)
+        model.check_labels(y)
+    model.set_task_counts(y_train)  # N / n_f for DMTL
+    # The row order of epoch e depends only on (seed, e).
+    train_ds, epoch_order = epoch_shuffled_dataset(x_train, y_train, config.batch_size,
+                                                   seed=config.seed)
+    val_ds = as_tf_dataset(x_val, y_val, config.batch_size)
+    rebalancing = TaskRebalancing()
+    all_callbacks = [epoch_order, rebalancing]
+    if backup_dir is not None:
+        # The folder goes away when the run ends.
+        all_callbacks += [keras.callbacks.BackupAndRestore(backup_dir),
+                          RandomStateBackup(backup_dir)]
+    all_callbacks.append(keras.callbacks.TerminateOnNaN())
+    all_callbacks += list(callbacks or [])
+    if config.patience > 0:  # patience 0: no early stopping
+        all_callbacks.append(keras.callbacks.EarlyStopping(
+            monitor=monitor, mode=mode, patience=config.patience,
+            start_from_epoch=config.min_epochs, restore_best_weights=True))
+    if config.reduce_lr_patience > 0:
+        all_callbacks.append(keras.callbacks.ReduceLROnPlateau(
+            monitor="val_loss", factor=0.5, patience=config.reduce_lr_patience))
+    history = model.fit(train_ds, validation_data=val_ds, epochs=epochs or config.epochs,
+                        callbacks=all_callbacks, verbose=verbose, shuffle=False, **fit_kwargs)
+    return FitResult(model=model, history=history, rebalancing=rebalancing)
+
+
+def backup_path(output_dir):
+    """The backup folder of a run writing to `output_dir`."""
+    return os.path.join(output_dir, "backup")
+
+
+def evaluate(model, dataset, split="test", batch_size=512):
+    """The project's metrics (per task and their means) of `model` on a split."""
+    from hgfn_keras.metrics import multitask_metrics
+
+    x, y = dataset.splits[split]
+    probabilities = model.predict(as_tf_dataset(x, None, batch_size), verbose=0)
+    return multitask_metrics(dataset.tasks, y, probabilities)
+
+
+def write_task_weights(path, task_names, rebalancing):
+    """`task_weights.csv`: the task weights at each epoch's end (from `TaskRebalancing`)."""
+    from hgfn_keras.io_utils import atomic_write_text
+
+    rows = ["epoch," + ",".join(task_names)]
+    rows += [f"{epoch + 1}," + ",".join(f"{w:.6f}" for w in weights)
+             for epoch, weights in rebalancing.history]
+    atomic_write_text(path, "\n".join(rows) + "\n")
+
+
+@dataclasses.dataclass
+class RunResult:
+    """What `train_and_evaluate` returns: the test metrics and the `FitResult`."""
+
+    metrics: dict
+    fit: FitResult
+
+
+def train_and_evaluate(config, dataset, output_dir, strategy=None, verbose=2, record=None):
+    """One whole run: build and compile (in `strategy`'s scope), fit, evaluate on
+    the test split, and write the run's files into `output_dir`.
+
+    The files: `metrics.json` (the test metrics and a `run` entry),
+    `config.json` (`record`, default the config's fields), `history.json`,
+    `task_weights.csv` and `model.keras`. A run killed and started again with
+    the same `output_dir` resumes from its backup. The caller seeds before
+    (`keras.utils.set_random_seed(config.seed)`), for repeatable runs.
+
+    Returns:
+        A `RunResult`.
+    """
+    import time
+
+    import tensorflow as tf
+
+    from hgfn_keras.io_utils import atomic_write_json
+
+    _check_config(config)
+    strategy = strategy or tf.distribute.get_strategy()
+    with strategy.scope():
+        model = build_and_compile(config, dataset)
+    x_test, y_test = dataset.splits["test"]
+    model.prepare_inputs(x_test)
+    model.check_labels(y_test)
+    started = time.time()
+    result = fit(model, config, dataset, backup_dir=backup_path(output_dir), verbose=verbose)
+    fit_seconds = time.time() - started
+    metrics = evaluate(model, dataset)
+    metrics["run"] = {
+        "dataset": dataset.name, "fusion": config.fusion, "mtl": config.mtl,
+        "seed": config.seed, "epochs_run": len(result.history.history["loss"]),
+        "fit_seconds": round(fit_seconds, 1), "test_rows": dataset.size("test"),
+    }
+    atomic_write_json(os.path.join(output_dir, "metrics.json"), metrics)
+    atomic_write_json(os.path.join(output_dir, "config.json"),
+                      config.to_dict() if record is None else record)
+    atomic_write_json(os.path.join(output_dir, "history.json"),
+                      {k: [float(v) for v in vals] for k, vals in result.history.history.items()})
+    write_task_weights(os.path.join(output_dir, "task_weights.csv"), model.task_names,
+                       result.rebalancing)
+    # Through a temporary name, so a reader never sees half a model.
+    staging = os.path.join(output_dir, ".model.partial.keras")
+    model.save(staging)
+    os.replace(staging, os.path.join(output_dir, "model.keras"))
+    return RunResult(metrics=metrics, fit=result)
+
+
+__all__ = ["FitResult", "RunResult", "backup_path", "build", "build_and_compile", "evaluate",
+           "fit", "make_optimizer", "train_and_evaluate", "write_task_weights"]

@@ -1,0 +1,236 @@
+"""`TrainConfig`: every choice of one training run, as one JSON-round-tripping object.
+
+The recipe that runs it (`hgfn_keras.recipe`: build, compile, fit) is shared by
+`python -m training.train`, `python -m training.experiments`, the KerasTuner
+search (`tuning/`) and the benchmarks, so they all train the same way.
+"""
+
+import dataclasses
+import inspect
+import json
+
+from hgfn_keras.fusion import FUSIONS
+from hgfn_keras.multitask.strategies import MTL_STRATEGIES, TASK_WEIGHTINGS
+
+OPTIMIZERS = ("adam", "adamw")
+SEQUENCE_ENCODERS = ("temporal", "mean")
+
+#: Config field -> the fusion constructor argument it sets. A field applies to a
+#: fusion whose constructor (or, through `**kwargs`, a base class's) takes that
+#: argument; `cfc_units` is the fused width of the fusions without a graph.
+FUSION_FIELDS = {"theta": "theta", "max_order": "max_order", "alignment": "alignment",
+                 "units": "units", "similarity": "similarity"}
+#: Config field -> the strategy constructor argument it sets (same rule).
+STRATEGY_FIELDS = {"alpha": "alpha", "tdb_learning_rate": "learning_rate",
+                   "grad_norm_layer": "grad_norm_layer", "rebalance": "rebalance"}
+
+
+def constructor_arguments(cls):
+    """The keyword arguments `cls(...)` takes, following `**kwargs` up the bases."""
+    names = set()
+    for klass in cls.__mro__:
+        init = klass.__dict__.get("__init__")
+        if init is None:
+            continue
+        parameters = inspect.signature(init).parameters
+        names.update(n for n, p in parameters.items()
+                     if n != "self" and p.kind is not p.VAR_KEYWORD)
+        if not any(p.kind is p.VAR_KEYWORD for p in parameters.values()):
+            break
+    return names
+
+
+def strategy_class(mtl):
+    """The `TaskWeighting` class of a `--mtl` choice (MTI-Net: equal weights)."""
+    return TASK_WEIGHTINGS["lsew" if mtl == "mtinet" else mtl]
+
+
+def fusion_fields(fusion):
+    """The config fields that apply to `fusion` (a key of `FUSIONS`)."""
+    takes = constructor_arguments(FUSIONS[fusion])
+    fields = [f for f, argument in FUSION_FIELDS.items() if argument in takes]
+    if "theta" not in takes and "units" in takes:
+        fields.append("cfc_units")
+    return fields
+
+
+def strategy_fields(mtl):
+    """The config fields that apply to the strategy `mtl` (from its constructor)."""
+    takes = constructor_arguments(strategy_class(mtl))
+    return [f for f, argument in STRATEGY_FIELDS.items() if argument in takes]
+
+
+@dataclasses.dataclass
+class TrainConfig:
+    """One training run's choices: data, model, multi-task strategy, recipe.
+
+    Its fields are the `python -m training.train` arguments of the same names
+    (its `config.json`, `--config FILE`). A field that belongs to one fusion or
+    strategy (e.g. `theta`, `alpha`) and is set to something other than its
+    default while another is chosen is an error that says so; which field
+    belongs to which comes from the constructors in the registries
+    (`FUSIONS`, `TASK_WEIGHTINGS`). Strategy fields left at None take the
+    strategy's own default (DMTL: α = 1, η = 1e-4, `"task"`, re-balancing on;
+    GradNorm: α = 1.5, Adam(0.025), `"shared"`, off).
+
+    Recipe knobs: `optimizer` ("adam" or "adamw", with `weight_decay`),
+    `learning_rate`, `batch_size`, `epochs`; `patience` and `min_epochs` of the
+    early stopping on `val_loss` (best weights restored; `patience=0`: none);
+    `reduce_lr_patience` (0: off; else `ReduceLROnPlateau(monitor="val_loss",
+    factor=0.5, patience=...)`). The defaults reproduce the package's runs.
+
+    >>> config = TrainConfig(fusion="cfc", mtl="lsew", epochs=2)
+    >>> TrainConfig.from_json(config.to_json()) == config
+    True
+    >>> TrainConfig(mtl="lsew", alpha=2.0)
+    Traceback (most recent call last):
+    ...
+    ValueError: `alpha` (--alpha) does not apply to mtl='lsew': TaskWeighting takes none of it. Received: alpha=2.0
+    """
+
+    dataset: str = "clothing"
+    fusion: str = "hgfn"
+    mtl: str = "dmtl"
+    epochs: int = 12
+    seed: int = 0
+    batch_size: int = 128
+    learning_rate: float = 5e-3
+    optimizer: str = "adam"
+    weight_decay: float = 0.0
+    patience: int = 3
+    min_epochs: int = 0
+    reduce_lr_patience: int = 0
+    theta: float = 0.5
+    max_order: int = None
+    alignment: str = "pad"
+    units: int = None
+    similarity: str = None
+    cfc_units: int = 128
+    embedding_dim: int = 64
+    token_dropout: float = 0.3
+    max_vocabulary: int = 20000
+    sequence_encoder: str = "temporal"
+    head_units: int = 64
+    dropout: float = 0.1
+    beta: float = 0.0
+    alpha: float = None
+    tdb_learning_rate: float = None
+    grad_norm_layer: str = None
+    rebalance: bool = None
+    limit: int = None
+
+    def __post_init__(self):
+        self.validate()
+
+    def validate(self):
+        """Checks every field; raises `ValueError` naming the field and the value."""
+        def fail(name, what):
+            raise ValueError(f"`{name}` {what}. Received: {name}={getattr(self, name)!r}")
+
+        def is_int(value):
+            return isinstance(value, int) and not isinstance(value, bool)
+
+        def is_number(value):
+            return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+        if self.fusion not in FUSIONS:
+            fail("fusion", f"must be one of {sorted(FUSIONS)}")
+        if self.mtl not in MTL_STRATEGIES:
+            fail("mtl", f"must be one of {list(MTL_STRATEGIES)}")
+        if self.optimizer not in OPTIMIZERS:
+            fail("optimizer", f"must be one of {OPTIMIZERS}")
+        if self.sequence_encoder not in SEQUENCE_ENCODERS:
+            fail("sequence_encoder", f"must be one of {SEQUENCE_ENCODERS}")
+        for name in ("epochs", "batch_size", "embedding_dim", "max_vocabulary", "head_units",
+                     "cfc_units"):
+            if not is_int(getattr(self, name)) or getattr(self, name) < 1:
+                fail(name, "must be a positive integer")
+        for name in ("patience", "min_epochs", "reduce_lr_patience", "seed"):
+            if not is_int(getattr(self, name)) or getattr(self, name) < 0:
+                fail(name, "must be an integer >= 0")
+        for name in ("max_order", "units", "limit"):
+            value = getattr(self, name)
+            if value is not None and (not is_int(value) or value < 1):
+                fail(name, "must be a positive integer or None")
+        if not is_number(self.learning_rate) or self.learning_rate <= 0:
+            fail("learning_rate", "must be a positive number")
+        if not is_number(self.weight_decay) or self.weight_decay < 0:
+            fail("weight_decay", "must be a number >= 0")
+        if not is_number(self.theta) or not 0 < self.theta <= 1:
+            fail("theta", "must be in (0, 1]")
+        if not is_number(self.dropout) or not 0 <= self.dropout < 1:
+            fail("dropout", "must be in [0, 1)")
+        if not is_number(self.token_dropout) or not 0 <= self.token_dropout < 1:
+            fail("token_dropout", "must be in [0, 1)")
+        if not is_number(self.beta) or self.beta < 0:
+            fail("beta", "must be a number >= 0")
+        if self.alpha is not None and (not is_number(self.alpha) or self.alpha < 0):
+            fail("alpha", "must be a number >= 0 or None")
+        if self.tdb_learning_rate is not None and (
+                not is_number(self.tdb_learning_rate) or self.tdb_learning_rate <= 0):
+            fail("tdb_learning_rate", "must be a positive number or None")
+        if self.weight_decay and self.optimizer != "adamw":
+            fail("weight_decay", "needs optimizer='adamw' (Adam has no decoupled decay)")
+        self._check_applicable()
+
+    def _check_applicable(self):
+        defaults = {f.name: f.default for f in dataclasses.fields(self)}
+        fusion_owned = [*FUSION_FIELDS, "cfc_units"]
+        applies = fusion_fields(self.fusion)
+        for name in fusion_owned:
+            if name not in applies and getattr(self, name) != defaults[name]:
+                raise ValueError(
+                    f"`{name}` (--{name.replace('_', '-')}) does not apply to "
+                    f"fusion={self.fusion!r}: {FUSIONS[self.fusion].__name__} takes none of "
+                    f"it. Received: {name}={getattr(self, name)!r}")
+        applies = strategy_fields(self.mtl)
+        for name in STRATEGY_FIELDS:
+            if name not in applies and getattr(self, name) != defaults[name]:
+                flag = "--no-rebalance" if name == "rebalance" else f"--{name.replace('_', '-')}"
+                raise ValueError(
+                    f"`{name}` ({flag}) does not apply to mtl={self.mtl!r}: "
+                    f"{strategy_class(self.mtl).__name__} takes none of it. "
+                    f"Received: {name}={getattr(self, name)!r}")
+
+    def fusion_kwargs(self):
+        """The fusion's constructor arguments (the fields that apply to it; None
+        values of `similarity` leave the fusion's own default)."""
+        kwargs = {}
+        for name in fusion_fields(self.fusion):
+            if name == "cfc_units":
+                kwargs["units"] = self.cfc_units
+            elif not (name == "similarity" and self.similarity is None):
+                kwargs[FUSION_FIELDS[name]] = getattr(self, name)
+        return kwargs
+
+    def mtl_kwargs(self):
+        """The strategy's constructor arguments (the fields set, not None)."""
+        return {STRATEGY_FIELDS[name]: getattr(self, name) for name in strategy_fields(self.mtl)
+                if getattr(self, name) is not None}
+
+    def to_dict(self):
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, values):
+        """A config from `{field: value}`; an unknown field is an error that lists the known."""
+        known = [f.name for f in dataclasses.fields(cls)]
+        unknown = sorted(k for k in values if k not in known)
+        if unknown:
+            raise ValueError(f"Unknown TrainConfig field(s) {unknown}. Known: {known}")
+        return cls(**values)
+
+    def replace(self, **changes):
+        """A copy with `changes` applied (checked)."""
+        return self.from_dict(dict(self.to_dict(), **changes))
+
+    def to_json(self):
+        return json.dumps(self.to_dict(), indent=2, sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text):
+        return cls.from_dict(json.loads(text))
+
+
+#: The fields of `TrainConfig` and their defaults.
+DEFAULTS = {f.name: f.default for f in dataclasses.fields(TrainConfig)}
