@@ -442,7 +442,7 @@ def test_fit_labels_out_of_range(trained_vector_model, task, bad):
     x, y = _vector_data()
     y[task] = y[task].copy()
     y[task][3] = bad
-    with pytest.raises(ValueError, match=rf"Task '{task}'.*Received: \[{bad}\]"):
+    with pytest.raises(ValueError, match=rf"Task '{task}'.*Received: labels \[{bad}\]"):
         trained_vector_model.fit(x, y, epochs=1, verbose=0)
 
 

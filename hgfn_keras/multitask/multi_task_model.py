@@ -9,9 +9,11 @@ import tensorflow as tf
 from keras import ops
 
 from hgfn_keras import distribute
+from hgfn_keras.class_weights import class_weight_to_sample_weight
 from hgfn_keras.data.dataset import MASK_KEY
 from hgfn_keras.feature_normalization import FeatureNormalization
 from hgfn_keras.fusion import Fusion
+from hgfn_keras.labels import check_label_range
 from hgfn_keras.multitask.strategies import TASK_WEIGHTINGS, get_task_weighting
 from hgfn_keras.multitask.task_loss import task_loss
 from hgfn_keras.multitask.task_rebalancing import TaskRebalancing
@@ -213,15 +215,16 @@ class MultiTaskModel(keras.Model):
     def metrics(self):
         return [self.loss_tracker, *self.task_loss_trackers]
 
-    def set_task_counts(self, labels):
+    def set_task_counts(self, labels, sample_weight=None):
         """Gives the task weighting N and n_f from the training labels (DMTL's N / n_f).
 
-        `fit` calls it on numpy labels; call it yourself before fitting on a
+        `fit` calls it on numpy labels (with its row weights: a row counts as its
+        weight, see `task_counts`); call it yourself before fitting on a
         `tf.data.Dataset`.
         """
         labels = self.check_labels(labels)
         warn_degenerate_tasks(self.tasks, labels)
-        num_samples, positives = task_counts(self.tasks, labels)
+        num_samples, positives = task_counts(self.tasks, labels, sample_weight)
         self.task_weighting.set_task_counts(num_samples, positives, self.task_names)
 
     @property
@@ -414,7 +417,8 @@ class MultiTaskModel(keras.Model):
         return x
 
     def check_labels(self, y):
-        """Checks a dict of numpy labels: every task present, values in range."""
+        """Checks a dict of numpy labels: every task present, values in range
+        (`hgfn_keras.labels.check_label_range`). Returns them as int32 `[N]`."""
         if not isinstance(y, dict):
             return y
         missing = [n for n in self.task_names if n not in y]
@@ -424,33 +428,43 @@ class MultiTaskModel(keras.Model):
                 f"The labels do not match the model's tasks {self.task_names}. "
                 f"Missing: {missing}; unexpected: {extra}. Received keys: {sorted(y)}"
             )
+        # The rule and its messages live in `hgfn_keras.labels` (shared with the
+        # npz reader and the metrics).
         checked = {}
         for task in self.tasks:
-            labels = np.asarray(y[task.name]).reshape(-1)
-            if labels.dtype.kind == "f" and not np.all(np.isfinite(labels)):
-                raise ValueError(f"Task {task.name!r}: labels hold NaN or inf.")
-            if labels.dtype.kind == "f" and np.any(labels != np.round(labels)):
-                raise ValueError(
-                    f"Task {task.name!r}: labels must be integers. "
-                    f"Received: {labels[labels != np.round(labels)][:5].tolist()}"
-                )
-            labels = labels.astype("int32")
-            bad = labels[(labels < -1) | (labels >= task.num_classes)]
-            if bad.size:
-                raise ValueError(
-                    f"Task {task.name!r}: labels must be in [0, {task.num_classes}) or -1 "
-                    f"(missing). Received: {sorted(set(bad.tolist()))[:10]}"
-                )
-            checked[task.name] = labels
+            checked[task.name] = check_label_range(y[task.name], task.num_classes,
+                                                   task.name).astype("int32")
         return checked
 
-    def fit(self, x=None, y=None, validation_data=None, callbacks=None, **kwargs):
+    def fit(self, x=None, y=None, validation_data=None, callbacks=None, sample_weight=None,
+            class_weight=None, **kwargs):
         """`keras.Model.fit`, with checks of numpy inputs and labels, N / n_f taken
-        from numpy labels, and a `TaskRebalancing` callback added when none is given."""
+        from numpy labels, and a `TaskRebalancing` callback added when none is given.
+
+        `sample_weight` weighs each row's loss: one array `[N]` for every task, or a
+        dict `{task: [N]}`. `class_weight` is a dict per task,
+        `{"rating": {0: 3.0, 1: 1.0, ...}}` (a task or class left out weighs 1;
+        `hgfn_keras.class_weights.balanced_class_weights` gives the "balanced"
+        ones); it becomes the row weights it stands for, multiplied into
+        `sample_weight`. Both need numpy labels (with a `tf.data.Dataset`, yield
+        `(x, y, sample_weight)`). A row of weight 0 changes nothing and a row of
+        weight 2 counts as that row twice, in the losses and in DMTL's N / n_f.
+        """
         x = self.prepare_inputs(x)
         y = self.check_labels(y)
+        if class_weight is not None:
+            if not isinstance(y, dict):
+                raise ValueError(
+                    "`class_weight` needs the labels as a dict of numpy arrays (`y=`); with "
+                    "a dataset, yield (x, y, sample_weight) instead. Received: "
+                    f"y of type {type(y).__name__}")
+            sample_weight = class_weight_to_sample_weight(y, class_weight, sample_weight)
+        if sample_weight is not None and not isinstance(sample_weight, dict):
+            sample_weight = np.asarray(sample_weight, "float32")
         if isinstance(y, dict):
-            self.set_task_counts(y)
+            self.set_task_counts(y, sample_weight)
+        if sample_weight is not None:
+            kwargs["sample_weight"] = sample_weight
         unadapted = [n for n, layer in self.normalization_layers.items() if not layer.adapted]
         if unadapted and isinstance(x, dict):
             self.adapt(x)
