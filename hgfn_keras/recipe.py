@@ -13,6 +13,7 @@ import os
 import keras
 
 from hgfn_keras.callbacks import RandomStateBackup
+from hgfn_keras.class_weights import balanced_class_weights, class_weight_to_sample_weight
 from hgfn_keras.data.dataset import as_tf_dataset, epoch_shuffled_dataset
 from hgfn_keras.encoders import TemporalEncoder, TextEncoder
 from hgfn_keras.model import build_model
@@ -118,10 +119,17 @@ def fit(model, config, dataset, backup_dir=None, callbacks=None, monitor="val_lo
     for x, y in ((x_train, y_train), (x_val, y_val)):
         model.prepare_inputs(x)
         model.check_labels(y)
-    model.set_task_counts(y_train)  # N / n_f for DMTL
+    class_weight = None
+    if config.class_weight == "balanced":
+        class_weight = balanced_class_weights(y_train, dataset.tasks)
+    # N / n_f for DMTL (a row counts as its weight).
+    model.set_task_counts(y_train, None if class_weight is None
+                          else class_weight_to_sample_weight(y_train, class_weight))
     # The row order of epoch e depends only on (seed, e).
     train_ds, epoch_order = epoch_shuffled_dataset(x_train, y_train, config.batch_size,
                                                    seed=config.seed)
+    if class_weight is not None:
+        train_ds = _with_class_weights(train_ds, class_weight, dataset.tasks)
     val_ds = as_tf_dataset(x_val, y_val, config.batch_size)
     rebalancing = TaskRebalancing()
     all_callbacks = [epoch_order, rebalancing]
@@ -141,6 +149,23 @@ def fit(model, config, dataset, backup_dir=None, callbacks=None, monitor="val_lo
     history = model.fit(train_ds, validation_data=val_ds, epochs=epochs or config.epochs,
                         callbacks=all_callbacks, verbose=verbose, shuffle=False, **fit_kwargs)
     return FitResult(model=model, history=history, rebalancing=rebalancing)
+
+
+def _with_class_weights(data, class_weight, tasks):
+    """`(x, y)` batches as `(x, y, {task: row weights})`, the weights looked up from
+    each row's label (a missing label's weight does not matter: it adds no loss)."""
+    import tensorflow as tf
+
+    tables = {t.name: tf.constant([class_weight[t.name].get(c, 1.0)
+                                   for c in range(t.num_classes)], tf.float32)
+              for t in tasks}
+
+    def add(x, y):
+        weights = {name: tf.gather(table, tf.maximum(tf.cast(y[name], tf.int32), 0))
+                   for name, table in tables.items()}
+        return x, y, weights
+
+    return data.map(add, num_parallel_calls=tf.data.AUTOTUNE)
 
 
 def backup_path(output_dir):
@@ -175,7 +200,8 @@ class RunResult:
     fit: FitResult
 
 
-def train_and_evaluate(config, dataset, output_dir, strategy=None, verbose=2, record=None):
+def train_and_evaluate(config, dataset, output_dir, strategy=None, verbose=2, record=None,
+                       callbacks=None):
     """One whole run: build and compile (in `strategy`'s scope), fit, evaluate on
     the test split, and write the run's files into `output_dir`.
 
@@ -184,6 +210,7 @@ def train_and_evaluate(config, dataset, output_dir, strategy=None, verbose=2, re
     `task_weights.csv` and `model.keras`. A run killed and started again with
     the same `output_dir` resumes from its backup. The caller seeds before
     (`keras.utils.set_random_seed(config.seed)`), for repeatable runs.
+    `callbacks` go to `fit` (e.g. `MultiTaskTensorBoard`).
 
     Returns:
         A `RunResult`.
@@ -202,7 +229,8 @@ def train_and_evaluate(config, dataset, output_dir, strategy=None, verbose=2, re
     model.prepare_inputs(x_test)
     model.check_labels(y_test)
     started = time.time()
-    result = fit(model, config, dataset, backup_dir=backup_path(output_dir), verbose=verbose)
+    result = fit(model, config, dataset, backup_dir=backup_path(output_dir), verbose=verbose,
+                 callbacks=callbacks)
     fit_seconds = time.time() - started
     metrics = evaluate(model, dataset)
     metrics["run"] = {

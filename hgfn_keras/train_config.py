@@ -13,6 +13,7 @@ from hgfn_keras.fusion import FUSIONS
 from hgfn_keras.multitask.strategies import MTL_STRATEGIES, TASK_WEIGHTINGS
 
 OPTIMIZERS = ("adam", "adamw")
+CLASS_WEIGHTS = (None, "balanced")
 SEQUENCE_ENCODERS = ("temporal", "mean")
 
 #: Config field -> the fusion constructor argument it sets. A field applies to a
@@ -77,7 +78,9 @@ class TrainConfig:
     `learning_rate`, `batch_size`, `epochs`; `patience` and `min_epochs` of the
     early stopping on `val_loss` (best weights restored; `patience=0`: none);
     `reduce_lr_patience` (0: off; else `ReduceLROnPlateau(monitor="val_loss",
-    factor=0.5, patience=...)`). The defaults reproduce the package's runs.
+    factor=0.5, patience=...)`); `class_weight` (None, or "balanced": each task's
+    training rows weighted by N / (K n_c) of their class, see
+    `hgfn_keras.class_weights`). The defaults reproduce the package's runs.
 
     >>> config = TrainConfig(fusion="cfc", mtl="lsew", epochs=2)
     >>> TrainConfig.from_json(config.to_json()) == config
@@ -118,6 +121,7 @@ class TrainConfig:
     grad_norm_layer: str = None
     rebalance: bool = None
     limit: int = None
+    class_weight: str = None
 
     def __post_init__(self):
         self.validate()
@@ -139,6 +143,8 @@ class TrainConfig:
             fail("mtl", f"must be one of {list(MTL_STRATEGIES)}")
         if self.optimizer not in OPTIMIZERS:
             fail("optimizer", f"must be one of {OPTIMIZERS}")
+        if self.class_weight not in CLASS_WEIGHTS:
+            fail("class_weight", f"must be one of {CLASS_WEIGHTS}")
         if self.sequence_encoder not in SEQUENCE_ENCODERS:
             fail("sequence_encoder", f"must be one of {SEQUENCE_ENCODERS}")
         for name in ("epochs", "batch_size", "embedding_dim", "max_vocabulary", "head_units",

@@ -52,3 +52,54 @@ def run_fusion_layer_test(layer_cls, init_kwargs, widths, expected_width, tmp_pa
     np.testing.assert_allclose(reloaded.predict(x, verbose=0), model.predict(x, verbose=0),
                                atol=1e-6)
     return layer
+
+
+def run_strategy_test(name, init_kwargs, tmp_path, policy=None):
+    """The standard checks for a multi-task strategy (a `TaskWeighting`):
+    config round trip, its variables once built for T tasks, one fit step of a
+    tiny model (finite losses, weights summing to T where the strategy keeps
+    them so, network weights moved), `.keras` save/load with equal outputs and
+    equal task weights, and optionally the same under a mixed-precision policy."""
+    from tests.conftest import TINY_MODALITIES, TINY_TASKS, tiny_xy
+    from hgfn_keras import TASK_WEIGHTINGS, build_model
+
+    cls = TASK_WEIGHTINGS[name]
+    strategy = cls(**init_kwargs)
+    config = strategy.get_config()
+    clone = cls.from_config(config)
+    # An optimizer's config comes back with its class name capitalised ("sgd" ->
+    # "SGD"); everything else is equal, and a second round trip is exact.
+    assert {k: v for k, v in clone.get_config().items() if k != "optimizer"} == {
+        k: v for k, v in config.items() if k != "optimizer"}
+    assert cls.from_config(clone.get_config()).get_config() == clone.get_config()
+    strategy.build((len(TINY_TASKS),))
+    # task_weights, epoch_loss_sums, epoch_steps, and what the strategy adds.
+    assert len(strategy.weights) >= 3
+    assert tuple(strategy.task_weights.shape) == (len(TINY_TASKS),)
+
+    previous = keras.config.dtype_policy()
+    if policy is not None:
+        keras.mixed_precision.set_dtype_policy(policy)
+    try:
+        keras.utils.set_random_seed(0)
+        model = build_model(list(TINY_MODALITIES), list(TINY_TASKS), fusion="cfc",
+                            fusion_kwargs={"units": 8}, head_units=4, mtl=name,
+                            mtl_kwargs=init_kwargs)
+        model.compile(optimizer=keras.optimizers.Adam(1e-2))
+        x, y = tiny_xy()
+        before = [w.numpy().copy() for w in model.network.trainable_weights]
+        history = model.fit(x, y, epochs=1, batch_size=6, verbose=0)
+        assert all(np.all(np.isfinite(v)) for v in history.history.values()), history.history
+        assert any(not np.allclose(w.numpy(), b)
+                   for w, b in zip(model.network.trainable_weights, before))
+        assert np.all(model.task_weights.numpy() > 0)
+        path = os.path.join(str(tmp_path), f"{name}.keras")
+        model.save(path)
+        reloaded = keras.saving.load_model(path)
+        np.testing.assert_allclose(reloaded.task_weights.numpy(), model.task_weights.numpy())
+        assert type(reloaded.task_weighting) is cls
+        for task, value in model.predict(x, verbose=0).items():
+            np.testing.assert_allclose(reloaded.predict(x, verbose=0)[task], value, atol=1e-3)
+    finally:
+        keras.mixed_precision.set_dtype_policy(previous)
+    return model

@@ -82,3 +82,28 @@ def test_fusion_without_weights_gets_the_keras_part_only(tmp_path):
 def test_max_rows_is_checked():
     with pytest.raises(ValueError, match="max_rows"):
         MultiTaskTensorBoard("logs", max_rows=0)
+
+
+@pytest.mark.slow
+def test_training_cli_tensorboard_and_balanced_class_weights(tmp_path):
+    import json
+    import pathlib
+    import subprocess
+    import sys
+
+    root = pathlib.Path(__file__).resolve().parents[1]
+    out = tmp_path / "run"
+    result = subprocess.run(
+        [sys.executable, "-m", "training.train", "--dataset", "clothing", "--limit", "300",
+         "--epochs", "1", "--no-export", "--tensorboard", "--class-weight", "balanced",
+         "--output-dir", str(out)],
+        cwd=root, capture_output=True, text=True, timeout=600,
+        env=dict(os.environ, PYTHONPATH=str(root)))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert json.loads((out / "config.json").read_text())["class_weight"] == "balanced"
+    train = _events(str(out / "tensorboard" / "train"))
+    assert "batch_rating_weight" in train and "batch_department_loss" in train, train.keys()
+    assert "epoch_mean_f1" in _events(str(out / "tensorboard" / "validation"))
+    fusion = _events(str(out / "tensorboard" / "fusion"))
+    assert {"modality_weights/review", "modality_weights/title",
+            "modality_weights/metadata"} <= set(fusion), fusion.keys()

@@ -59,11 +59,12 @@ DEFAULTS = {
     "grad_norm_layer": None,
     "rebalance": None,
     "limit": None,
+    "class_weight": None,
 }
 #: The arguments of a run that are not part of its `TrainConfig` (where the files
 #: go, how much it prints, the distribution strategy).
 RUN_ARGUMENTS = ("output_dir", "export_dir", "name", "version", "no_export", "verbose",
-                 "strategy", "config", "no_rebalance")
+                 "strategy", "config", "no_rebalance", "tensorboard")
 
 
 def config_argv(parser, argv):
@@ -210,6 +211,15 @@ def parse_args(argv=None):
     p.add_argument("--verbose", type=int, default=None, choices=[0, 1, 2],
                    help="Keras' fit verbosity. Default: a progress bar on a terminal, "
                    "a line per epoch otherwise")
+    p.add_argument("--class-weight", default=DEFAULTS["class_weight"], choices=["balanced"],
+                   help="'balanced': weigh each task's training rows by N / (K n_c) of "
+                   "their class (N labelled rows, K classes, n_c rows of the class), in "
+                   "the losses and in DMTL's N / n_f. Default: none (every row weighs 1)")
+    p.add_argument("--tensorboard", action="store_true",
+                   help="Write TensorBoard logs to DIR/tensorboard/: per-step task losses "
+                   "and weights, per-epoch validation metrics, histograms of the fusion's "
+                   "modality and vertex weights (needs the tensorboard package: "
+                   "pip install 'hgfn-keras[tensorboard]'). Default: off")
     p.add_argument("--strategy", default=None, choices=["mirrored", "multi-worker"],
                    help="tf.distribute strategy: every local GPU (mirrored), or workers "
                    "named by TF_CONFIG (multi-worker; run the same command on each). "
@@ -255,6 +265,17 @@ def train_config(args):
     return TrainConfig.from_dict(values)
 
 
+def tensorboard_callbacks(dataset, output_dir):
+    """`ValidationMetrics` (so the epoch logs hold the validation F1, ...) then
+    `MultiTaskTensorBoard` writing to `output_dir/tensorboard/`."""
+    from hgfn_keras import MultiTaskTensorBoard, ValidationMetrics
+    from hgfn_keras.data.dataset import as_tf_dataset
+
+    x_val, y_val = dataset.splits["validation"]
+    return [ValidationMetrics(as_tf_dataset(x_val, None, 512), y_val, dataset.tasks),
+            MultiTaskTensorBoard(os.path.join(output_dir, "tensorboard"), x=x_val)]
+
+
 def run(args):
     """Trains, evaluates and exports one run of parsed arguments; returns its metrics.
 
@@ -289,8 +310,10 @@ def run(args):
                 "--version or leave it out to take the next free one."
             )
     verbose = args.verbose if args.verbose is not None else (1 if sys.stdout.isatty() else 2)
+    callbacks = tensorboard_callbacks(dataset, output_dir) if args.tensorboard else None
     result = recipe.train_and_evaluate(config, dataset, output_dir, strategy=strategy,
-                                       verbose=verbose, record=vars(args))
+                                       verbose=verbose, record=vars(args),
+                                       callbacks=callbacks)
     model, metrics = result.fit.model, result.metrics
     print(f"\nTest split ({sizes['test']} rows), {config.fusion.upper()} + "
           f"{config.mtl.upper()} on {dataset.name}, seed {config.seed}:")

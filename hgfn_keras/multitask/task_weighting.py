@@ -116,7 +116,7 @@ class TaskWeighting(keras.layers.Layer):
         return ops.sum(ops.cast(self.task_weights, task_losses.dtype) * task_losses)
 
 
-def task_counts(tasks, labels):
+def task_counts(tasks, labels, sample_weight=None):
     """N and n_f of DMTL's inverted task sample distribution ratio N / n_f.
 
     N is the number of training rows. n_f is the count of the task's rarest
@@ -124,19 +124,41 @@ def task_counts(tasks, labels):
     paper's "positive samples", which are the rare side in its data), for a
     K-class task its rarest class; missing labels (-1) count for nothing.
 
+    With `sample_weight` (one array `[N]` for every task, or a dict per task), a
+    row counts as its weight, so that a row of weight 2 counts as that row twice
+    and a row of weight 0 not at all: n_f sums the task's own row weights, and N
+    sums each row's mean weight over the tasks (the sum of the weights when every
+    task has the same ones).
+
     >>> from hgfn_keras.specs import Task
     >>> task_counts([Task("a", 2), Task("b", 3)],
     ...             {"a": np.array([1, 0, 1, 1, -1]), "b": np.array([0, 0, 1, 2, 2])})
     (5, [1, 1])
+    >>> task_counts([Task("a", 2)], {"a": np.array([1, 0, 0])},
+    ...             sample_weight=np.array([2.0, 1.0, 0.0]))
+    (3.0, [1.0])
     """
-    positives = []
-    num_samples = None
+    if sample_weight is None:
+        positives = []
+        num_samples = None
+        for task in tasks:
+            y = np.asarray(labels[task.name]).reshape(-1)
+            num_samples = len(y) if num_samples is None else num_samples
+            counts = np.bincount(y[y >= 0].astype("int64"), minlength=task.num_classes)
+            positives.append(int(counts.min()))
+        return int(num_samples or 0), positives
+    positives, row_weights = [], []
     for task in tasks:
         y = np.asarray(labels[task.name]).reshape(-1)
-        num_samples = len(y) if num_samples is None else num_samples
-        counts = np.bincount(y[y >= 0].astype("int64"), minlength=task.num_classes)
-        positives.append(int(counts.min()))
-    return int(num_samples or 0), positives
+        w = sample_weight.get(task.name) if isinstance(sample_weight, dict) else sample_weight
+        w = np.ones(len(y)) if w is None else np.asarray(w, "float64").reshape(-1)
+        row_weights.append(w)
+        present = y >= 0
+        counts = np.bincount(y[present].astype("int64"), weights=w[present],
+                             minlength=task.num_classes)
+        positives.append(float(counts.min()))
+    num_samples = float(np.mean(row_weights, axis=0).sum()) if row_weights else 0.0
+    return num_samples, positives
 
 
 def warn_degenerate_tasks(tasks, labels):

@@ -1,0 +1,49 @@
+"""Shared tiny fixtures: two modalities, two tasks (binary and 3-class), a dozen rows,
+and a tiny npz file. Test files may still define their own when they need other sizes."""
+
+import numpy as np
+import pytest
+
+from hgfn_keras import Modality, Task
+
+TINY_MODALITIES = (Modality("a", width=4), Modality("b", width=3))
+TINY_TASKS = (Task("t1", 2), Task("t2", 3))
+
+
+def tiny_xy(n=12, seed=0, with_mask=False):
+    """Inputs `{a, b}` and labels `{t1, t2}` (every class present) of `n` rows."""
+    rng = np.random.default_rng(seed)
+    x = {"a": rng.normal(size=(n, 4)).astype("float32"),
+         "b": rng.normal(size=(n, 3)).astype("float32")}
+    if with_mask:
+        x["modality_mask"] = np.ones((n, 2), "float32")
+        x["modality_mask"][0, 1] = 0.0
+    y = {"t1": np.arange(n) % 2, "t2": np.arange(n) % 3}
+    return x, y
+
+
+@pytest.fixture
+def tiny_modalities():
+    return list(TINY_MODALITIES)
+
+
+@pytest.fixture
+def tiny_tasks():
+    return list(TINY_TASKS)
+
+
+@pytest.fixture
+def tiny_data():
+    return tiny_xy()
+
+
+@pytest.fixture(scope="module")
+def tiny_npz_file(tmp_path_factory):
+    """A 40-row npz (audio [40, 3], video [40, 4]; happy binary, mood 3-class)."""
+    rng = np.random.default_rng(0)
+    n = 40
+    path = tmp_path_factory.mktemp("tiny") / "tiny.npz"
+    np.savez(path, x_audio=rng.normal(size=(n, 3)).astype("float32"),
+             x_video=rng.normal(size=(n, 4)).astype("float32"),
+             y_happy=np.arange(n) % 2, y_mood=np.arange(n) % 3)
+    return path

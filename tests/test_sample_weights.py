@@ -1,0 +1,114 @@
+"""Row and class weights: `sample_weight` in fit/evaluate, `class_weight` per task.
+
+One batch holds every row (so that the batches do not change with the rows), no dropout and
+no feature statistics (so that nothing else depends on which rows are there): then a row of
+weight 0 must change nothing, and a row of weight 2 must count as that row twice.
+"""
+
+import keras
+import numpy as np
+import pytest
+
+from hgfn_keras import Modality, Task, build_model
+from hgfn_keras.data.dataset import MASK_KEY
+
+MODALITIES = (Modality("image", width=4), Modality("audio", width=3))
+TASKS = (Task("flood", 2), Task("damage", 3))
+NUM_ROWS = 10
+
+
+def _data(num_rows=NUM_ROWS, seed=0):
+    rng = np.random.default_rng(seed)
+    x = {m.name: rng.normal(size=(num_rows, m.width)).astype("float32") for m in MODALITIES}
+    x[MASK_KEY] = np.ones((num_rows, len(MODALITIES)), "float32")
+    y = {"flood": (np.arange(num_rows) % 2).astype("int32"),
+         "damage": (np.arange(num_rows) % 3).astype("int32")}
+    return x, y
+
+
+def _rows(data, index):
+    return {k: v[index] for k, v in data.items()}
+
+
+def _concat(a, b):
+    return {k: np.concatenate([a[k], b[k]]) for k in a}
+
+
+def _model(mtl):
+    keras.utils.set_random_seed(0)
+    model = build_model(list(MODALITIES), list(TASKS), fusion="hgfn",
+                        fusion_kwargs={"theta": 0.5}, head_units=4, dropout=0.0,
+                        normalize=False, mtl=mtl)
+    model.compile(optimizer=keras.optimizers.Adam(1e-2))
+    return model
+
+
+def _trained_weights(x, y, mtl="dmtl", **fit_kwargs):
+    model = _model(mtl)
+    rows = len(next(iter(x.values())))
+    model.fit(x, y, batch_size=rows, epochs=3, shuffle=False, verbose=0, **fit_kwargs)
+    return model.get_weights()
+
+
+def _assert_same(a, b):
+    assert len(a) == len(b)
+    for u, v in zip(a, b):
+        np.testing.assert_allclose(u, v, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("mtl", ["lsew", "dmtl"])
+def test_rows_of_weight_zero_change_nothing(mtl):
+    x, y = _data()
+    x_extra, y_extra = _data(4, seed=1)
+    reference = _trained_weights(x, y, mtl)
+    weights = np.concatenate([np.ones(NUM_ROWS), np.zeros(4)]).astype("float32")
+    padded = _trained_weights(_concat(x, x_extra), _concat(y, y_extra), mtl,
+                              sample_weight=weights)
+    _assert_same(reference, padded)
+
+
+def test_weight_two_equals_the_row_twice():
+    x, y = _data()
+    weights = np.ones(NUM_ROWS, "float32")
+    weights[3] = 2.0
+    weighted = _trained_weights(x, y, sample_weight=weights)
+    duplicated = _trained_weights(_concat(x, _rows(x, [3])), _concat(y, _rows(y, [3])))
+    _assert_same(weighted, duplicated)
+
+
+def test_sample_weight_per_task():
+    x, y = _data()
+    flood = np.ones(NUM_ROWS, "float32")
+    flood[[0, 1]] = 0.0
+    per_task = _trained_weights(x, y, sample_weight={"flood": flood,
+                                                     "damage": np.ones(NUM_ROWS, "float32")})
+    uniform = _trained_weights(x, y)
+    assert not all(np.allclose(a, b) for a, b in zip(per_task, uniform))
+
+
+def test_evaluate_weighs_rows():
+    x, y = _data()
+    model = _model("lsew")
+    weights = np.ones(NUM_ROWS, "float32")
+    weights[:4] = 0.0
+    weighted = model.evaluate(x, y, sample_weight=weights, batch_size=NUM_ROWS, verbose=0,
+                              return_dict=True)
+    subset = model.evaluate(_rows(x, slice(4, None)), _rows(y, slice(4, None)),
+                            batch_size=NUM_ROWS, verbose=0, return_dict=True)
+    for key in ("loss", "flood_loss", "damage_loss"):
+        np.testing.assert_allclose(weighted[key], subset[key], rtol=1e-5)
+    zeros = model.evaluate(x, y, sample_weight=np.zeros(NUM_ROWS, "float32"),
+                           batch_size=NUM_ROWS, verbose=0, return_dict=True)
+    ones = model.evaluate(x, y, sample_weight=np.ones(NUM_ROWS, "float32"),
+                          batch_size=NUM_ROWS, verbose=0, return_dict=True)
+    assert zeros["loss"] != ones["loss"]
+
+
+def test_class_weight_per_task_equals_the_sample_weights_it_means():
+    x, y = _data()
+    class_weight = {"damage": {0: 3.0, 1: 1.0, 2: 0.5}}
+    by_class = _trained_weights(x, y, class_weight=class_weight)
+    damage = np.array([3.0, 1.0, 0.5], "float32")[y["damage"]]
+    by_row = _trained_weights(x, y, sample_weight={"flood": np.ones(NUM_ROWS, "float32"),
+                                                   "damage": damage})
+    _assert_same(by_class, by_row)
