@@ -110,6 +110,52 @@ class ValidationMetrics(keras.callbacks.Callback):
 __all__ = ["ValidationMetrics"]
 
 
+class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
+    """`keras.callbacks.BackupAndRestore` whose backup survives a kill at any moment.
+
+    Keras writes `latest.weights.h5` in place and then the epoch in
+    `training_metadata.json`: a SIGKILL during the first write leaves a truncated
+    HDF5 file that the next run cannot open (`OSError: Unable to synchronously open
+    file (truncated file ...)`), and one between the two writes pairs the weights of
+    epoch e + 1 with the epoch number e. Here the weights go to a temporary file
+    renamed to a name that holds the epoch, and then the metadata, written
+    atomically, names that file: the metadata always describes a complete backup,
+    and a run killed at any point resumes from the last one.
+
+    Args and behaviour otherwise as `keras.callbacks.BackupAndRestore`
+    (`double_checkpoint` is not needed, and not supported).
+    """
+
+    def __init__(self, backup_dir, save_freq="epoch", delete_checkpoint=True):
+        super().__init__(backup_dir, save_freq=save_freq, delete_checkpoint=delete_checkpoint)
+
+    def _save_model(self):
+        from hgfn_keras.io_utils import atomic_write_json
+
+        os.makedirs(self.backup_dir, exist_ok=True)
+        name = f"epoch{self._current_epoch}-batch{self._last_batch_seen}.weights.h5"
+        partial = os.path.join(self.backup_dir, ".partial.weights.h5")
+        self.model.save_weights(filepath=partial, overwrite=True)
+        os.replace(partial, os.path.join(self.backup_dir, name))
+        atomic_write_json(self._training_metadata_path, {
+            "epoch": self._current_epoch, "batch": self._last_batch_seen, "weights": name})
+        for other in os.listdir(self.backup_dir):
+            if other.endswith(".weights.h5") and other != name:
+                os.remove(os.path.join(self.backup_dir, other))
+
+    def _load_model(self):
+        import json
+
+        if not os.path.exists(self._training_metadata_path):
+            return  # no complete backup: start from the beginning
+        with open(self._training_metadata_path, encoding="utf-8") as f:
+            metadata = json.load(f)
+        if self.model.optimizer is not None and not self.model.optimizer.built:
+            self.model.optimizer.build(self.model.trainable_variables)
+        self.model.load_weights(os.path.join(self.backup_dir, metadata["weights"]))
+        self.model._initial_epoch = metadata["epoch"]
+
+
 class RandomStateBackup(keras.callbacks.Callback):
     """Keeps the model's random-number states with `BackupAndRestore`'s backup.
 

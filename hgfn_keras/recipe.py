@@ -12,7 +12,7 @@ import os
 
 import keras
 
-from hgfn_keras.callbacks import RandomStateBackup
+from hgfn_keras.callbacks import AtomicBackupAndRestore, RandomStateBackup
 from hgfn_keras.class_weights import balanced_class_weights, class_weight_to_sample_weight
 from hgfn_keras.data.dataset import as_tf_dataset, epoch_shuffled_dataset
 from hgfn_keras.encoders import TemporalEncoder, TextEncoder
@@ -135,8 +135,7 @@ def fit(model, config, dataset, backup_dir=None, callbacks=None, monitor="val_lo
     all_callbacks = [epoch_order, rebalancing]
     if backup_dir is not None:
         # The folder goes away when the run ends.
-        all_callbacks += [keras.callbacks.BackupAndRestore(backup_dir),
-                          RandomStateBackup(backup_dir)]
+        all_callbacks += [AtomicBackupAndRestore(backup_dir), RandomStateBackup(backup_dir)]
     all_callbacks.append(keras.callbacks.TerminateOnNaN())
     all_callbacks += list(callbacks or [])
     if config.patience > 0:  # patience 0: no early stopping

@@ -9,8 +9,10 @@ with a `TrainConfig`: early stopping on validation loss, test-split metrics). `-
 grid; `--paper-rows` runs the eight rows of the paper's Tables I–IV. Writes:
 
 - `DIR/results.csv`: one row per run (fusion, mtl, seed, every metric per task
-  and their means, epochs, wall time), appended as each run ends, so a stopped
-  grid keeps what it finished and a rerun skips the runs already there;
+  and their means, epochs, wall time; an undefined metric is empty), appended as
+  each run ends, so a stopped grid keeps what it finished and a rerun skips the
+  runs already there (a half line left by a kill is dropped; a run killed while
+  training resumes from its last epoch);
 - `DIR/results.md`: the paper's Tables I–IV shape (per task, then the means:
   F1 / HL / MAP as mean ± std over seeds) and the Table V shape (per-task
   accuracy);
@@ -21,6 +23,8 @@ grid; `--paper-rows` runs the eight rows of the paper's Tables I–IV. Writes:
 
 import argparse
 import csv
+import io
+import math
 import os
 import statistics
 import sys
@@ -95,16 +99,42 @@ def _columns(task_names):
 
 
 def _read_rows(path):
+    """The complete rows of results.csv, one per run.
+
+    A kill while a row was being appended leaves half a line; a rerun must neither read
+    it nor append after it. The half line, a row with too few or too many cells and a
+    second row of the same run are dropped, and the file is rewritten without them
+    (atomically) before the grid goes on.
+    """
+    from hgfn_keras.io_utils import atomic_write_text
+
     if not os.path.exists(path):
         return []
     with open(path, newline="", encoding="utf-8") as f:
-        return list(csv.DictReader(f))
+        text = f.read()
+    complete = text[: text.rfind("\n") + 1]  # "" when not even the header is whole
+    reader = csv.DictReader(io.StringIO(complete))
+    rows, seen = [], set()
+    for row in reader:
+        key = (row.get("fusion"), row.get("mtl"), row.get("seed"))
+        if None in row or None in row.values() or key in seen:
+            continue
+        seen.add(key)
+        rows.append(row)
+    if complete != text or len(rows) != reader.line_num - 1:
+        out = io.StringIO()
+        if reader.fieldnames:
+            writer = csv.DictWriter(out, fieldnames=reader.fieldnames, lineterminator="\n")
+            writer.writeheader()
+            writer.writerows(rows)
+        atomic_write_text(path, out.getvalue())
+    return rows
 
 
 def _append_row(path, columns, row):
-    new = not os.path.exists(path)
+    new = not os.path.exists(path) or os.path.getsize(path) == 0
     with open(path, "a", newline="", encoding="utf-8") as f:
-        writer = csv.DictWriter(f, fieldnames=columns)
+        writer = csv.DictWriter(f, fieldnames=columns, lineterminator="\n")
         if new:
             writer.writeheader()
         writer.writerow(row)
@@ -112,11 +142,24 @@ def _append_row(path, columns, row):
         os.fsync(f.fileno())
 
 
+def _number(value):
+    """A results.csv cell: 6 decimals, or empty when the metric is undefined (NaN)."""
+    return "" if value is None or math.isnan(value) else f"{value:.6f}"
+
+
 def _cell(values):
-    values = [float(v) for v in values]
-    if len(values) == 1:
-        return f"{values[0]:.3f}"
-    return f"{statistics.mean(values):.3f} ± {statistics.stdev(values):.3f}"
+    """Mean ± std over seeds of results.csv cells, skipping undefined (empty) ones.
+
+    "n/a" when every seed's value is undefined; "(k of n seeds)" when some are.
+    """
+    kept = [float(v) for v in values if v not in ("", None) and not math.isnan(float(v))]
+    if not kept:
+        return "n/a"
+    text = f"{kept[0]:.3f}" if len(kept) == 1 else (
+        f"{statistics.mean(kept):.3f} ± {statistics.stdev(kept):.3f}")
+    if len(kept) < len(values):
+        text += f" ({len(kept)} of {len(values)} seeds)"
+    return text
 
 
 def results_markdown(rows, task_names, pairs):
@@ -130,7 +173,9 @@ def results_markdown(rows, task_names, pairs):
     ordered = [p for p in pairs if p in groups] + [p for p in groups if p not in pairs]
     seeds = sorted({int(r["seed"]) for r in rows})
     lines = [f"Mean ± standard deviation over seeds {seeds} (test split). "
-             "F1 and MAP: higher is better; HL (Hamming loss): lower is better.", ""]
+             "F1 and MAP: higher is better; HL (Hamming loss): lower is better. "
+             "n/a: undefined (e.g. MAP of a task with no positive test label); a mean ± std "
+             "leaves out the seeds where the value is undefined and says over how many.", ""]
     tables = [(f"Task `{t}`", t) for t in task_names] + [("Mean over tasks", "mean")]
     for title, prefix in tables:
         lines += [f"### {title} (Tables I–IV shape)", "", "| Method | F1 | HL | MAP |",
@@ -226,8 +271,8 @@ def main(argv=None):
         row = {"fusion": fusion, "mtl": mtl, "seed": seed,
                "epochs_run": metrics["run"]["epochs_run"], "wall_seconds": round(wall, 1)}
         for t, values in metrics["tasks"].items():
-            row.update({f"{t}_{m}": f"{values[m]:.6f}" for m in METRICS})
-        row.update({f"mean_{m}": f"{metrics['mean'][m]:.6f}" for m in METRICS})
+            row.update({f"{t}_{m}": _number(values[m]) for m in METRICS})
+        row.update({f"mean_{m}": _number(metrics["mean"][m]) for m in METRICS})
         _append_row(csv_path, _columns(task_names), row)
         rows.append({k: str(v) for k, v in row.items()})
         print(f"{tag}: done in {wall:.0f} s, mean F1 {metrics['mean']['f1']:.3f}", flush=True)
