@@ -22,3 +22,14 @@ def test_every_strategy_under_mixed_bfloat16(name, tmp_path):
 
 def test_every_strategy_is_tested():
     assert set(TASK_WEIGHTINGS) >= set(KWARGS)
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda: TASK_WEIGHTINGS["dwa"](temperature=True), r"`temperature` must be a number > 0"),
+    (lambda: TASK_WEIGHTINGS["dwa"](temperature=0), r"Received: temperature=0"),
+    (lambda: TASK_WEIGHTINGS["moo"](iterations=True), r"`iterations` must be a positive int"),
+    (lambda: TASK_WEIGHTINGS["moo"](iterations=2.0), r"Received: iterations=2.0"),
+])
+def test_strategy_arguments_are_checked_by_the_shared_helpers(make, message):
+    with pytest.raises(ValueError, match=message):
+        make()

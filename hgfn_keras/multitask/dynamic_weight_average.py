@@ -3,6 +3,7 @@
 import keras
 from keras import ops
 
+from hgfn_keras.arguments import number
 from hgfn_keras.multitask.task_weighting import TaskWeighting
 
 
@@ -23,10 +24,8 @@ class DynamicWeightAverage(TaskWeighting):
 
     def __init__(self, temperature=2.0, **kwargs):
         super().__init__(**kwargs)
-        if not isinstance(temperature, (int, float)) or temperature <= 0:
-            raise ValueError(
-                f"`temperature` must be positive. Received: temperature={temperature!r}")
-        self.temperature = float(temperature)
+        self.temperature = number("temperature", temperature, minimum=0,
+                                  exclusive_minimum=True)
 
     def build(self, input_shape):
         super().build(input_shape)

@@ -5,6 +5,7 @@ import tensorflow as tf
 from keras import ops
 
 from hgfn_keras import distribute
+from hgfn_keras.arguments import positive_int
 from hgfn_keras.multitask.task_weighting import TaskWeighting
 
 
@@ -86,11 +87,7 @@ class MinNormWeighting(TaskWeighting):
 
     def __init__(self, iterations=250, **kwargs):
         super().__init__(**kwargs)
-        if isinstance(iterations, bool) or not isinstance(iterations, int) or iterations < 1:
-            raise ValueError(
-                f"`iterations` must be a positive integer. Received: iterations={iterations!r}"
-            )
-        self.iterations = iterations
+        self.iterations = positive_int("iterations", iterations)
 
     @property
     def persistent_tape(self):
