@@ -18,7 +18,7 @@ import. Where each noise line comes from and how it is stopped:
   user chose a level) stops them. Errors that matter reach Python as exceptions.
 - absl's Python logger is set to ERROR after TensorFlow's import.
 
-`HGFN_VERBOSE=1` (what `--verbose` sets) turns all of this off and sets
+`HGFN_VERBOSE=1` (what a bare `--verbose` on a command line sets) turns all of this off and sets
 `TF_CPP_MIN_LOG_LEVEL=0` unless the user chose a level.
 """
 
@@ -43,14 +43,30 @@ def is_verbose() -> bool:
     return os.environ.get(VERBOSE_ENV, "").lower() not in ("", "0", "false", "no")
 
 
+def asks_for_logs(argv: "list[str]") -> bool:
+    """Whether a command line has a bare `--verbose` (not `--verbose N`, Keras' verbosity).
+
+    >>> asks_for_logs(["--verbose"]), asks_for_logs(["--verbose", "--epochs", "1"])
+    (True, True)
+    >>> asks_for_logs(["--verbose", "2"]), asks_for_logs(["--verbose=1"]), asks_for_logs([])
+    (False, False, False)
+    """
+    for i, arg in enumerate(argv):
+        if arg == "--":
+            break
+        if arg == "--verbose" and (i + 1 == len(argv) or not argv[i + 1].isdigit()):
+            return True
+    return False
+
+
 def configure(argv: "list[str] | None" = None) -> None:
     """Sets the log environment before TensorFlow is imported; installs the start-up filter.
 
     Args:
-        argv: a command line; `--verbose` in it sets `HGFN_VERBOSE=1`. None: leave
-            `HGFN_VERBOSE` as it is.
+        argv: a command line; a bare `--verbose` in it sets `HGFN_VERBOSE=1` (see
+            `asks_for_logs`). None: leave `HGFN_VERBOSE` as it is.
     """
-    if argv is not None and "--verbose" in argv:
+    if argv is not None and asks_for_logs(argv):
         os.environ[VERBOSE_ENV] = "1"
     if is_verbose():
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "0")

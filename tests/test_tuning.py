@@ -4,6 +4,7 @@
 import json
 import os
 import pathlib
+import re
 import socket
 import subprocess
 import sys
@@ -49,11 +50,13 @@ def test_hypermodel_space_builds_the_training_model(tiny_npz):
     assert hypermodel.keras_tuner_objective == keras_tuner.Objective("val_mean_f1", "max")
     hp = keras_tuner.HyperParameters()
     model = hypermodel.build(hp)
-    assert set(hp.values) == {"theta", "beta", "alpha", "learning_rate", "dropout"}
+    assert set(hp.values) == {"theta", "beta", "alpha", "tdb_learning_rate", "learning_rate",
+                              "dropout"}
     assert 0 < hp.values["theta"] <= 1 and hp.values["beta"] >= 0
     assert model.fusion_layer.theta == hp.values["theta"]
     assert model.beta == hp.values["beta"]
     assert model.task_weighting.alpha == hp.values["alpha"]
+    assert model.task_weighting.learning_rate == hp.values["tdb_learning_rate"]
     assert model.network.get_layer("happy_hidden").units == 4  # fixed, not searched
     history = hypermodel.fit(hp, model, verbose=0)
     assert set(history.history) >= {"loss", "val_loss", "val_mean_f1", "happy_weight"}
@@ -112,15 +115,24 @@ def test_train_config_file_and_cli_flags(tmp_path, capsys):
 def test_search_writes_config_that_training_accepts(tiny_npz, tmp_path):
     out = tmp_path / "search"
     process = _search("--dataset", f"npz:{tiny_npz}", "--tuner", "random", "--max-trials", 2,
-                      "--epochs", 1, "--batch-size", 16, "--objective", "val_mean_f1",
-                      "--output-dir", out, "--verbose", 0)
+                      "--epochs", 1, "--batch-size", 16, "--output-dir", out,
+                      "--verbose", 2)
     stdout, stderr = process.communicate(timeout=300)
     assert process.returncode == 0, stderr[-3000:]
-    assert "Best val_mean_f1" in stdout
+    assert "Best val_mean_f1" in stdout  # the default objective
     best = json.loads((out / "best_hyperparameters.json").read_text())
-    assert {"theta", "beta", "alpha", "learning_rate", "dataset"} <= set(best)
+    searched = {"theta", "beta", "alpha", "tdb_learning_rate", "learning_rate", "head_units",
+                "dropout", "embedding_dim"}
+    assert {"theta", "beta", "alpha", "learning_rate"} <= set(best)
+    # Only the searched values and the architecture choices: never how the search ran.
+    assert set(best) - searched == {"fusion", "mtl"}, best
     summary = json.loads((out / "search_summary.json").read_text())
     assert len(summary["trials"]) == 2
+    # The trial numbers are the ones the log shows.
+    logged = [int(n) for n in re.findall(r"Running Trial #(\d+)", stdout)]
+    assert [t["trial"] for t in summary["trials"]] == logged == [1, 2]
+    assert f"(trial #{summary['best_trial']})" in stdout
+    assert summary["searched_with"]["epochs"] == 1 and summary["searched_with"]["batch_size"] == 16
     # Resuming with other arguments is refused in one line.
     again = _search("--dataset", f"npz:{tiny_npz}", "--tuner", "bayesian", "--output-dir", out)
     _, stderr = again.communicate(timeout=300)
@@ -128,7 +140,8 @@ def test_search_writes_config_that_training_accepts(tiny_npz, tmp_path):
     assert "holds a search made with other arguments" in stderr
     run_dir = tmp_path / "run"
     result = subprocess.run(
-        [sys.executable, "-m", "training.train", "--config", out / "best_hyperparameters.json",
+        [sys.executable, "-m", "training.train", "--dataset", f"npz:{tiny_npz}",
+         "--config", out / "best_hyperparameters.json", "--epochs", "1",
          "--output-dir", run_dir, "--no-export", "--verbose", "0"],
         cwd=REPO_ROOT, env=_env(), capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]

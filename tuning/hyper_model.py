@@ -70,7 +70,7 @@ class HGFNHyperModel(keras_tuner.HyperModel):
         **kwargs: `keras_tuner.HyperModel` arguments (`name`, `tunable`).
     """
 
-    def __init__(self, dataset, objective="val_loss", fixed=None, backup_dir=None, **kwargs):
+    def __init__(self, dataset, objective="val_mean_f1", fixed=None, backup_dir=None, **kwargs):
         super().__init__(**kwargs)
         if objective not in OBJECTIVES:
             raise ValueError(

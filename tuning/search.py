@@ -57,9 +57,10 @@ def parse_args(argv=None):
     p.add_argument("--max-trials", type=int, default=10,
                    help="Most trials in all (Hyperband: a cap on its own schedule). "
                    "Default: %(default)s")
-    p.add_argument("--objective", default="val_loss", choices=["val_loss", "val_mean_f1"],
-                   help="val_loss (min) or val_mean_f1 (max, the mean validation F1 over "
-                   "the tasks). Default: %(default)s")
+    p.add_argument("--objective", default="val_mean_f1", choices=["val_mean_f1", "val_loss"],
+                   help="val_mean_f1 (max, the mean validation F1 over the tasks) or "
+                   "val_loss (min; the focal loss, which shrinks as β grows whatever the "
+                   "model, so it favours the largest β). Default: %(default)s")
     p.add_argument("--output-dir", required=True,
                    help="The search's folder: its state (for resuming) and results.")
     p.add_argument("--overwrite", action="store_true",
@@ -73,15 +74,17 @@ def parse_args(argv=None):
                    help="Most epochs per trial (Hyperband's max_epochs). Default: %(default)s")
     p.add_argument("--patience", type=int, default=DEFAULTS["patience"],
                    help="Early-stopping patience on the objective. Default: %(default)s")
-    p.add_argument("--batch-size", type=int, default=DEFAULTS["batch_size"])
+    p.add_argument("--batch-size", type=int, default=DEFAULTS["batch_size"],
+                   help="Rows per training batch. Default: %(default)s")
     p.add_argument("--seed", type=int, default=DEFAULTS["seed"],
                    help="Seeds the split, the weights and the search. Default: %(default)s")
     p.add_argument("--limit", type=int, default=None,
-                   help="Use a random subset of this many rows (clothing only).")
-    p.add_argument("--verbose", type=int, default=None, choices=[0, 1, 2],
+                   help="Use a random subset of this many rows (clothing only). "
+                   "Default: every row")
+    p.add_argument("--verbose", type=int, default=None, choices=[0, 1, 2], nargs="?",
                    help="0: quiet; 1: a summary per trial and a progress bar per epoch; "
-                   "2: a summary per trial and a line per epoch. Default: 1 on a "
-                   "terminal, 2 otherwise")
+                   "2: a summary per trial and a line per epoch. A bare --verbose also "
+                   "shows TensorFlow's own log lines. Default: 1 on a terminal, 2 otherwise")
     args = p.parse_args(argv)
     for name in ("max_trials", "epochs", "batch_size"):
         if getattr(args, name) < 1:
@@ -182,6 +185,17 @@ def make_tuner(args, hypermodel):
     return tuner
 
 
+#: The fixed arguments that `best_hyperparameters.json` keeps: the architecture choices
+#: needed to rebuild the model the values were found for. The others (epochs, limit,
+#: batch size, patience, seed, the dataset) describe how the search ran, not the result.
+ARCHITECTURE_KEYS = ("fusion", "mtl")
+
+
+def trial_number(trial):
+    """The 1-based number KerasTuner's log shows ("Running Trial #N") for a trial."""
+    return int(trial.trial_id) + 1
+
+
 def best_hyperparameters(tuner, hypermodel):
     """The best trial's values as `training.train` arguments, and the trial.
 
@@ -190,8 +204,10 @@ def best_hyperparameters(tuner, hypermodel):
         hypermodel: its `HGFNHyperModel`.
 
     Returns:
-        `(config, trial)`: the fixed arguments plus the best trial's searched
-        values (KerasTuner's own `tuner/...` entries left out), and the trial.
+        `(config, trial)`: the architecture choices held fixed
+        (`ARCHITECTURE_KEYS`) plus the best trial's searched values (KerasTuner's
+        own `tuner/...` entries left out), and the trial. Never `epochs`, `limit`
+        or paths: `training.train --config` then trains a full run.
     """
     trials = [t for t in tuner.oracle.get_best_trials(len(tuner.oracle.trials))
               if t.status == "COMPLETED" and t.score is not None][:1]
@@ -202,7 +218,8 @@ def best_hyperparameters(tuner, hypermodel):
     trial = trials[0]
     values = {k: v for k, v in trial.hyperparameters.values.items()
               if not k.startswith("tuner/")}
-    return dict(hypermodel.fixed, **values), trial
+    fixed = {k: hypermodel.fixed[k] for k in ARCHITECTURE_KEYS if k in hypermodel.fixed}
+    return dict(fixed, **values), trial
 
 
 def run(args):
@@ -248,19 +265,21 @@ def run(args):
     path = os.path.join(args.output_dir, "best_hyperparameters.json")
     atomic_write_json(path, config)
     trials = [
-        {"trial_id": t.trial_id, "status": t.status, "score": t.score,
-         "hyperparameters": t.hyperparameters.values}
+        {"trial": trial_number(t), "trial_id": t.trial_id, "status": t.status,
+         "score": t.score, "hyperparameters": t.hyperparameters.values}
         for t in sorted(tuner.oracle.trials.values(), key=lambda t: t.trial_id)
     ]
     atomic_write_json(os.path.join(args.output_dir, "search_summary.json"), {
         "objective": args.objective, "best_score": trial.score,
-        "best_trial": trial.trial_id, "trials": trials,
+        "best_trial": trial_number(trial), "best_trial_id": trial.trial_id,
+        "searched_with": fixed_arguments(args), "trials": trials,
         "wall_seconds": round(time.time() - started, 1),
     })
-    print(f"\nBest {args.objective}: {trial.score:.4f} (trial {trial.trial_id}): "
+    print(f"\nBest {args.objective}: {trial.score:.4f} (trial #{trial_number(trial)}): "
           + ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
-                      for k, v in config.items() if k not in hypermodel.fixed))
-    print(f"Wrote {path}; train with it: python -m training.train --config {path}")
+                      for k, v in config.items() if k not in ARCHITECTURE_KEYS))
+    print(f"Wrote {path}; train with it: python -m training.train --dataset {args.dataset} "
+          f"--config {path}")
     print(f"Total wall time: {time.time() - started:.1f} s")
     return config
 
