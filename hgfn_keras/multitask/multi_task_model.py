@@ -15,7 +15,8 @@ from hgfn_keras.feature_normalization import FeatureNormalization
 from hgfn_keras.fusion import Fusion
 from hgfn_keras.labels import check_label_range
 from hgfn_keras.multitask.strategies import TASK_WEIGHTINGS, get_task_weighting
-from hgfn_keras.multitask.task_loss import task_loss
+from hgfn_keras.multitask.loss_tracker import TaskLossTracker
+from hgfn_keras.multitask.task_loss import task_loss_terms
 from hgfn_keras.multitask.task_rebalancing import TaskRebalancing
 from hgfn_keras.multitask.task_weighting import task_counts, warn_degenerate_tasks
 from hgfn_keras.specs import Task
@@ -113,8 +114,10 @@ class MultiTaskModel(keras.Model):
                              f"Tasks: {self.task_names}")
         self.task_weighting.check_model(self)
         self._with_fused = None  # built on first use (MGDA-UB needs Z)
-        self.loss_tracker = keras.metrics.Mean(name="loss")
-        self.task_loss_trackers = [keras.metrics.Mean(name=f"{t.name}_loss") for t in self.tasks]
+        # Training logs the mean over batches (as `keras.metrics.Mean`); evaluation
+        # the sum over every labelled row divided by their count (`test_step`).
+        self.loss_tracker = TaskLossTracker(len(self.tasks), name="loss")
+        self.task_loss_trackers = [TaskLossTracker(1, name=f"{t.name}_loss") for t in self.tasks]
         # The network is a built functional model and the task weighting has its
         # variables: every weight exists, so the model is built (BackupAndRestore
         # and export need that before the first batch).
@@ -289,19 +292,32 @@ class MultiTaskModel(keras.Model):
         `sample_weight`: per-row weights `[batch]` for every task, or a dict
         `{task name: [batch]}`; None weighs the rows equally.
         """
+        sums, counts = self.loss_terms(y, y_pred, sample_weight)
+        task_losses = sums / ops.where(counts > 0, counts, 1.0)
+        return self.task_weighting(task_losses), task_losses
+
+    def loss_terms(self, y, y_pred, sample_weight=None):
+        """Per task, the sum of the per-row losses over the rows with a label and
+        their count (weights summed with `sample_weight`): two `[T]` tensors.
+
+        A task's loss on a batch is sum / count (`compute_losses`); an evaluation
+        adds both over its batches and divides once (`test_step`), so its value
+        does not depend on the batch size when labels are missing.
+        """
         auxiliary = {}
         for output, task_name in self.auxiliary_outputs.items():
             auxiliary.setdefault(task_name, []).append(output)
-        losses = []
+        sums, counts = [], []
         for t in self.tasks:
             weights = sample_weight.get(t.name) if isinstance(sample_weight, dict) \
                 else sample_weight
-            loss = task_loss(t, y[t.name], y_pred[t.name], self.beta, weights)
-            for output in auxiliary.get(t.name, ()):
-                loss = loss + task_loss(t, y[t.name], y_pred[output], self.beta, weights)
-            losses.append(loss)
-        task_losses = ops.stack(losses)
-        return self.task_weighting(task_losses), task_losses
+            total, count = task_loss_terms(t, y[t.name], y_pred[t.name], self.beta, weights)
+            for output in auxiliary.get(t.name, ()):  # same labels, same count
+                total = total + task_loss_terms(t, y[t.name], y_pred[output], self.beta,
+                                                weights)[0]
+            sums.append(total)
+            counts.append(count)
+        return ops.stack(sums), ops.stack(counts)
 
     def _update_trackers(self, total, task_losses):
         self.loss_tracker.update_state(total)
@@ -348,9 +364,13 @@ class MultiTaskModel(keras.Model):
     def test_step(self, data):
         x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
         y_pred = self(x, training=False)
-        _, task_losses = self.compute_losses(y, y_pred, sample_weight)
-        return distribute.logs_for_reduction(
-            self._update_trackers(ops.sum(task_losses), task_losses))
+        # Sums and counts over the whole evaluation: a task's loss is the mean over
+        # every labelled row, whatever the batch size; "loss" is their sum over tasks.
+        sums, counts = self.loss_terms(y, y_pred, sample_weight)
+        self.loss_tracker.update_state(sums=sums, counts=counts)
+        for index, tracker in enumerate(self.task_loss_trackers):
+            tracker.update_state(sums=sums[index:index + 1], counts=counts[index:index + 1])
+        return distribute.logs_for_reduction({m.name: m.result() for m in self.metrics})
 
     def scale_loss(self, value):
         """`optimizer.scale_loss(value)`: scaled by a `LossScaleOptimizer`

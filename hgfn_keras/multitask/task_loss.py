@@ -8,6 +8,8 @@ from keras import ops
 def task_loss(task, y_true, y_pred, beta=0.0, sample_weight=None):
     """Mean focal loss of one task over the batch rows whose label is not -1.
 
+    `task_loss_terms`' sum divided by its count (0 when the count is 0).
+
     L_s = −(1 − p_d)^β log p_d (eq. 10); β = 0 is plain cross-entropy. Keras'
     `BinaryFocalCrossentropy(gamma=β, apply_class_balancing=False)` and
     `CategoricalFocalCrossentropy(alpha=1.0, gamma=β)` compute exactly this, so
@@ -24,6 +26,23 @@ def task_loss(task, y_true, y_pred, beta=0.0, sample_weight=None):
     Returns:
         A scalar: the (weighted) mean over rows with a label, 0 when the batch
         has none (or their weights sum to 0).
+    """
+    total, count = task_loss_terms(task, y_true, y_pred, beta, sample_weight)
+    return total / ops.where(count > 0, count, 1.0)
+
+
+def task_loss_terms(task, y_true, y_pred, beta=0.0, sample_weight=None):
+    """The sum of one task's per-row focal losses over the rows with a label, and
+    their count (the sum of their weights with `sample_weight`).
+
+    Kept apart so that an evaluation can add them over every batch and divide
+    once: the loss over missing labels then does not depend on the batch size
+    (a mean of batch means would weigh a batch with 2 labels like one with 16).
+
+    Args: as `task_loss`.
+
+    Returns:
+        `(sum, count)`, two float32 scalars.
     """
     # Keras' focal losses clip p inside the log but not inside (1 − p_d)^β, whose
     # gradient is 0 · 0^(−1) = NaN once a sigmoid or softmax saturates to exactly
@@ -52,8 +71,6 @@ def task_loss(task, y_true, y_pred, beta=0.0, sample_weight=None):
         loss_fn = keras.losses.CategoricalFocalCrossentropy(alpha=1.0, gamma=beta, reduction=None)
         per_row = loss_fn(ops.one_hot(labels, task.num_classes, dtype=y_pred.dtype), y_pred)
     per_row = ops.reshape(per_row, (-1,))
-    if sample_weight is None:
-        return ops.sum(per_row * valid) / ops.maximum(ops.sum(valid), 1.0)
-    weights = valid * ops.reshape(ops.cast(sample_weight, y_pred.dtype), (-1,))
-    total = ops.sum(weights)
-    return ops.sum(per_row * weights) / ops.where(total > 0, total, 1.0)
+    weights = valid if sample_weight is None else (
+        valid * ops.reshape(ops.cast(sample_weight, y_pred.dtype), (-1,)))
+    return ops.sum(per_row * weights), ops.sum(weights)
