@@ -24,6 +24,15 @@ pytestmark = pytest.mark.slow
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 
+def strict_loads(text):
+    """`json.loads` that refuses NaN / Infinity, as a browser's `JSON.parse` does."""
+
+    def refuse(constant):
+        raise ValueError(f"not strict JSON: {constant}")
+
+    return json.loads(text, parse_constant=refuse)
+
+
 def _env():
     return dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
 
@@ -103,6 +112,13 @@ def test_an_undefined_metric_is_empty_in_csv_and_na_in_markdown(unbroken):
     assert all(row["rare_map"] == "" for row in rows)
     assert all(row["level_map"] not in ("", "nan") for row in rows)
     assert all(row["mean_map"] == row["level_map"] for row in rows)  # over 1 task
+    # Every JSON a run of the grid wrote is strict; the undefined MAP is null with a reason.
+    written = sorted((unbroken / "runs").rglob("*.json"))
+    assert {p.name for p in written} >= {"metrics.json"}
+    for path in written:
+        strict_loads(path.read_text())
+    metrics = strict_loads((unbroken / "runs" / "cfc+lsew" / "seed0" / "metrics.json").read_text())
+    assert metrics["tasks"]["rare"]["map"] is None and metrics["tasks"]["rare"]["map_undefined"]
     markdown = (unbroken / "results.md").read_text()
     assert "nan" not in markdown.lower().replace("nans", "")
     table = markdown.split("### Task `rare`")[1].split("###")[0]
@@ -143,6 +159,7 @@ def test_a_killed_search_resumes_and_completes_its_trials(tiny_npz, tmp_path):
                             capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "Traceback" not in result.stderr
-    summary = json.loads((out / "search_summary.json").read_text())
+    summary = strict_loads((out / "search_summary.json").read_text())
+    strict_loads((out / "best_hyperparameters.json").read_text())
     assert len(summary["trials"]) == 3
     assert sorted(_trial_states(out).values()) == ["COMPLETED"] * 3
