@@ -1,10 +1,12 @@
 """Export a trained model as a SavedModel version that TF Serving can load.
 
     python -m training.export --model runs/hgfn_clothing --name hgfn_clothing [--version 3]
+    python -m training.export --model runs/hgfn_clothing --export-dir saved_models/hgfn_clothing
 
 `--model` is the `model.keras` file that `python -m training.train` saves in its
-output folder, or that folder. The version goes to `<base-dir>/<name>/<version>/`
-(default base `saved_models`), written to a temporary folder and renamed into place.
+output folder, or that folder. The version goes to `<export-dir>/<version>/` (default
+`saved_models/<name>`, the folder `python -m training.train --export-dir` names), written
+to a temporary folder and renamed into place.
 """
 
 import argparse
@@ -31,19 +33,31 @@ def parse_args(argv=None):
     )
     p.add_argument("--model", required=True,
                    help=f"A .keras file, or a training output folder holding {MODEL_FILE}.")
-    p.add_argument("--name", required=True, help="Model name: the folder under --base-dir.")
+    p.add_argument("--name", default=None,
+                   help="Model name: the folder under saved_models/ (needed without "
+                   "--export-dir). Default: none")
     p.add_argument("--version", type=int, default=None,
                    help="SavedModel version. Default: the next free integer")
-    p.add_argument("--base-dir", default="saved_models",
-                   help="Where the model folders are. Default: %(default)s")
+    p.add_argument("--export-dir", default=None,
+                   help="The SavedModel's model folder; the version goes below it (the same "
+                   "flag as `training.train --export-dir`). Default: saved_models/<name>")
+    # The old name (a base folder; the model folder was <base-dir>/<name>), kept working.
+    p.add_argument("--base-dir", default=None, help=argparse.SUPPRESS)
     p.add_argument("--no-modality-weights", action="store_true",
                    help="Leave out the `modality_weights` output (it is added when the "
-                   "fusion has modality weights, e.g. HGFN).")
+                   "fusion has modality weights, e.g. HGFN). Default: included when the "
+                   "fusion has them")
     args = p.parse_args(argv)
     if args.version is not None and args.version < 1:
         p.error(f"--version must be a positive integer. Received: {args.version}")
-    if not args.name or os.sep in args.name or args.name in (".", ".."):
-        p.error(f"--name must be a plain folder name. Received: {args.name!r}")
+    if args.export_dir is None and (
+            not args.name or os.sep in args.name or args.name in (".", "..")):
+        p.error(f"give --export-dir, or --name as a plain folder name. Received: "
+                f"--name {args.name!r}")
+    if args.export_dir is not None and args.base_dir is not None:
+        p.error("--base-dir is the old name of --export-dir's parent; give --export-dir only.")
+    if args.export_dir is None:
+        args.export_dir = os.path.join(args.base_dir or "saved_models", args.name)
     return args
 
 
@@ -88,7 +102,7 @@ def run(args):
     if weights and not has_modality_weights(model):
         weights = False
         print("The fusion has no modality weights; exporting the task outputs only.")
-    target = export_saved_model(model, os.path.join(args.base_dir, args.name),
+    target = export_saved_model(model, args.export_dir,
                                 version=args.version, return_modality_weights=weights)
     print(f"Exported {path} to {target}")
     return target

@@ -129,7 +129,7 @@ def parse_args(argv=None):
     )
     p.add_argument("--dataset", default=DEFAULTS["dataset"],
                    help="'clothing' (the embedded reviews) or 'npz:PATH' (a feature file; "
-                   "see DESIGN.md's npz contract). Default: %(default)s")
+                   "see docs/DESIGN.md, 'The feature-file contract'). Default: %(default)s")
     p.add_argument("--fusion", default=DEFAULTS["fusion"], choices=FUSION_CHOICES,
                    help="Fusion layer: HGFN (the paper's), or a baseline: CFC (concatenate), "
                    "tensor fusion (TFN/LMF, for MATF), GFN. Default: %(default)s")
@@ -146,7 +146,8 @@ def parse_args(argv=None):
                    help="Learning rate of the task weights' optimizer (dmtl, gradnorm only). "
                    "Default: the strategy's (DMTL SGD 1e-4, GradNorm Adam 0.025)")
     p.add_argument("--no-rebalance", action="store_true",
-                   help="Turn off the epoch-end re-balancing (dmtl, gradnorm only; TDB alone).")
+                   help="Turn off the epoch-end re-balancing (dmtl, gradnorm only; TDB "
+                   "alone). Default: the strategy's own (on for dmtl)")
     p.add_argument("--grad-norm-layer", default=DEFAULTS["grad_norm_layer"],
                    choices=["task", "shared"],
                    help="Where the gradient norms are taken (dmtl, gradnorm only): each "
@@ -165,8 +166,10 @@ def parse_args(argv=None):
     p.add_argument("--name", default=None, help="Model name. Default: <fusion>_<dataset>")
     p.add_argument("--version", type=int, default=None,
                    help="SavedModel version. Default: the next free integer")
-    p.add_argument("--no-export", action="store_true", help="Skip the SavedModel export.")
-    p.add_argument("--batch-size", type=int, default=DEFAULTS["batch_size"])
+    p.add_argument("--no-export", action="store_true",
+                   help="Skip the SavedModel export. Default: export")
+    p.add_argument("--batch-size", type=int, default=DEFAULTS["batch_size"],
+                   help="Rows per training batch. Default: %(default)s")
     p.add_argument("--learning-rate", type=float, default=DEFAULTS["learning_rate"],
                    help="The main optimizer's learning rate. Default: %(default)s")
     p.add_argument("--optimizer", default=DEFAULTS["optimizer"], choices=["adam", "adamw"],
@@ -203,13 +206,19 @@ def parse_args(argv=None):
                    help="Encoder of sequence modalities ([N, T, D] in an npz): 2 Bi-GRU layers "
                    "with attention (the paper's, for video) or the mean over steps. "
                    "Default: %(default)s")
-    p.add_argument("--max-vocabulary", type=int, default=DEFAULTS["max_vocabulary"])
-    p.add_argument("--head-units", type=int, default=DEFAULTS["head_units"])
-    p.add_argument("--dropout", type=float, default=DEFAULTS["dropout"])
+    p.add_argument("--max-vocabulary", type=int, default=DEFAULTS["max_vocabulary"],
+                   help="Most words in a text encoder's vocabulary (from the training "
+                   "split). Default: %(default)s")
+    p.add_argument("--head-units", type=int, default=DEFAULTS["head_units"],
+                   help="Width of each task head's hidden Dense layer. Default: %(default)s")
+    p.add_argument("--dropout", type=float, default=DEFAULTS["dropout"],
+                   help="Dropout in each task head. Default: %(default)s")
     p.add_argument("--limit", type=int, default=DEFAULTS["limit"],
-                   help="Use a random subset of this many rows (clothing only; for quick runs).")
-    p.add_argument("--verbose", type=int, default=None, choices=[0, 1, 2],
-                   help="Keras' fit verbosity. Default: a progress bar on a terminal, "
+                   help="Use a random subset of this many rows (clothing only; for quick "
+                   "runs). Default: every row")
+    p.add_argument("--verbose", type=int, default=None, choices=[0, 1, 2], nargs="?",
+                   help="Keras' fit verbosity (0, 1, 2). A bare --verbose also shows "
+                   "TensorFlow's own log lines. Default: a progress bar on a terminal, "
                    "a line per epoch otherwise")
     p.add_argument("--class-weight", default=DEFAULTS["class_weight"], choices=["balanced"],
                    help="'balanced': weigh each task's training rows by N / (K n_c) of "
@@ -226,7 +235,8 @@ def parse_args(argv=None):
                    "Default: none")
     p.add_argument("--config", default=None, metavar="FILE",
                    help="A JSON object {argument name: value} (e.g. a tuning search's "
-                   "best_hyperparameters.json); flags given on the command line win.")
+                   "best_hyperparameters.json); flags given on the command line win. "
+                   "Default: none")
     args = p.parse_args(config_argv(p, sys.argv[1:] if argv is None else list(argv)))
     for name in ("epochs", "batch_size", "patience", "embedding_dim", "max_vocabulary",
                  "head_units", "cfc_units", "min_epochs", "reduce_lr_patience"):

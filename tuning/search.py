@@ -64,7 +64,8 @@ def parse_args(argv=None):
     p.add_argument("--output-dir", required=True,
                    help="The search's folder: its state (for resuming) and results.")
     p.add_argument("--overwrite", action="store_true",
-                   help="Start afresh, discarding a search already in --output-dir.")
+                   help="Start afresh, discarding a search already in --output-dir. "
+                   "Default: resume it")
     p.add_argument("--fusion", default=DEFAULTS["fusion"],
                    help="Fusion, held fixed (θ is searched for 'hgfn'). Default: %(default)s")
     p.add_argument("--mtl", default=DEFAULTS["mtl"],

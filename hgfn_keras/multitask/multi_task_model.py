@@ -456,6 +456,12 @@ class MultiTaskModel(keras.Model):
                                                    task.name).astype("int32")
         return checked
 
+    def summary(self, *args, expand_nested=True, **kwargs):
+        """`keras.Model.summary`, nested layers shown by default: the inputs, the
+        encoders and normalisation layers, the fusion and each task's head, then the
+        task weighting (`expand_nested=False`: the network as one row)."""
+        return super().summary(*args, expand_nested=expand_nested, **kwargs)
+
     def fit(self, x=None, y=None, validation_data=None, callbacks=None, sample_weight=None,
             class_weight=None, **kwargs):
         """`keras.Model.fit`, with checks of numpy inputs and labels, N / n_f taken
