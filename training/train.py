@@ -189,7 +189,9 @@ def parse_args(argv=None):
                    help="HGFN's θ in (0, 1] (eq. 5). Default: %(default)s")
     p.add_argument("--max-order", type=int, default=DEFAULTS["max_order"],
                    help="HGFN's deepest level. Default: min(M, 3)")
-    p.add_argument("--alignment", default=DEFAULTS["alignment"], choices=["pad", "project"])
+    p.add_argument("--alignment", default=DEFAULTS["alignment"], choices=["pad", "project"],
+                   help="How HGFN brings the modalities to one width: pad (the paper) or "
+                   "project. Default: %(default)s")
     p.add_argument("--units", type=int, default=DEFAULTS["units"],
                    help="HGFN's aligned width D. Default: the widest modality")
     p.add_argument("--similarity", default=DEFAULTS["similarity"], choices=["cosine", "dot"],
