@@ -23,7 +23,8 @@ FUSION_FIELDS = {"theta": "theta", "max_order": "max_order", "alignment": "align
                  "units": "units", "similarity": "similarity"}
 #: Config field -> the strategy constructor argument it sets (same rule).
 STRATEGY_FIELDS = {"alpha": "alpha", "tdb_learning_rate": "learning_rate",
-                   "grad_norm_layer": "grad_norm_layer", "rebalance": "rebalance"}
+                   "grad_norm_layer": "grad_norm_layer", "rebalance": "rebalance",
+                   "tdb": "tdb", "sample_ratios": "use_sample_ratios"}
 
 
 def constructor_arguments(cls):
@@ -71,7 +72,8 @@ class TrainConfig:
     default while another is chosen is an error that says so; which field
     belongs to which comes from the constructors in the registries
     (`FUSIONS`, `TASK_WEIGHTINGS`). Strategy fields left at None take the
-    strategy's own default (DMTL: α = 1, η = 1e-4, `"task"`, re-balancing on;
+    strategy's own default (DMTL: α = 1, η = 0.1 (normalised step), `"task"`,
+    TDB, N / n_f and re-balancing on;
     GradNorm: α = 1.5, Adam(0.025), `"shared"`, off).
 
     Recipe knobs: `optimizer` ("adam" or "adamw", with `weight_decay`),
@@ -105,7 +107,7 @@ class TrainConfig:
     reduce_lr_patience: int = 0
     theta: float = 0.5
     max_order: int = None
-    alignment: str = "pad"
+    alignment: str = "auto"
     units: int = None
     similarity: str = None
     cfc_units: int = 128
@@ -120,6 +122,8 @@ class TrainConfig:
     tdb_learning_rate: float = None
     grad_norm_layer: str = None
     rebalance: bool = None
+    tdb: bool = None
+    sample_ratios: bool = None
     limit: int = None
     class_weight: str = None
 
@@ -192,7 +196,8 @@ class TrainConfig:
         applies = strategy_fields(self.mtl)
         for name in STRATEGY_FIELDS:
             if name not in applies and getattr(self, name) != defaults[name]:
-                flag = "--no-rebalance" if name == "rebalance" else f"--{name.replace('_', '-')}"
+                flag = (f"--no-{name.replace('_', '-')}" if name in ("rebalance", "tdb", "sample_ratios")
+                        else f"--{name.replace('_', '-')}")
                 raise ValueError(
                     f"`{name}` ({flag}) does not apply to mtl={self.mtl!r}: "
                     f"{strategy_class(self.mtl).__name__} takes none of it. "

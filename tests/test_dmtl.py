@@ -58,7 +58,7 @@ def _weighting(num_tasks=3, **kwargs):
 
 
 def test_one_tdb_update_matches_eq_11_by_hand():
-    weighting = _weighting(alpha=1.5, learning_rate=0.01, rebalance=False)
+    weighting = _weighting(alpha=1.5, learning_rate=0.01, rebalance=False, normalize_step=False)
     weighting.set_task_counts(100, [20, 5, 50])
     ratios = np.array([5.0, 20.0, 2.0])
     np.testing.assert_allclose(weighting.sample_ratios.numpy(), ratios)
@@ -78,6 +78,26 @@ def test_one_tdb_update_matches_eq_11_by_hand():
     expected = _tdb_by_hand(w, norms, losses, first_losses, ratios, 1.5, 0.01)
     np.testing.assert_allclose(weighting.task_weights.numpy(), expected, rtol=1e-5)
     assert weighting.task_weights.numpy().sum() == pytest.approx(3.0, abs=1e-5)
+
+
+def test_normalised_step_divides_by_the_mean_sample_ratio():
+    # The same step as eq. 11 by hand with η / mean(N / n_f): the tasks' factors
+    # keep their ratios, only the scale of the step changes.
+    weighting = _weighting(alpha=1.0, learning_rate=0.09, rebalance=False)
+    weighting.set_task_counts(100, [20, 5, 50])
+    ratios = np.array([5.0, 20.0, 2.0])  # mean 9
+    losses, norms = np.array([0.7, 1.1, 0.6]), np.array([0.3, 0.9, 0.2])
+    weighting.update(tf.constant(losses, "float32"), tf.constant(norms, "float32"))
+    expected = _tdb_by_hand(np.ones(3), norms, losses, losses, ratios, 1.0, 0.09 / 9.0)
+    np.testing.assert_allclose(weighting.task_weights.numpy(), expected, rtol=1e-5)
+
+
+def test_without_tdb_only_the_rebalancing_moves_the_weights():
+    weighting = _weighting(tdb=False)
+    weighting.set_task_counts(100, [20, 5, 50])
+    weighting.update(tf.constant([0.5, 1.5, 0.25]), tf.constant([0.3, 0.9, 0.2]))
+    np.testing.assert_allclose(weighting.task_weights.numpy(), [1.0, 1.0, 1.0])
+    np.testing.assert_allclose(weighting.end_epoch(), [0.9, 0.3, 1.8], rtol=1e-5)
 
 
 def test_rebalancing_scalars_by_hand():

@@ -57,7 +57,7 @@ def test_cli_choices_equal_the_registries():
     assert train.DEFAULTS == DEFAULTS
     args = train.parse_args([])
     for name, value in DEFAULTS.items():
-        if name != "rebalance":  # the CLI's switch is --no-rebalance
+        if name not in ("rebalance", "tdb", "sample_ratios"):  # switches: --no-<name>
             assert getattr(args, name) == value, name
     assert train.train_config(args) == TrainConfig()
 
@@ -77,6 +77,7 @@ def test_strategy_flags_follow_the_constructors():
 @pytest.mark.parametrize("argv, message", [
     (["--mtl", "lsew", "--alpha", "2"], r"`alpha` \(--alpha\) does not apply to mtl='lsew'"),
     (["--mtl", "moo", "--no-rebalance"], r"--no-rebalance\) does not apply to mtl='moo'"),
+    (["--mtl", "lsew", "--no-tdb"], r"--no-tdb\) does not apply to mtl='lsew'"),
     (["--mtl", "uncertainty", "--grad-norm-layer", "shared"], r"grad_norm_layer.*uncertainty"),
     (["--fusion", "hgfn", "--cfc-units", "64"], r"cfc_units.*fusion='hgfn'"),
     (["--fusion", "cfc", "--theta", "0.3"], r"theta.*fusion='cfc'"),
@@ -214,10 +215,11 @@ def test_tuner_and_cli_train_the_same_weights(tiny_npz, tmp_path):
     hp = keras_tuner.HyperParameters()
     model = hypermodel.build(hp)
     hypermodel.fit(hp, model, verbose=0)
-    # The same config (the tuner names DMTL's α = 1 that the CLI leaves to DMTL).
+    # The same config (the tuner names DMTL's α = 1 and η = 0.1 that the CLI
+    # leaves to DMTL).
     assert hypermodel.config(hp) == train.train_config(train.parse_args(
         ["--dataset", f"npz:{tiny_npz}", "--epochs", "2", "--batch-size", "16",
-         "--head-units", "4", "--seed", "3", "--alpha", "1"]))
+         "--head-units", "4", "--seed", "3", "--alpha", "1", "--tdb-learning-rate", "0.1"]))
     assert cli.task_weighting.alpha == model.task_weighting.alpha == 1.0
     for a, b in zip(cli.network.weights, model.network.weights):
         np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-5, atol=1e-6, err_msg=a.path)

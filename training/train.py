@@ -43,7 +43,7 @@ DEFAULTS = {
     "reduce_lr_patience": 0,
     "theta": 0.5,
     "max_order": None,
-    "alignment": "pad",
+    "alignment": "auto",
     "units": None,
     "similarity": None,
     "cfc_units": 128,
@@ -58,13 +58,16 @@ DEFAULTS = {
     "tdb_learning_rate": None,
     "grad_norm_layer": None,
     "rebalance": None,
+    "tdb": None,
+    "sample_ratios": None,
     "limit": None,
     "class_weight": None,
 }
 #: The arguments of a run that are not part of its `TrainConfig` (where the files
 #: go, how much it prints, the distribution strategy).
 RUN_ARGUMENTS = ("output_dir", "export_dir", "name", "version", "no_export", "verbose",
-                 "strategy", "config", "no_rebalance", "tensorboard")
+                 "strategy", "config", "no_rebalance", "no_tdb", "no_sample_ratios",
+                 "tensorboard")
 
 
 def config_argv(parser, argv):
@@ -128,8 +131,11 @@ def parse_args(argv=None):
         "print the per-task test metrics, write metrics.json and export a SavedModel.",
     )
     p.add_argument("--dataset", default=DEFAULTS["dataset"],
-                   help="'clothing' (the embedded reviews) or 'npz:PATH' (a feature file; "
-                   "see docs/DESIGN.md, 'The feature-file contract'). Default: %(default)s")
+                   help="'clothing' (the embedded reviews), 'npz:PATH' (a feature file; "
+                   "see docs/DESIGN.md, 'The feature-file contract') or 'tfrecord:DIR' "
+                   "(its sharded form, "
+                   "from python -m training.convert; streamed, for data larger than "
+                   "memory). Default: %(default)s")
     p.add_argument("--fusion", default=DEFAULTS["fusion"], choices=FUSION_CHOICES,
                    help="Fusion layer: HGFN (the paper's), or a baseline: CFC (concatenate), "
                    "tensor fusion (TFN/LMF, for MATF), GFN. Default: %(default)s")
@@ -144,10 +150,16 @@ def parse_args(argv=None):
                    "(DMTL 1.0, GradNorm 1.5)")
     p.add_argument("--tdb-learning-rate", type=float, default=DEFAULTS["tdb_learning_rate"],
                    help="Learning rate of the task weights' optimizer (dmtl, gradnorm only). "
-                   "Default: the strategy's (DMTL SGD 1e-4, GradNorm Adam 0.025)")
+                   "Default: the strategy's (DMTL SGD 0.1, its step divided by the mean N / n_f; "
+                   "GradNorm Adam 0.025)")
     p.add_argument("--no-rebalance", action="store_true",
                    help="Turn off the epoch-end re-balancing (dmtl, gradnorm only; TDB "
                    "alone). Default: the strategy's own (on for dmtl)")
+    p.add_argument("--no-tdb", action="store_true",
+                   help="Turn off DMTL's dynamic task balancing step (dmtl only). "
+                   "Default: on")
+    p.add_argument("--no-sample-ratios", action="store_true",
+                   help="Leave DMTL's N / n_f out of the balancing (dmtl only). Default: on")
     p.add_argument("--grad-norm-layer", default=DEFAULTS["grad_norm_layer"],
                    choices=["task", "shared"],
                    help="Where the gradient norms are taken (dmtl, gradnorm only): each "
@@ -189,9 +201,11 @@ def parse_args(argv=None):
                    help="HGFN's θ in (0, 1] (eq. 5). Default: %(default)s")
     p.add_argument("--max-order", type=int, default=DEFAULTS["max_order"],
                    help="HGFN's deepest level. Default: min(M, 3)")
-    p.add_argument("--alignment", default=DEFAULTS["alignment"], choices=["pad", "project"],
-                   help="How HGFN brings the modalities to one width: pad (the paper) or "
-                   "project. Default: %(default)s")
+    p.add_argument("--alignment", default=DEFAULTS["alignment"],
+                   choices=["auto", "pad", "project"],
+                   help="How HGFN brings the modalities to one width: auto (pad up to width "
+                   "256, project wider ones to 256), pad (the paper) or project. "
+                   "Default: %(default)s")
     p.add_argument("--units", type=int, default=DEFAULTS["units"],
                    help="HGFN's aligned width D. Default: the widest modality")
     p.add_argument("--similarity", default=DEFAULTS["similarity"], choices=["cosine", "dot"],
@@ -274,6 +288,8 @@ def train_config(args):
 
     values = {k: v for k, v in vars(args).items() if k not in RUN_ARGUMENTS}
     values["rebalance"] = False if args.no_rebalance else None
+    values["tdb"] = False if args.no_tdb else None
+    values["sample_ratios"] = False if args.no_sample_ratios else None
     return TrainConfig.from_dict(values)
 
 
@@ -310,7 +326,7 @@ def run(args):
     name = args.name or f"{config.fusion}_{dataset.name}"
     output_dir = args.output_dir or os.path.join("runs", name)
     export_dir = args.export_dir or os.path.join("saved_models", name)
-    sizes = {s: dataset.size(s) for s in dataset.splits}
+    sizes = {s: dataset.size(s) for s in ("train", "validation", "test")}
     print(f"Dataset {dataset.name!r}: modalities {dataset.modality_names}, tasks "
           f"{dataset.task_names}, rows {sizes}", flush=True)
 

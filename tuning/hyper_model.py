@@ -112,6 +112,9 @@ class HGFNHyperModel(keras_tuner.HyperModel):
         if "alpha" in strategy_fields(base.mtl):
             default = 1.0 if base.mtl == "dmtl" else 1.5  # the strategy's own
             draw("alpha", lambda: hp.Float("alpha", 0.0, 3.0, default=default))
+        if base.mtl == "dmtl":  # TDB's step size (normalised by the mean N / n_f)
+            draw("tdb_learning_rate", lambda: hp.Float("tdb_learning_rate", 1e-3, 1.0,
+                                                       sampling="log", default=0.1))
         draw("learning_rate", lambda: hp.Float("learning_rate", 1e-4, 1e-2, sampling="log",
                                                default=5e-3))
         draw("head_units", lambda: hp.Choice("head_units", [16, 32, 64, 128], default=64))
