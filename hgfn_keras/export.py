@@ -239,11 +239,19 @@ def export_saved_model(model, export_dir, version=None, return_modality_weights=
             inputs = {n: tf.identity(t) for n, t in zip(names, tensors)}
         return _serve_checked(inputs)
 
+    # The model is traced once for both signatures (it was four times): the archive
+    # gets traced functions (a Python function with an `input_signature` is traced
+    # again by `tf.saved_model.save` for the signature), and `serve_all_present`
+    # calls `serve`'s concrete function (a `tf.function` called inside another is
+    # traced again when the outer one is saved).
+    serve = tf.function(serve, input_signature=specs, autograph=False)
+
+    @tf.function(input_signature=specs[:-1], autograph=False)
     def serve_all_present(*tensors):
         # `modality_mask` left out: every modality is present in every row.
         rows = tf.shape(tensors[0])[0]
         mask = tf.ones(tf.stack([rows, specs[-1].shape[1]]), specs[-1].dtype)
-        return serve(*tensors, mask)
+        return serve_traced(*tensors, mask)
 
     def _serve_checked(inputs):
         outputs = model(inputs, training=False)
@@ -258,10 +266,11 @@ def export_saved_model(model, export_dir, version=None, return_modality_weights=
     os.makedirs(export_dir, exist_ok=True)
     archive = keras.export.ExportArchive()
     archive.track(model)
-    archive.add_endpoint("serving_default", serve, input_signature=specs)
+    serve_traced = serve.get_concrete_function()
+    archive.add_endpoint("serving_default", serve)
     if names[-1] == MASK_KEY:
-        archive.add_endpoint(ALL_PRESENT_SIGNATURE, serve_all_present,
-                             input_signature=specs[:-1])
+        serve_all_present.get_concrete_function()
+        archive.add_endpoint(ALL_PRESENT_SIGNATURE, serve_all_present)
     staging = tempfile.mkdtemp(prefix=f".{version}.partial-", dir=export_dir)
     try:
         archive.write_out(staging, verbose=False)

@@ -5,6 +5,14 @@ KerasTuner search and the benchmarks, so that they all train the same way:
 the epoch-keyed row order, DMTL's re-balancing callback, BackupAndRestore (with
 the random states), early stopping on `val_loss` with the best weights restored,
 and the optional learning-rate schedule.
+
+A dataset is a `MultimodalDataset` (in memory) or a `StreamedDataset` (TFRecord
+shards, `hgfn_keras.data.tfrecord`): the same recipe, where everything that needs
+a pass over the training split (the normalisation statistics, DMTL's N / n_f)
+takes the streamed dataset's one `statistics()` pass, and the splits are read
+with `tf.data` (shards interleaved and shuffled from `config.seed`, so the row
+order differs from the in-memory path's; under a multi-worker strategy each
+worker reads its own shards).
 """
 
 import dataclasses
@@ -15,6 +23,7 @@ import keras
 from hgfn_keras.callbacks import AtomicBackupAndRestore, RandomStateBackup
 from hgfn_keras.class_weights import balanced_class_weights, class_weight_to_sample_weight
 from hgfn_keras.data.dataset import as_tf_dataset, epoch_shuffled_dataset
+from hgfn_keras.data.tfrecord import StreamedDataset
 from hgfn_keras.encoders import TemporalEncoder, TextEncoder
 from hgfn_keras.model import build_model
 from hgfn_keras.multitask import TaskRebalancing
@@ -26,21 +35,39 @@ def _check_config(config):
         raise TypeError(f"`config` must be a TrainConfig. Received: {type(config).__name__}")
 
 
+def _streamed(dataset):
+    return isinstance(dataset, StreamedDataset)
+
+
 def build(config, dataset):
     """The model of `config` for `dataset`, text encoders built from its training split.
 
-    The normalisation is adapted to the training split. The caller seeds
-    (`keras.utils.set_random_seed(config.seed)`) before, for repeatable weights.
+    The normalisation is adapted to the training split (for a `StreamedDataset`,
+    set from its streamed `statistics()`: no training inputs in memory). The
+    caller seeds (`keras.utils.set_random_seed(config.seed)`) before, for
+    repeatable weights.
 
     Args:
         config: a `TrainConfig`.
-        dataset: a `MultimodalDataset`.
+        dataset: a `MultimodalDataset` or a `StreamedDataset` (without text
+            modalities: a text encoder's vocabulary is built from the training
+            texts in memory).
 
     Returns:
         An uncompiled `MultiTaskModel`.
     """
     _check_config(config)
-    x_train, _ = dataset.splits["train"]
+    if _streamed(dataset):
+        text = [m.name for m in dataset.modalities if m.kind == "text"]
+        if text:
+            raise ValueError(
+                f"Training from TFRecord shards ({dataset.directory!r}) does not support text "
+                f"modalities yet: {text} (a text encoder's vocabulary is built from the "
+                "training texts in memory). Train from the npz file (`npz:PATH`), or store "
+                "text features (a vector modality) instead.")
+        x_train = None
+    else:
+        x_train, _ = dataset.splits["train"]
     encoders = {}
     for m in dataset.modalities:
         if m.kind == "sequence" and config.sequence_encoder == "temporal":
@@ -51,7 +78,7 @@ def build(config, dataset):
                 embedding_dim=config.embedding_dim, token_dropout=config.token_dropout,
                 seed=config.seed, name=f"{m.name}_encoder",
             )
-    return build_model(
+    model = build_model(
         dataset.modalities, dataset.tasks, fusion=config.fusion,
         fusion_kwargs=config.fusion_kwargs(), encoders=encoders,
         head_units=config.head_units, dropout=config.dropout,
@@ -59,6 +86,12 @@ def build(config, dataset):
         normalization_data=x_train,  # statistics of the training split only
         name=f"{config.fusion}_{dataset.name}",
     )
+    if x_train is None:  # the statistics of the streamed pass over the training split
+        statistics = dataset.statistics()
+        for name, layer in model.normalization_layers.items():
+            moments = statistics.modalities[name]
+            layer.set_statistics(moments["mean"], moments["variance"], moments["count"])
+    return model
 
 
 def make_optimizer(config):
@@ -102,7 +135,7 @@ def fit(model, config, dataset, backup_dir=None, callbacks=None, monitor="val_lo
     Args:
         model: a compiled `MultiTaskModel` (from `build_and_compile`).
         config: the `TrainConfig`.
-        dataset: a `MultimodalDataset`.
+        dataset: a `MultimodalDataset` or a `StreamedDataset`.
         backup_dir: where the backup lives during the run (None: no backup).
         callbacks: more callbacks, run before the early stopping (e.g.
             `ValidationMetrics`, which adds the keys an objective reads).
@@ -115,24 +148,9 @@ def fit(model, config, dataset, backup_dir=None, callbacks=None, monitor="val_lo
         A `FitResult`.
     """
     _check_config(config)
-    (x_train, y_train), (x_val, y_val) = (dataset.splits[s] for s in ("train", "validation"))
-    for x, y in ((x_train, y_train), (x_val, y_val)):
-        model.prepare_inputs(x)
-        model.check_labels(y)
-    class_weight = None
-    if config.class_weight == "balanced":
-        class_weight = balanced_class_weights(y_train, dataset.tasks)
-    # N / n_f for DMTL (a row counts as its weight).
-    model.set_task_counts(y_train, None if class_weight is None
-                          else class_weight_to_sample_weight(y_train, class_weight))
-    # The row order of epoch e depends only on (seed, e).
-    train_ds, epoch_order = epoch_shuffled_dataset(x_train, y_train, config.batch_size,
-                                                   seed=config.seed)
-    if class_weight is not None:
-        train_ds = _with_class_weights(train_ds, class_weight, dataset.tasks)
-    val_ds = as_tf_dataset(x_val, y_val, config.batch_size)
+    train_ds, val_ds, all_callbacks = _training_pipelines(model, config, dataset)
     rebalancing = TaskRebalancing()
-    all_callbacks = [epoch_order, rebalancing]
+    all_callbacks.append(rebalancing)
     if backup_dir is not None:
         # The folder goes away when the run ends.
         all_callbacks += [AtomicBackupAndRestore(backup_dir), RandomStateBackup(backup_dir)]
@@ -145,9 +163,50 @@ def fit(model, config, dataset, backup_dir=None, callbacks=None, monitor="val_lo
     if config.reduce_lr_patience > 0:
         all_callbacks.append(keras.callbacks.ReduceLROnPlateau(
             monitor="val_loss", factor=0.5, patience=config.reduce_lr_patience))
+    if model.optimizer is not None and not model.optimizer.built:
+        # Its slot variables made here, not in the first traced train step: creating
+        # variables there makes TensorFlow trace the train function twice.
+        with model.distribute_strategy.scope():
+            model.optimizer.build(model.trainable_variables)
     history = model.fit(train_ds, validation_data=val_ds, epochs=epochs or config.epochs,
                         callbacks=all_callbacks, verbose=verbose, shuffle=False, **fit_kwargs)
     return FitResult(model=model, history=history, rebalancing=rebalancing)
+
+
+def _training_pipelines(model, config, dataset):
+    """The training and validation pipelines, and the callbacks they need; gives
+    the model DMTL's N / n_f from the training labels."""
+    streamed = _streamed(dataset)
+    if streamed:
+        # The shards were checked when opened, the labels by the statistics pass;
+        # only the class counts are used, so their stand-in does.
+        y_train = dataset.statistics().sorted_labels()
+    else:
+        (x_train, y_train), (x_val, y_val) = (dataset.splits[s] for s in ("train", "validation"))
+        for x, y in ((x_train, y_train), (x_val, y_val)):
+            model.prepare_inputs(x)
+            model.check_labels(y)
+    class_weight = None
+    if config.class_weight == "balanced":
+        class_weight = balanced_class_weights(y_train, dataset.tasks)
+    # N / n_f for DMTL (a row counts as its weight).
+    model.set_task_counts(y_train, None if class_weight is None
+                          else class_weight_to_sample_weight(y_train, class_weight))
+    if streamed:
+        # Shard order and rows shuffled from the seed, every epoch anew: a run
+        # resumed from its backup sees other batches than an unbroken one would.
+        train_ds = dataset.splits_ds("train", config.batch_size, seed=config.seed)
+        val_ds = dataset.splits_ds("validation", config.batch_size)
+        callbacks = []
+    else:
+        # The row order of epoch e depends only on (seed, e).
+        train_ds, epoch_order = epoch_shuffled_dataset(x_train, y_train, config.batch_size,
+                                                       seed=config.seed)
+        val_ds = as_tf_dataset(x_val, y_val, config.batch_size)
+        callbacks = [epoch_order]
+    if class_weight is not None:
+        train_ds = _with_class_weights(train_ds, class_weight, dataset.tasks)
+    return train_ds, val_ds, callbacks
 
 
 def _with_class_weights(data, class_weight, tasks):
@@ -173,12 +232,40 @@ def backup_path(output_dir):
 
 
 def evaluate(model, dataset, split="test", batch_size=512):
-    """The project's metrics (per task and their means) of `model` on a split."""
+    """The project's metrics (per task and their means) of `model` on a split
+    (of a `MultimodalDataset` or a `StreamedDataset`)."""
     from hgfn_keras.metrics import multitask_metrics
 
-    x, y = dataset.splits[split]
-    probabilities = model.predict(as_tf_dataset(x, None, batch_size), verbose=0)
-    return multitask_metrics(dataset.tasks, y, probabilities)
+    if _streamed(dataset):  # read in the order written, as `labels` reads them
+        inputs = dataset.splits_ds(split, batch_size, shuffle=False, labels=False)
+        y = dataset.labels(split)
+    else:
+        x, y = dataset.splits[split]
+        inputs = as_tf_dataset(x, None, batch_size)
+    return multitask_metrics(dataset.tasks, y, predict(model, inputs))
+
+
+def predict(model, inputs):
+    """`model.predict(inputs, verbose=0)` for a `tf.data.Dataset` of input batches,
+    traced once.
+
+    Keras' `predict` traces its function for the first batch's shape and again
+    for the last, smaller one; this traces one function for any batch size (the
+    dataset's `element_spec`) and gives the same numbers. Under a strategy with
+    more than one replica it is `model.predict`.
+
+    Returns:
+        `{output name: numpy array [rows, ...]}`, as `model.predict` returns them.
+    """
+    import numpy as np
+    import tensorflow as tf
+
+    if model.distribute_strategy.num_replicas_in_sync > 1:
+        return model.predict(inputs, verbose=0)
+    forward = tf.function(lambda x: model(x, training=False),
+                          input_signature=[inputs.element_spec], autograph=False)
+    batches = [tf.nest.map_structure(np.asarray, forward(x)) for x in inputs]
+    return tf.nest.map_structure(lambda *parts: np.concatenate(parts), *batches)
 
 
 def write_task_weights(path, task_names, rebalancing):
@@ -224,9 +311,10 @@ def train_and_evaluate(config, dataset, output_dir, strategy=None, verbose=2, re
     strategy = strategy or tf.distribute.get_strategy()
     with strategy.scope():
         model = build_and_compile(config, dataset)
-    x_test, y_test = dataset.splits["test"]
-    model.prepare_inputs(x_test)
-    model.check_labels(y_test)
+    if not _streamed(dataset):  # a streamed dataset's shards were checked when opened
+        x_test, y_test = dataset.splits["test"]
+        model.prepare_inputs(x_test)
+        model.check_labels(y_test)
     started = time.time()
     result = fit(model, config, dataset, backup_dir=backup_path(output_dir), verbose=verbose,
                  callbacks=callbacks)
@@ -252,4 +340,4 @@ def train_and_evaluate(config, dataset, output_dir, strategy=None, verbose=2, re
 
 
 __all__ = ["FitResult", "RunResult", "backup_path", "build", "build_and_compile", "evaluate",
-           "fit", "make_optimizer", "train_and_evaluate", "write_task_weights"]
+           "fit", "make_optimizer", "predict", "train_and_evaluate", "write_task_weights"]

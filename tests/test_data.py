@@ -417,5 +417,6 @@ def test_load_dataset(tmp_path):
     path = _save(tmp_path, _valid_arrays(), "toy")
     assert load_dataset(f"npz:{path}").name == "toy"
     for spec in ("imdb", "npz:", "NPZ:x.npz"):
-        with pytest.raises(ValueError, match=rf"'clothing' or 'npz:PATH'.*spec='{spec}'"):
+        with pytest.raises(ValueError,
+                           match=rf"'clothing', 'npz:PATH'.*'tfrecord:DIR'.*spec='{spec}'"):
             load_dataset(spec)

@@ -225,7 +225,7 @@ def broken_npz(tmp_path_factory):
         (["--theta", "1.5"], r"--theta must be in \(0, 1\]. Received: 1.5"),
         (["--epochs", "0"], r"--epochs must be positive"),
         (["--fusion", "nope"], r"--fusion.*invalid choice: 'nope'"),
-        (["--dataset", "nope"], r"'clothing' or 'npz:PATH'.*Received: spec='nope'"),
+        (["--dataset", "nope"], r"'clothing', 'npz:PATH'.*'tfrecord:DIR'.*Received: spec='nope'"),
         (["--dataset", "npz:/does/not/exist.npz"], r"does not exist.*/does/not/exist\.npz"),
         (["--dataset", "npz:BROKEN"], r"at least two modalities.*x_image"),
     ],

@@ -462,6 +462,7 @@ class StreamedDataset:
                                     steps=m["steps"]) for m in header["modalities"]]
         self.tasks = [Task(t["name"], num_classes=t["num_classes"]) for t in header["tasks"]]
         self._masked = [m["name"] for m in header["modalities"] if m.get("has_mask")]
+        self._statistics = {}  # (split, batch_size) -> StreamStatistics: one pass each
         self._check_shards()
 
     # -- checks ----------------------------------------------------------------------
@@ -681,11 +682,18 @@ class StreamedDataset:
         variance of each feature over the rows where it is present (every step of
         a sequence counts), merged batch by batch in float64 (Chan et al.'s
         pairwise update); per task, the class counts. A label outside [0, K) or
-        -1, or a non-finite feature, raises an error naming the shard.
+        -1, or a non-finite feature, raises an error naming the shard. The result
+        is kept: building the model and fitting it share the one pass.
 
         Returns:
             `StreamStatistics`.
         """
+        key = (split, batch_size)
+        if key not in self._statistics:
+            self._statistics[key] = self._statistics_pass(split, batch_size)
+        return self._statistics[key]
+
+    def _statistics_pass(self, split, batch_size):
         import tensorflow as tf
 
         numeric = [m for m in self.modalities if m.kind != "text"]
