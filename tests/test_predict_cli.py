@@ -25,6 +25,10 @@ def _data(num_rows=NUM_ROWS):
     rng = np.random.default_rng(0)
     x = {m.name: rng.normal(size=(num_rows, m.width)).astype("float32") for m in MODALITIES}
     x[MASK_KEY] = np.ones((num_rows, len(MODALITIES)), "float32")
+    # Masked rows: the mask's columns follow the model's modality order (image, audio),
+    # not the SavedModel signature's alphabetical one.
+    x[MASK_KEY][3, 0] = 0.0
+    x[MASK_KEY][7, 1] = 0.0
     y = {"flood": rng.integers(0, 2, num_rows).astype("int32"),
          "damage": rng.integers(0, 3, num_rows).astype("int32")}
     return x, y

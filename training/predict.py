@@ -125,6 +125,11 @@ class _Scorer:
     def _load_saved_model(self, path):
         import tensorflow as tf
 
+        try:  # the text encoders' ops (CaseFoldUTF8, ...) must be registered before loading
+            import tensorflow_text  # noqa: F401
+        except ImportError:
+            pass
+
         try:
             loaded = tf.saved_model.load(path)
             signature = loaded.signatures["serving_default"]
@@ -133,15 +138,17 @@ class _Scorer:
         self._loaded = loaded
         self._signature = signature
         specs = signature.structured_input_signature[1]
-        # The signature's dict has no order; the modalities come in the exported
-        # function's positional order, which the concrete function keeps.
-        order = [s.name for s in signature.structured_input_signature[1].values()]
-        try:
-            order = [a.name for a in signature.inputs if a.dtype != tf.resource]
-            order = [n.split(":")[0] for n in order]
-        except AttributeError:
-            pass
-        names = [n for n in order if n in specs] + sorted(set(specs) - set(order))
+        # The signature's inputs are a dict (sorted by name), but the columns of
+        # `modality_mask` follow the model's modality order: the exported endpoint keeps
+        # its positional input signature in that order (hgfn_keras.export).
+        endpoint = getattr(loaded, "serving_default", None)
+        order = [s.name for s in getattr(endpoint, "input_signature", None) or ()]
+        if MASK_KEY in specs and sorted(order) != sorted(specs):
+            raise InputError(
+                f"--model: the SavedModel at {path} does not say the order of its modalities "
+                "(its serving_default endpoint has no input signature); export it with "
+                "python -m training.export, or pass the model.keras")
+        names = [n for n in order if n in specs] or sorted(specs)
         self.inputs = [(n, "text" if specs[n].dtype == tf.string else "float",
                         tuple(specs[n].shape[1:])) for n in names]
         outputs = signature.structured_outputs
@@ -357,7 +364,9 @@ def predict(args: argparse.Namespace) -> dict:
     tmp = args.output + ".partial"
     rows = len(ids)
     batches = (rows + args.batch_size - 1) // args.batch_size
-    progress = keras.utils.Progbar(batches, unit_name="batch") if batches else None
+    # A bar on a terminal; one line at the end otherwise (no control characters in logs).
+    progress = keras.utils.Progbar(batches, unit_name="batch",
+                                   verbose=1 if sys.stdout.isatty() else 2) if batches else None
     with open(tmp, "w", newline="", encoding="utf-8") as f:
         writer = csv.writer(f)
         writer.writerow(header)
