@@ -269,12 +269,23 @@ def predict(model, inputs):
 
 
 def write_task_weights(path, task_names, rebalancing):
-    """`task_weights.csv`: the task weights at each epoch's end (from `TaskRebalancing`)."""
+    """`task_weights.csv`: per epoch, each task's mean training loss and weights.
+
+    Columns `epoch, phase, <task>..., loss_<task>...`; two rows per epoch: phase
+    `tdb` holds the weights at the epoch's end (after its TDB steps), phase
+    `rebalanced` the weights the next epoch starts from (after the re-balancing).
+    The `loss_<task>` columns (the epoch's mean unweighted training loss ā_f,
+    the same on both rows) are what the re-balancing reads, so its reset
+    w_f = T · s_f / Σ s_g, s_f = max_g ā_g / ā_f, can be checked from the file.
+    """
     from hgfn_keras.io_utils import atomic_write_text
 
-    rows = ["epoch," + ",".join(task_names)]
-    rows += [f"{epoch + 1}," + ",".join(f"{w:.6f}" for w in weights)
-             for epoch, weights in rebalancing.history]
+    rows = [",".join(["epoch", "phase", *task_names, *(f"loss_{n}" for n in task_names)])]
+    for record in rebalancing.records:
+        losses = [f"{v:.6f}" for v in record["losses"]]
+        for phase in ("tdb", "rebalanced"):
+            rows.append(",".join([str(record["epoch"] + 1), phase,
+                                  *(f"{w:.6f}" for w in record[phase]), *losses]))
     atomic_write_text(path, "\n".join(rows) + "\n")
 
 

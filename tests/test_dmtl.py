@@ -304,3 +304,28 @@ def test_shared_norms_get_a_shared_layer():
 def test_unknown_strategy_is_named():
     with pytest.raises(ValueError, match="Unknown multi-task strategy 'mgda'"):
         build_model(list(MODALITIES), list(TASKS), mtl="mgda")
+
+
+def test_task_weights_csv_shows_the_reset(tmp_path):
+    # The re-balancing's reset, checked from the file alone: the `rebalanced` row
+    # of each epoch is T * s / sum(s) with s_f = max_g loss_g / loss_f of that row.
+    from hgfn_keras.recipe import write_task_weights
+
+    model = _model()
+    x, y = _data()
+    rebalancing = TaskRebalancing()
+    model.fit(x, y, epochs=2, batch_size=8, verbose=0, callbacks=[rebalancing])
+    path = tmp_path / "task_weights.csv"
+    write_task_weights(str(path), model.task_names, rebalancing)
+    rows = [line.split(",") for line in path.read_text().splitlines()]
+    names = [t.name for t in TASKS]
+    assert rows[0] == ["epoch", "phase", *names, *(f"loss_{n}" for n in names)]
+    assert [(r[0], r[1]) for r in rows[1:]] == [
+        ("1", "tdb"), ("1", "rebalanced"), ("2", "tdb"), ("2", "rebalanced")]
+    for tdb, rebalanced in (rows[1:3], rows[3:5]):
+        losses = np.array([float(v) for v in rebalanced[5:]])
+        assert [float(v) for v in tdb[5:]] == losses.tolist()
+        scalars = losses.max() / losses
+        np.testing.assert_allclose([float(v) for v in rebalanced[2:5]],
+                                   3 * scalars / scalars.sum(), atol=2e-6)
+        assert sum(float(v) for v in tdb[2:5]) == pytest.approx(3.0, abs=1e-5)

@@ -100,11 +100,13 @@ def test_clothing_run_metrics_json(clothing_run):
     for name in ("config.json", "history.json"):
         assert (output_dir / name).is_file()
     rows = (output_dir / "task_weights.csv").read_text().splitlines()
-    assert rows[0] == "epoch," + ",".join(CLOTHING_TASKS)
-    assert len(rows) == 1 + metrics["run"]["epochs_run"]
+    assert rows[0] == ",".join(["epoch", "phase", *CLOTHING_TASKS,
+                                *(f"loss_{t}" for t in CLOTHING_TASKS)])
+    assert len(rows) == 1 + 2 * metrics["run"]["epochs_run"]
+    assert [row.split(",")[1] for row in rows[1:3]] == ["tdb", "rebalanced"]
     for row in rows[1:]:
-        weights = [float(v) for v in row.split(",")[1:]]
-        assert all(w > 0 for w in weights) and abs(sum(weights) - 3.0) < 1e-3
+        weights = [float(v) for v in row.split(",")[2:5]]
+        assert all(w > 0.1 for w in weights) and abs(sum(weights) - 3.0) < 1e-3
 
 
 def test_clothing_run_exports_saved_model(clothing_run):

@@ -15,7 +15,11 @@ from training.plots import pyplot, save_png
 
 
 def read_task_weights(path):
-    """Returns `(epochs, {task: [weight per epoch]})` from a task_weights.csv."""
+    """Returns `(epochs, {task: [weight per epoch]})` from a task_weights.csv.
+
+    The weights are those each next epoch starts from (the `rebalanced` rows;
+    a file without a `phase` column holds only those).
+    """
     with open(path, newline="", encoding="utf-8") as f:
         rows = list(csv.reader(f))
     if not rows or rows[0][:1] != ["epoch"] or len(rows[0]) < 2:
@@ -23,14 +27,19 @@ def read_task_weights(path):
             f"{path} is not a task_weights.csv: its first line must be 'epoch,<task>,...'. "
             f"Received: {rows[0] if rows else 'an empty file'}"
         )
-    tasks = rows[0][1:]
+    header = rows[0]
+    phased = header[1:2] == ["phase"]
+    first = 2 if phased else 1
+    tasks = [t for t in header[first:] if not t.startswith("loss_")]
     epochs, weights = [], {t: [] for t in tasks}
     for number, row in enumerate(rows[1:], start=2):
-        if len(row) != len(tasks) + 1:
-            raise ValueError(f"{path}, line {number}: expected {len(tasks) + 1} values. "
+        if len(row) != len(header):
+            raise ValueError(f"{path}, line {number}: expected {len(header)} values. "
                              f"Received: {row}")
+        if phased and row[1] != "rebalanced":
+            continue
         epochs.append(int(row[0]))
-        for task, value in zip(tasks, row[1:]):
+        for task, value in zip(tasks, row[first:]):
             weights[task].append(float(value))
     return epochs, weights
 

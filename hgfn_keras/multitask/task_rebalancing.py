@@ -11,12 +11,16 @@ class TaskRebalancing(keras.callbacks.Callback):
     starts from w_f = T · s_f / Σ_g s_g with s_f = max_g ā_g / ā_f (see
     `DynamicTaskBalancing`). It also keeps the
     task weights at the end of every epoch in `history` (a list of
-    `(epoch, weights)`), which the training CLI writes to `task_weights.csv`.
-    `MultiTaskModel.fit` adds one when none is given.
+    `(epoch, weights)`, the weights the next epoch starts from) and, in
+    `records`, per epoch the mean unweighted training loss of each task and the
+    weights before (`"tdb"`: after the epoch's TDB steps) and after
+    (`"rebalanced"`) the re-balancing, which the training CLI writes to
+    `task_weights.csv`. `MultiTaskModel.fit` adds one when none is given.
     """
 
     def on_train_begin(self, logs=None):
         self.history = []
+        self.records = []
         if not hasattr(self.model, "task_weighting"):
             raise ValueError(
                 "TaskRebalancing needs a MultiTaskModel (a model with a `task_weighting`). "
@@ -27,8 +31,13 @@ class TaskRebalancing(keras.callbacks.Callback):
         self.model.task_weighting.start_epoch()
 
     def on_epoch_end(self, epoch, logs=None):
-        weights = np.asarray(self.model.task_weighting.end_epoch(), "float64")
+        weighting = self.model.task_weighting
+        losses = np.asarray(keras.ops.convert_to_numpy(weighting.epoch_mean_losses()), "float64")
+        before = np.asarray(keras.ops.convert_to_numpy(weighting.task_weights), "float64")
+        weights = np.asarray(weighting.end_epoch(), "float64")
         self.history.append((epoch, weights.tolist()))
+        self.records.append({"epoch": epoch, "losses": losses.tolist(),
+                             "tdb": before.tolist(), "rebalanced": weights.tolist()})
         if logs is not None:
             for name, value in zip(self.model.task_names, weights):
                 logs[f"{name}_weight"] = float(value)
