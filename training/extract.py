@@ -183,9 +183,9 @@ def _labels(rows, column):
         text = (row[column] or "").strip()
         try:
             value = int(float(text)) if text else -1
-            if text and float(text) != value:
+            if text and float(text) != value or value >= 2**31:
                 raise ValueError
-        except ValueError:
+        except (ValueError, OverflowError):  # OverflowError: "inf"
             raise ValueError(
                 f"Label column {column!r}, row {i + 2}: labels must be integers (empty or -1 = "
                 f"missing). Received: {text!r}"

@@ -154,7 +154,35 @@ class _TensorBoardOnlyWhenUsed:
             super()._configure_tensorboard_dir(callbacks, trial, execution)
 
 
+def _atomic_save_json(path, obj):
+    """keras-tuner's `utils.save_json`, through a temporary file and a rename.
+
+    keras-tuner 1.4.8 writes its state files (`tuner0.json`, `oracle.json`,
+    `trial.json`) in place, so a search killed during a write leaves a truncated
+    file that the resumed search cannot parse (seen: a truncated `tuner0.json`).
+    Written like this, a reader sees the old file or the new one.
+    """
+    import json
+    import tempfile
+
+    text = json.dumps(obj)
+    directory = os.path.dirname(os.path.abspath(path))
+    handle, tmp = tempfile.mkstemp(prefix=".tmp-", dir=directory)
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+    return text
+
+
 def _tuner_class(base):
+    from keras_tuner.src import utils
+
+    utils.save_json = _atomic_save_json  # every Stateful.save goes through it
     return type(base.__name__, (_TensorBoardOnlyWhenUsed, base), {})
 
 
