@@ -126,6 +126,7 @@ class TrainConfig:
     sample_ratios: bool = None
     limit: int = None
     class_weight: str = None
+    num_classes: dict = None
 
     def __post_init__(self):
         self.validate()
@@ -149,6 +150,12 @@ class TrainConfig:
             fail("optimizer", f"must be one of {OPTIMIZERS}")
         if self.class_weight not in CLASS_WEIGHTS:
             fail("class_weight", f"must be one of {CLASS_WEIGHTS}")
+        if self.num_classes is not None and not (
+                isinstance(self.num_classes, dict) and self.num_classes
+                and all(isinstance(k, str) and is_int(v) and v >= 2
+                        for k, v in self.num_classes.items())):
+            fail("num_classes", "must be None or a non-empty {task: K >= 2} dict (an npz "
+                 "file's declared numbers of classes)")
         if self.sequence_encoder not in SEQUENCE_ENCODERS:
             fail("sequence_encoder", f"must be one of {SEQUENCE_ENCODERS}")
         for name in ("epochs", "batch_size", "embedding_dim", "max_vocabulary", "head_units",

@@ -1,5 +1,7 @@
 """The label contract (`hgfn_keras.labels`) and the npz reader's use of it."""
 
+import json
+
 import numpy as np
 import pytest
 
@@ -140,3 +142,27 @@ def test_load_dataset_passes_declarations_to_the_npz_reader(tmp_path):
     assert dataset.tasks[0].num_classes == 4
     with pytest.raises(ValueError, match="only to npz feature files"):
         load_dataset("clothing", num_classes={"level": 4})
+
+
+def test_training_cli_num_classes_declares_a_task(tmp_path, capsys):
+    # A 3-class task whose class 1 never occurs: refused, naming the flag; declared with
+    # --num-classes it trains as a 3-class task (with a warning about class 1).
+    from training import train
+
+    rng = np.random.default_rng(0)
+    rows = 60
+    path = tmp_path / "gap.npz"
+    np.savez(path, x_a=rng.normal(size=(rows, 3)), x_b=rng.normal(size=(rows, 2)),
+             y_flood=rng.integers(0, 2, rows), y_level=np.where(np.arange(rows) % 2, 2, 0))
+    common = ["--dataset", f"npz:{path}", "--mtl", "lsew", "--fusion", "cfc", "--epochs", "1",
+              "--no-export", "--verbose", "0", "--output-dir", str(tmp_path / "run")]
+    assert train.main(common) == 2
+    assert "--num-classes" in capsys.readouterr().err
+    with pytest.warns(UserWarning, match="level"):
+        assert train.main(common + ["--num-classes", "level=3"]) == 0
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert set(metrics["tasks"]) == {"flood", "level"}
+    config = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert config["num_classes"] == {"level": 3}
+    with pytest.raises(SystemExit):
+        train.parse_args(common + ["--num-classes", "level=one"])

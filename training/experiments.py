@@ -261,7 +261,8 @@ def main(argv=None):
         try:
             config = run_config(args, fusion, mtl, seed)
             keras.utils.set_random_seed(config.seed)
-            dataset = load_dataset(config.dataset, seed=config.seed, limit=config.limit)
+            dataset = load_dataset(config.dataset, seed=config.seed, limit=config.limit,
+                                   num_classes=config.num_classes)
             metrics = recipe.train_and_evaluate(config, dataset, run_dir, verbose=0).metrics
         except (ValueError, FileNotFoundError, KeyError, TypeError) as error:
             print(f"error: {tag}: {error}", file=sys.stderr)

@@ -62,6 +62,7 @@ DEFAULTS = {
     "sample_ratios": None,
     "limit": None,
     "class_weight": None,
+    "num_classes": None,
 }
 #: The arguments of a run that are not part of its `TrainConfig` (where the files
 #: go, how much it prints, the distribution strategy).
@@ -116,6 +117,9 @@ def config_argv(parser, argv):
                 parser.error(f"--config {path}: {key!r} must be true or false. "
                              f"Received: {value!r}")
             tokens += [flag] if value else []
+        elif key == "num_classes" and isinstance(value, dict):  # {task: K}
+            for task, classes in value.items():
+                tokens += [flag, f"{task}={classes}"]
         elif value is None or isinstance(value, (bool, list, dict)):
             parser.error(f"--config {path}: {key!r} must be a number or a string "
                          f"(the value of {flag}). Received: {json.dumps(value)}")
@@ -240,6 +244,11 @@ def parse_args(argv=None):
                    help="'balanced': weigh each task's training rows by N / (K n_c) of "
                    "their class (N labelled rows, K classes, n_c rows of the class), in "
                    "the losses and in DMTL's N / n_f. Default: none (every row weighs 1)")
+    p.add_argument("--num-classes", action="append", default=DEFAULTS["num_classes"],
+                   metavar="TASK=K",
+                   help="Declare an npz task's number of classes (repeat per task), for a "
+                   "task whose labels do not show every class. Default: max label + 1, "
+                   "which must leave no class unseen")
     p.add_argument("--tensorboard", action="store_true",
                    help="Write TensorBoard logs to DIR/tensorboard/: per-step task losses "
                    "and weights, per-epoch validation metrics, histograms of the fusion's "
@@ -254,6 +263,15 @@ def parse_args(argv=None):
                    "best_hyperparameters.json); flags given on the command line win. "
                    "Default: none")
     args = p.parse_args(config_argv(p, sys.argv[1:] if argv is None else list(argv)))
+    if args.num_classes is not None:
+        declared = {}
+        for item in args.num_classes:
+            task, _, classes = item.partition("=")
+            if not task or not classes.isdigit() or int(classes) < 2:
+                p.error(f"--num-classes must be TASK=K with an integer K >= 2. "
+                        f"Received: {item!r}")
+            declared[task] = int(classes)
+        args.num_classes = declared
     for name in ("epochs", "batch_size", "patience", "embedding_dim", "max_vocabulary",
                  "head_units", "cfc_units", "min_epochs", "reduce_lr_patience"):
         value = getattr(args, name)
@@ -322,7 +340,8 @@ def run(args):
     config = train_config(args)
     strategy = get_strategy(args.strategy)  # before any other op (multi-worker)
     keras.utils.set_random_seed(config.seed)
-    dataset = load_dataset(config.dataset, seed=config.seed, limit=config.limit)
+    dataset = load_dataset(config.dataset, seed=config.seed, limit=config.limit,
+                           num_classes=config.num_classes)
     name = args.name or f"{config.fusion}_{dataset.name}"
     output_dir = args.output_dir or os.path.join("runs", name)
     export_dir = args.export_dir or os.path.join("saved_models", name)
