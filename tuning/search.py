@@ -162,20 +162,10 @@ def _atomic_save_json(path, obj):
     file that the resumed search cannot parse (seen: a truncated `tuner0.json`).
     Written like this, a reader sees the old file or the new one.
     """
-    import json
-    import tempfile
+    from hgfn_keras.io_utils import atomic_write_text
 
     text = json.dumps(obj)
-    directory = os.path.dirname(os.path.abspath(path))
-    handle, tmp = tempfile.mkstemp(prefix=".tmp-", dir=directory)
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
+    atomic_write_text(path, text)
     return text
 
 
