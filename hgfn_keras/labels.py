@@ -5,6 +5,7 @@ positive class) and -1 for a missing label. Every reader, the model and the metr
 labels here, so the rule and its messages cannot drift apart:
 
 - `as_label_array`: the dtype / shape / integrality check of a raw label array.
+- `label_from_text`: the same check on one label read from text (a manifest cell).
 - `infer_num_classes`: K from the labels themselves, or from a declaration. K is inferred
   as `max + 1` only when every class in [0, K) occurs (a binary task may lack one side);
   otherwise the labels are refused, naming the unexpected value(s) and the first rows that
@@ -85,6 +86,36 @@ def as_label_array(y, key):
     if y.size and y.max() > np.iinfo(np.int32).max:
         raise ValueError(f"{key} labels are too large. Received: max={int(y.max())}")
     return y.astype(np.int32)
+
+
+def label_from_text(text, where):
+    """One label read from text (a manifest cell): an integer >= -1; empty is -1 (missing).
+
+    Args:
+        text: the cell's text (None or blank: missing).
+        where: names the cell in messages (e.g. "Label column 'flood', row 4").
+
+    Raises:
+        ValueError: naming `where` and the text, for a non-integral or non-numeric
+            label, one too large for int32, or one below -1.
+
+    >>> label_from_text(" 2 ", "x"), label_from_text("", "x"), label_from_text("1.0", "x")
+    (2, -1, 1)
+    """
+    text = (text or "").strip()
+    if not text:
+        return MISSING
+    try:
+        number = float(text)
+    except ValueError:
+        number = None
+    if (number is None or not np.isfinite(number) or number != round(number)
+            or number > np.iinfo(np.int32).max):
+        raise ValueError(
+            f"{where}: labels must be integers (empty or -1 = missing). Received: {text!r}")
+    if number < MISSING:
+        raise ValueError(f"{where}: labels must be >= -1. Received: {int(number)}")
+    return int(number)
 
 
 def check_declared_num_classes(task, value, source):
@@ -224,4 +255,5 @@ __all__ = [
     "check_label_range",
     "infer_num_classes",
     "is_integral",
+    "label_from_text",
 ]

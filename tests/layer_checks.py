@@ -103,3 +103,56 @@ def run_strategy_test(name, init_kwargs, tmp_path, policy=None):
     finally:
         keras.mixed_precision.set_dtype_policy(previous)
     return model
+
+
+def run_encoder_layer_test(make_layer, inputs, expected_width, tmp_path,
+                           expected_num_trainable_weights):
+    """The standard checks for an encoder (raw inputs `[batch, ...]` to `[batch, width]`):
+    eager call, config round trip, its trainable weight count, symbolic call inside a
+    functional model, one fit step (the encoder's weights move if it has any), `.keras`
+    save/load with equal outputs, and an eager call under mixed_bfloat16 (variables
+    stay float32).
+
+    `make_layer(**kwargs)` returns a fresh encoder; `kwargs` are Layer arguments
+    (`dtype`)."""
+    inputs = np.asarray(inputs)
+    batch = len(inputs)
+
+    # Eager call.
+    layer = make_layer()
+    eager = np.asarray(layer(inputs), dtype="float32")
+    assert eager.shape == (batch, expected_width)
+    assert np.all(np.isfinite(eager))
+    assert len(layer.trainable_weights) == expected_num_trainable_weights
+
+    # Config round trip keeps every argument.
+    config = layer.get_config()
+    assert type(layer).from_config(config).get_config() == config
+
+    # Symbolic call inside a functional model, one fit step, .keras save/load.
+    dtype = "string" if inputs.dtype == object else str(inputs.dtype)
+    encoder = make_layer()
+    symbolic_input = keras.Input(inputs.shape[1:], dtype=dtype, name="raw")
+    encoded = encoder(symbolic_input)
+    assert tuple(encoded.shape) == (None, expected_width)
+    model = keras.Model(symbolic_input, keras.layers.Dense(1)(encoded))
+    model.compile(optimizer="sgd", loss="mse")
+    before = [w.numpy().copy() for w in encoder.trainable_weights]
+    model.fit(inputs, np.ones((batch, 1)), epochs=1, batch_size=batch, verbose=0)
+    after = [w.numpy() for w in encoder.trainable_weights]
+    if expected_num_trainable_weights:
+        assert any(not np.allclose(a, b) for a, b in zip(before, after)), "fit changed no weight"
+    path = os.path.join(str(tmp_path), "encoder.keras")
+    model.save(path)
+    reloaded = keras.saving.load_model(path)
+    assert len(reloaded.trainable_weights) == len(model.trainable_weights)
+    np.testing.assert_allclose(reloaded.predict(inputs, verbose=0),
+                               model.predict(inputs, verbose=0), atol=1e-5)
+
+    # Mixed precision: bfloat16 compute, float32 variables.
+    mixed = make_layer(dtype="mixed_bfloat16")
+    output = np.asarray(keras.ops.cast(mixed(inputs), "float32"))
+    assert output.shape == (batch, expected_width)
+    assert np.all(np.isfinite(output))
+    assert all(w.dtype == "float32" for w in mixed.weights)
+    return layer

@@ -9,6 +9,7 @@ import pytest
 import tensorflow as tf
 
 from hgfn_keras import Modality, Task, build_model
+from hgfn_keras import encoders as encoders_module
 from hgfn_keras.data.media import frame_indices, read_wav, sample_frames
 from hgfn_keras.encoders import (
     AudioEncoder,
@@ -16,9 +17,11 @@ from hgfn_keras.encoders import (
     ImageEncoder,
     TemporalEncoder,
     TextEncoder,
+    TfidfTextEncoder,
     load_hub_module,
     log_mel_spectrogram,
 )
+from tests.layer_checks import run_encoder_layer_test
 
 # ---------------------------------------------------------------------- tiny SavedModels
 # Each is saved by `tf.saved_model.save` and read back by `hub.load`, the code path of a
@@ -339,6 +342,48 @@ def test_temporal_encoder_trains_inside_the_hgfn_model(tmp_path):
 def test_text_encoder_still_works():
     encoder = TextEncoder(["flood", "damage"], embedding_dim=3)
     assert tuple(encoder(TEXTS).shape) == (4, 3)
+
+
+# ---------------------------------------------------------------------- the standard checks
+
+WAVES = np.stack([_tone(300, seconds=0.1), _tone(3000, seconds=0.1), _tone(440, seconds=0.1)])
+FRAMES = np.random.default_rng(0).normal(size=(3, 5, 4)).astype("float32")
+
+# name: (make(modules, **layer_kwargs), inputs, output width, trainable weight count).
+# Every backbone kind but a Keras application (InceptionV3 is too big to save here; its
+# build is tested above).
+ENCODER_CASES = {
+    "hub": (lambda m, **kw: HubEncoder(m["text"], **kw), TEXTS, 4, 0),
+    "image_keras_model": (lambda m, **kw: ImageEncoder(_tiny_backbone(), image_size=16, **kw),
+                          IMAGES, 4, 2),
+    "image_hub": (lambda m, **kw: ImageEncoder(m["image"], image_size=(8, 8), **kw),
+                  IMAGES, 5, 0),
+    "audio_log_mel": (lambda m, **kw: AudioEncoder(num_mel_bins=8, **kw), WAVES, 16, 0),
+    "audio_hub": (lambda m, **kw: AudioEncoder(m["audio"], **kw), WAVES, 3, 0),
+    # 2 Bi-GRU layers (2 x 2 x 3 weights), the attention's Dense (2) and score (1).
+    "temporal": (lambda m, **kw: TemporalEncoder(units=3, attention_units=4, **kw),
+                 FRAMES, 6, 15),
+    "text": (lambda m, **kw: TextEncoder(["flood", "damage"], embedding_dim=3, **kw),
+             TEXTS, 3, 1),
+    "tfidf_text": (lambda m, **kw: TfidfTextEncoder.from_texts(TEXTS, units=4, max_tokens=50,
+                                                               **kw), TEXTS, 4, 2),
+}
+
+
+@pytest.mark.parametrize("name", sorted(ENCODER_CASES))
+def test_every_encoder_passes_the_standard_checks(name, modules, tmp_path):
+    make, inputs, width, num_trainable = ENCODER_CASES[name]
+    run_encoder_layer_test(lambda **kwargs: make(modules, **kwargs), inputs, width, tmp_path,
+                           expected_num_trainable_weights=num_trainable)
+
+
+def test_every_encoder_is_tested(modules):
+    encoder_classes = {
+        value for value in vars(encoders_module).values()
+        if isinstance(value, type) and issubclass(value, keras.layers.Layer)
+    }
+    tested = {type(make(modules)) for make, *_ in ENCODER_CASES.values()}
+    assert tested == encoder_classes
 
 
 # ---------------------------------------------------------------------- video frames

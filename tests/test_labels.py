@@ -10,6 +10,7 @@ from hgfn_keras.labels import (
     as_label_array,
     check_label_range,
     infer_num_classes,
+    label_from_text,
 )
 
 ROWS = 20
@@ -125,6 +126,29 @@ def test_label_array_checks_name_the_key_and_rows():
     with pytest.raises(ValueError, match=r"`y_t` must hold integer labels"):
         as_label_array(np.array(["a", "b"]), "`y_t`")
     assert as_label_array(np.array([True, False]), "`y_t`").dtype == np.int32
+
+
+@pytest.mark.parametrize("text, message", [
+    ("1.5", r"labels must be integers \(empty or -1 = missing\). Received: '1.5'"),
+    ("inf", r"labels must be integers.*Received: 'inf'"),
+    ("nan", r"labels must be integers.*Received: 'nan'"),
+    ("yes", r"labels must be integers.*Received: 'yes'"),
+    ("3e9", r"labels must be integers.*Received: '3e9'"),
+    ("-3", r"labels must be >= -1. Received: -3"),
+])
+def test_a_label_read_from_text_is_checked(text, message):
+    with pytest.raises(ValueError, match=r"^cell: " + message):
+        label_from_text(text, "cell")
+
+
+def test_manifest_labels_name_the_column_and_the_row():
+    from training.extract import _labels
+
+    rows = [{"flood": "1"}, {"flood": ""}, {"flood": " -1 "}, {"flood": "2.0"}]
+    np.testing.assert_array_equal(_labels(rows, "flood"), [1, -1, -1, 2])
+    with pytest.raises(ValueError, match=r"Label column 'flood', row 3: labels must be >= -1. "
+                                         r"Received: -2"):
+        _labels([{"flood": "0"}, {"flood": "-2"}], "flood")
 
 
 def test_range_check_names_the_task_values_and_rows():

@@ -7,9 +7,10 @@ import pytest
 from hgfn_keras import Modality, Task, build_model
 from hgfn_keras.fusion.masked_softmax import masked_softmax
 from hgfn_keras.multitask.task_loss import task_loss
+from tests.conftest import TINY_TASKS
 
 MODALITIES = [Modality("a", width=6), Modality("b", width=4), Modality("c", width=3)]
-TASKS = [Task("t1", 2), Task("t2", 3)]
+TASKS = list(TINY_TASKS)
 
 
 def _data(n=12):

@@ -13,9 +13,7 @@ from hgfn_keras import (
     MTL_STRATEGIES,
     TASK_WEIGHTINGS,
     HierarchicalGraphFusion,
-    Modality,
     MultiTaskModel,
-    Task,
     TrainConfig,
     build_model,
     load_npz,
@@ -23,29 +21,10 @@ from hgfn_keras import (
 )
 from hgfn_keras.train_config import DEFAULTS, strategy_fields
 from training import train
+from tests.conftest import TINY_MODALITIES, TINY_TASKS, tiny_xy
 from tuning import HGFNHyperModel
 
-MODALITIES = [Modality("a", width=4), Modality("b", width=3)]
-TASKS = [Task("t1", 2), Task("t2", 3)]
-
-
-def _xy(n=16, seed=0):
-    rng = np.random.default_rng(seed)
-    x = {"a": rng.normal(size=(n, 4)).astype("float32"),
-         "b": rng.normal(size=(n, 3)).astype("float32")}
-    y = {"t1": np.arange(n) % 2, "t2": np.arange(n) % 3}
-    return x, y
-
-
-@pytest.fixture(scope="module")
-def tiny_npz(tmp_path_factory):
-    rng = np.random.default_rng(0)
-    n = 40
-    path = tmp_path_factory.mktemp("recipe") / "tiny.npz"
-    np.savez(path, x_audio=rng.normal(size=(n, 3)).astype("float32"),
-             x_video=rng.normal(size=(n, 4)).astype("float32"),
-             y_happy=np.arange(n) % 2, y_mood=np.arange(n) % 3)
-    return path
+MODALITIES, TASKS = list(TINY_MODALITIES), list(TINY_TASKS)
 
 
 # ------------------------------------------------------------ CLI == registries
@@ -111,7 +90,7 @@ def test_a_fusion_instance_trains_with_every_strategy(mtl):
     model = build_model(MODALITIES, TASKS, fusion=fusion, mtl=mtl, head_units=4)
     assert model.fusion_layer is fusion
     model.compile(optimizer=keras.optimizers.Adam(1e-3))
-    x, y = _xy()
+    x, y = tiny_xy(16)
     history = model.fit(x, y, epochs=1, batch_size=8, verbose=0)
     assert np.isfinite(history.history["loss"][0])
 
@@ -136,7 +115,7 @@ def test_custom_heads_get_a_clear_error_or_working_handles():
                            head_layers={"t1": first, "t2": "head_two"})
     assert model.head_layers == {"t1": first, "t2": second}
     model.compile(optimizer=keras.optimizers.Adam(1e-3))
-    x, y = _xy()
+    x, y = tiny_xy(16)
     model.fit(x, y, epochs=1, batch_size=8, verbose=0)
     assert not np.allclose(model.task_weights.numpy(), 1.0)  # TDB moved them
     with pytest.raises(ValueError, match="fusion layer"):
@@ -152,7 +131,7 @@ def test_handles_survive_a_keras_round_trip(tmp_path):
     assert loaded.fusion_layer.name == model.fusion_layer.name
     assert loaded.shared_layer.name == "shared"
     assert sorted(loaded.head_layers) == ["t1", "t2"]
-    x, _ = _xy()
+    x, _ = tiny_xy(16)
     for name, value in model.predict(x, verbose=0).items():
         np.testing.assert_allclose(loaded.predict(x, verbose=0)[name], value, atol=1e-6)
 
@@ -173,7 +152,7 @@ def test_mtinet_is_a_head_architecture():
 def test_sample_weights_reach_the_task_losses():
     keras.utils.set_random_seed(0)
     model = build_model(MODALITIES, TASKS, mtl="lsew", head_units=4)
-    x, y = _xy(8)
+    x, y = tiny_xy(8)
     y_pred = model(x)
     weights = np.array([1, 1, 1, 1, 0, 0, 0, 0], "float32")
     _, weighted = model.compute_losses(y, y_pred, weights)
@@ -185,11 +164,11 @@ def test_sample_weights_reach_the_task_losses():
 # --------------------------------------------------------------- the recipe
 
 
-def test_recipe_knobs(tiny_npz):
-    dataset = load_npz(tiny_npz)
-    config = TrainConfig(dataset=f"npz:{tiny_npz}", fusion="cfc", mtl="lsew", epochs=2,
-                         batch_size=16, head_units=4, optimizer="adamw", weight_decay=0.01,
-                         reduce_lr_patience=1, min_epochs=1, patience=1)
+def test_recipe_knobs(tiny_npz_file):
+    dataset = load_npz(tiny_npz_file)
+    config = TrainConfig(dataset=f"npz:{tiny_npz_file}", fusion="cfc", mtl="lsew",
+                         epochs=2, batch_size=16, head_units=4, optimizer="adamw",
+                         weight_decay=0.01, reduce_lr_patience=1, min_epochs=1, patience=1)
     model = recipe.build_and_compile(config, dataset)
     assert isinstance(model.optimizer, keras.optimizers.AdamW)
     result = recipe.fit(model, config, dataset, verbose=0)
@@ -197,12 +176,12 @@ def test_recipe_knobs(tiny_npz):
     assert len(result.rebalancing.history) == len(result.history.history["loss"])
 
 
-def test_tuner_and_cli_train_the_same_weights(tiny_npz, tmp_path):
-    fixed = {"dataset": f"npz:{tiny_npz}", "epochs": 2, "batch_size": 16, "head_units": 4,
+def test_tuner_and_cli_train_the_same_weights(tiny_npz_file, tmp_path):
+    fixed = {"dataset": f"npz:{tiny_npz_file}", "epochs": 2, "batch_size": 16, "head_units": 4,
              "seed": 3}
     # The CLI.
     keras.backend.clear_session()
-    train.run(train.parse_args(["--dataset", f"npz:{tiny_npz}", "--epochs", "2",
+    train.run(train.parse_args(["--dataset", f"npz:{tiny_npz_file}", "--epochs", "2",
                                 "--batch-size", "16", "--head-units", "4", "--seed", "3",
                                 "--no-export", "--verbose", "0",
                                 "--output-dir", str(tmp_path / "cli")]))
@@ -210,7 +189,7 @@ def test_tuner_and_cli_train_the_same_weights(tiny_npz, tmp_path):
     # The tuner, with every searched value at its default (the CLI's).
     keras.backend.clear_session()
     keras.utils.set_random_seed(3)
-    dataset = load_npz(tiny_npz, seed=3)
+    dataset = load_npz(tiny_npz_file, seed=3)
     hypermodel = HGFNHyperModel(dataset, fixed=fixed)
     hp = keras_tuner.HyperParameters()
     model = hypermodel.build(hp)
@@ -218,7 +197,7 @@ def test_tuner_and_cli_train_the_same_weights(tiny_npz, tmp_path):
     # The same config (the tuner names DMTL's α = 1 and η = 0.1 that the CLI
     # leaves to DMTL).
     assert hypermodel.config(hp) == train.train_config(train.parse_args(
-        ["--dataset", f"npz:{tiny_npz}", "--epochs", "2", "--batch-size", "16",
+        ["--dataset", f"npz:{tiny_npz_file}", "--epochs", "2", "--batch-size", "16",
          "--head-units", "4", "--seed", "3", "--alpha", "1", "--tdb-learning-rate", "0.1"]))
     assert cli.task_weighting.alpha == model.task_weighting.alpha == 1.0
     for a, b in zip(cli.network.weights, model.network.weights):

@@ -20,6 +20,11 @@ def test_every_strategy_under_mixed_bfloat16(name, tmp_path):
     run_strategy_test(name, KWARGS.get(name, {}), tmp_path, policy="mixed_bfloat16")
 
 
+def test_dmtl_on_the_shared_layer_passes_the_standard_checks(tmp_path):
+    # The strategy hook's other DMTL path: norms over the last shared layer.
+    run_strategy_test("dmtl", dict(KWARGS["dmtl"], grad_norm_layer="shared"), tmp_path)
+
+
 def test_every_strategy_is_tested():
     assert set(TASK_WEIGHTINGS) >= set(KWARGS)
 

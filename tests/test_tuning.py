@@ -22,17 +22,6 @@ from tuning import HGFNHyperModel
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 
-@pytest.fixture(scope="module")
-def tiny_npz(tmp_path_factory):
-    rng = np.random.default_rng(0)
-    n = 40
-    path = tmp_path_factory.mktemp("tuning") / "tiny.npz"
-    np.savez(path, x_audio=rng.normal(size=(n, 3)).astype("float32"),
-             x_video=rng.normal(size=(n, 4)).astype("float32"),
-             y_happy=np.arange(n) % 2, y_mood=np.arange(n) % 3)
-    return path
-
-
 def _env(**extra):
     return dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", **extra)
 
@@ -43,8 +32,8 @@ def _search(*args, env=None, timeout=300):
         env=env or _env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
-def test_hypermodel_space_builds_the_training_model(tiny_npz):
-    dataset = load_npz(tiny_npz)
+def test_hypermodel_space_builds_the_training_model(tiny_npz_file):
+    dataset = load_npz(tiny_npz_file)
     hypermodel = HGFNHyperModel(dataset, objective="val_mean_f1",
                                 fixed={"head_units": 4, "epochs": 1, "batch_size": 16})
     assert hypermodel.keras_tuner_objective == keras_tuner.Objective("val_mean_f1", "max")
@@ -70,8 +59,8 @@ def test_hypermodel_space_builds_the_training_model(tiny_npz):
         HGFNHyperModel(dataset, objective="val_f1")
 
 
-def test_validation_metrics_matches_multitask_metrics(tiny_npz):
-    dataset = load_npz(tiny_npz)
+def test_validation_metrics_matches_multitask_metrics(tiny_npz_file):
+    dataset = load_npz(tiny_npz_file)
     hypermodel = HGFNHyperModel(dataset, fixed={"head_units": 4})
     model = hypermodel.build(keras_tuner.HyperParameters())
     x_val, y_val = dataset.splits["validation"]
@@ -112,10 +101,10 @@ def test_train_config_file_and_cli_flags(tmp_path, capsys):
 
 
 @pytest.mark.slow
-def test_search_writes_config_that_training_accepts(tiny_npz, tmp_path):
+def test_search_writes_config_that_training_accepts(tiny_npz_file, tmp_path):
     out = tmp_path / "search"
-    process = _search("--dataset", f"npz:{tiny_npz}", "--tuner", "random", "--max-trials", 2,
-                      "--epochs", 1, "--batch-size", 16, "--output-dir", out,
+    process = _search("--dataset", f"npz:{tiny_npz_file}", "--tuner", "random",
+                      "--max-trials", 2, "--epochs", 1, "--batch-size", 16, "--output-dir", out,
                       "--verbose", 2)
     stdout, stderr = process.communicate(timeout=300)
     assert process.returncode == 0, stderr[-3000:]
@@ -134,13 +123,14 @@ def test_search_writes_config_that_training_accepts(tiny_npz, tmp_path):
     assert f"(trial #{summary['best_trial']})" in stdout
     assert summary["searched_with"]["epochs"] == 1 and summary["searched_with"]["batch_size"] == 16
     # Resuming with other arguments is refused in one line.
-    again = _search("--dataset", f"npz:{tiny_npz}", "--tuner", "bayesian", "--output-dir", out)
+    again = _search("--dataset", f"npz:{tiny_npz_file}", "--tuner", "bayesian",
+                    "--output-dir", out)
     _, stderr = again.communicate(timeout=300)
     assert again.returncode == 2 and "Traceback" not in stderr
     assert "holds a search made with other arguments" in stderr
     run_dir = tmp_path / "run"
     result = subprocess.run(
-        [sys.executable, "-m", "training.train", "--dataset", f"npz:{tiny_npz}",
+        [sys.executable, "-m", "training.train", "--dataset", f"npz:{tiny_npz_file}",
          "--config", out / "best_hyperparameters.json", "--epochs", "1",
          "--output-dir", run_dir, "--no-export", "--verbose", "0"],
         cwd=REPO_ROOT, env=_env(), capture_output=True, text=True, timeout=300)
@@ -158,9 +148,9 @@ def _free_port():
 
 
 @pytest.mark.slow
-def test_distributed_search_chief_and_one_worker(tiny_npz, tmp_path):
+def test_distributed_search_chief_and_one_worker(tiny_npz_file, tmp_path):
     out = tmp_path / "distributed"
-    args = ("--dataset", f"npz:{tiny_npz}", "--tuner", "random", "--max-trials", 2,
+    args = ("--dataset", f"npz:{tiny_npz_file}", "--tuner", "random", "--max-trials", 2,
             "--epochs", 1, "--batch-size", 16, "--output-dir", out, "--verbose", 0)
     oracle = {"KERASTUNER_ORACLE_IP": "127.0.0.1", "KERASTUNER_ORACLE_PORT": str(_free_port())}
     chief = _search(*args, env=_env(KERASTUNER_TUNER_ID="chief", **oracle))

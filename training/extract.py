@@ -178,23 +178,10 @@ def _check_columns(columns, wanted, path):
 def _labels(rows, column):
     import numpy as np
 
-    values = np.empty(len(rows), np.int32)
-    for i, row in enumerate(rows):
-        text = (row[column] or "").strip()
-        try:
-            value = int(float(text)) if text else -1
-            if text and float(text) != value or value >= 2**31:
-                raise ValueError
-        except (ValueError, OverflowError):  # OverflowError: "inf"
-            raise ValueError(
-                f"Label column {column!r}, row {i + 2}: labels must be integers (empty or -1 = "
-                f"missing). Received: {text!r}"
-            ) from None
-        if value < -1:
-            raise ValueError(f"Label column {column!r}, row {i + 2}: labels must be >= -1. "
-                             f"Received: {value}")
-        values[i] = value
-    return values
+    from hgfn_keras.labels import label_from_text
+
+    return np.array([label_from_text(row[column], f"Label column {column!r}, row {i + 2}")
+                     for i, row in enumerate(rows)], np.int32)
 
 
 def _splits(rows, column):

@@ -1,6 +1,6 @@
 """Load pre-extracted features from one `.npz` file (the feature-file contract).
 
-The contract (see `DESIGN.md`, "The feature-file contract (npz)"):
+The contract (see docs/DESIGN.md, "The feature-file contract (npz)"):
 
 - `x_<modality>`: float `[N, D]` (a `"vector"` modality of width D) or `[N, T, D]` (a
   `"sequence"` modality of T steps of width D). Integer arrays are accepted and cast to

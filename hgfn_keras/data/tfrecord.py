@@ -3,7 +3,8 @@
 A dataset too large for memory (a million items of 2,048 + 1,024 features is about
 12 GB of float32) is kept on disk as TFRecord shards and read with `tf.data`, so
 that memory does not grow with the number of rows. The fields of each example are
-those of the npz contract (DESIGN.md, "The feature-file contract"), one row each:
+those of the npz contract (docs/DESIGN.md, "The feature-file contract (npz)"), one
+row each:
 
 - `x_<modality>`: float32, flattened (`[width]`, or `[steps * width]` for a
   sequence; its shape is in the header), or bytes for a `"text"` modality;

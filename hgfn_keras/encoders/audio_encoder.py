@@ -95,6 +95,10 @@ class AudioEncoder(keras.layers.Layer):
             self.hub = HubEncoder(handle, module_dtype="float32", output_key=output_key,
                                   name="hub", dtype=self.dtype_policy)
 
+    def build(self, input_shape):
+        if self.hub is not None:
+            self.hub.build(input_shape)
+
     def call(self, inputs):
         waveforms = tf.cast(tf.convert_to_tensor(inputs), tf.float32)
         if waveforms.shape.rank != 2:
@@ -112,7 +116,8 @@ class AudioEncoder(keras.layers.Layer):
     def compute_output_shape(self, input_shape):
         if self.hub is None:
             return (input_shape[0], 2 * self.num_mel_bins)
-        return super().compute_output_shape(input_shape)
+        # The module's width is known only by tracing it.
+        return self.hub.compute_output_spec(keras.KerasTensor(input_shape)).shape
 
     def get_config(self):
         config = super().get_config()

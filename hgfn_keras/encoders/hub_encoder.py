@@ -2,7 +2,7 @@
 
 `hub.KerasLayer` does not work inside a Keras 3 model ("A KerasTensor cannot be used as
 input to a TensorFlow function"), so `HubEncoder` wraps the object that `hub.load`
-returns in a Keras layer of its own (DESIGN.md, "Known snags").
+returns in a Keras layer of its own (docs/DESIGN.md, "Known snags").
 """
 
 import os

@@ -41,7 +41,8 @@ class ModalityAlignment(keras.layers.Layer):
     as the paper does before the DAU ("Padding is performed to ensure the features
     of each modality have the same dimension", III-B). `alignment="project"`
     learns one Dense(units) projection per modality instead; it is the project's
-    option for modalities whose widths differ a lot (DESIGN.md item 1).
+    option for modalities whose widths differ a lot (docs/DESIGN.md, "HGFN (paper
+    III-B)", item 1).
     `alignment="auto"` (the default) pads while the widest modality is at most
     256 wide and projects to 256 above that (`resolve_alignment`): padding 2,048-
     and 1,024-wide features to 2,048 makes every later layer of the HGFN work at

@@ -14,7 +14,8 @@ class DynamicAttentionUnit(keras.layers.Layer):
     one-channel (M, D) image per sample; a 5x5 Conv2D ('same') with LeakyReLU and
     a 1x1 Conv2D to one channel with LeakyReLU score every position; the mean over
     D gives one score per modality, and a softmax over the present modalities
-    gives the weights (DESIGN.md item 2). A masked-out modality gets weight 0.
+    gives the weights (docs/DESIGN.md, "HGFN (paper III-B)", item 2). A masked-out
+    modality gets weight 0.
 
     Args:
         filters: channels of the 5x5 convolution (the paper does not say; 8).

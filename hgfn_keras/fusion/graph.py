@@ -1,4 +1,5 @@
-"""The vertices of the HGFN graph, level by level (paper III-B, DESIGN.md item 8).
+"""The vertices of the HGFN graph, level by level (paper III-B; docs/DESIGN.md,
+"HGFN (paper III-B)", items 4, 7 and 8).
 
 This is plain Python run once when a layer is built: it lists, for every level,
 which two earlier vertices each vertex joins. The layer then gathers those vertex

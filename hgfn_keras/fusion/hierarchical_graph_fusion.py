@@ -22,7 +22,8 @@ _WARN_VERTICES = 500
 class HierarchicalGraphFusion(Fusion):
     """Fuses M modality vectors through a graph of unimodal, bimodal, ... vertices.
 
-    The computation, level by level (DESIGN.md reads the paper's open points):
+    The computation, level by level (docs/DESIGN.md, "HGFN (paper III-B)", reads
+    the paper's open points, item by item):
 
     1. Alignment: the M vectors are zero-padded (or projected) to one width D;
        a masked-out modality becomes a zero vector. By default (`alignment="auto"`,

@@ -20,8 +20,9 @@ class TensorFusion(Fusion):
     2018, LMF) computes the same kind of map with rank-R factors instead:
     Σ_{r=1..R} Π_i ((V_i ⊕ 1) W_i^(r)) + b, never forming the product.
 
-    It stands in for MATF (the paper's tensor baseline), as DESIGN.md says. A
-    masked-out modality is zeroed before the product (its appended 1 stays).
+    It stands in for MATF (the paper's tensor baseline), as docs/DESIGN.md says
+    ("Baselines (paper IV-C)"). A masked-out modality is zeroed before the product
+    (its appended 1 stays).
 
     Args:
         units: the fused width (128).

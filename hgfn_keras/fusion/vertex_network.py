@@ -12,7 +12,8 @@ class VertexNetwork(keras.layers.Layer):
     ('same') with LeakyReLU, then one Dense(units) with LeakyReLU. One network is
     shared by all vertices of a level (as in the reference GFN code), and all the
     vertices of a level run at once: the input is `[batch, V, D]` twice, the
-    output `[batch, V, units]`, with no loop over vertices (DESIGN.md item 4).
+    output `[batch, V, units]`, with no loop over vertices (docs/DESIGN.md,
+    "HGFN (paper III-B)", item 4).
     `join(pairs)` takes the two inputs stacked on axis 2, `[batch, V, 2, D]`.
 
     Args:

@@ -36,23 +36,25 @@ class DynamicTaskBalancing(TaskWeighting):
     gradients `compute_gradients` takes in one batched Jacobian call. The model's
     handles (`head_layers`, `shared_layer`) name those layers.
 
-    Design choices (DESIGN.md): the weights' optimizer defaults to plain SGD,
-    because Adam divides each coordinate by its own gradient scale and would
-    cancel the per-task constant N / n_f; L_f(0) is each task's loss at the first
-    step in which it is not 0; n_f is the count of the task's rarest class (for a
-    binary task the smaller of positives and negatives: the paper's "positive
-    samples" are the rare side in its data); n_f = 0 is counted as 1 (with a
-    warning), so the ratio stays finite.
+    Design choices (docs/DESIGN.md, "DMTL (paper III-C)", "Task level: TDB
+    (eq. 11)"): the weights' optimizer defaults to plain SGD, because Adam
+    divides each coordinate by its own gradient scale and would cancel the
+    per-task constant N / n_f; L_f(0) is each task's loss at the first step in
+    which it is not 0; n_f is the count of the task's rarest class (for a binary
+    task the smaller of positives and negatives: the paper's "positive samples"
+    are the rare side in its data); n_f = 0 is counted as 1 (with a warning), so
+    the ratio stays finite.
 
     At each epoch's end (`end_epoch`, called by the model's `TaskRebalancing`
-    callback) the weights are re-balanced: with ā_f the epoch's mean unweighted
-    training loss of task f and s_f = max_g ā_g / ā_f, the next epoch starts from
-    w_f = T · s_f / Σ_g s_g, and TDB moves them from there during the epoch. The
-    weights are *reset*, never multiplied by s_f: the paper's unit "assigns a set
-    of initial task loss weights at the beginning of the training cycles", and a
-    product over epochs (w_f ∝ Π 1/ā_f) would switch off every task but the
-    easiest. No training step runs between an epoch's end and the next one's
-    start, so setting them at the end is the same as at the start.
+    callback) the weights are re-balanced (docs/DESIGN.md, "Re-balancing"): with
+    ā_f the epoch's mean unweighted training loss of task f and
+    s_f = max_g ā_g / ā_f, the next epoch starts from w_f = T · s_f / Σ_g s_g, and
+    TDB moves them from there during the epoch. The weights are *reset*, never
+    multiplied by s_f: the paper's unit "assigns a set of initial task loss
+    weights at the beginning of the training cycles", and a product over epochs
+    (w_f ∝ Π 1/ā_f) would switch off every task but the easiest. No training step
+    runs between an epoch's end and the next one's start, so setting them at the
+    end is the same as at the start.
 
     Args:
         alpha: α of eq. 11 (1, as in the paper).

@@ -13,7 +13,8 @@ def task_loss(task, y_true, y_pred, beta=0.0, sample_weight=None):
     L_s = −(1 − p_d)^β log p_d (eq. 10); β = 0 is plain cross-entropy. Keras'
     `BinaryFocalCrossentropy(gamma=β, apply_class_balancing=False)` and
     `CategoricalFocalCrossentropy(alpha=1.0, gamma=β)` compute exactly this, so
-    they are used rather than written again (docs/DESIGN.md, "Sample level").
+    they are used rather than written again (docs/DESIGN.md, "Sample level: the
+    focal loss (eq. 10)").
 
     Args:
         task: a `hgfn_keras.Task`.

@@ -8,8 +8,10 @@ class TaskRebalancing(keras.callbacks.Callback):
     """Calls the model's task weighting at each epoch's start and end.
 
     For DMTL that resets the per-epoch loss sums and re-balances: the next epoch
-    starts from w_f = T · s_f / Σ_g s_g with s_f = max_g ā_g / ā_f (see
-    `DynamicTaskBalancing`). It also keeps the
+    starts from w_f = T · s_f / Σ_g s_g with s_f = max_g ā_g / ā_f, ā_f the
+    epoch's mean unweighted training loss of task f: the weights are reset, not
+    multiplied (see `DynamicTaskBalancing` and docs/DESIGN.md, "DMTL (paper
+    III-C)", "Re-balancing"). It also keeps the
     task weights at the end of every epoch in `history` (a list of
     `(epoch, weights)`, the weights the next epoch starts from) and, in
     `records`, per epoch the mean unweighted training loss of each task and the
