@@ -13,6 +13,8 @@ and MAP on the validation split (where choices are made) and the test split
 - `tdb_no_ratio`: TDB without N / n_f, no re-balancing;
 - `rebalance`: the epoch-end re-balancing alone (no TDB step);
 - `dmtl`: full DMTL with the package's defaults (TDB + re-balancing, β = 0);
+- `dmtl_raw_losses`: full DMTL re-balancing on the raw mean losses, not on each
+  divided by its chance loss (the same as `dmtl` when all tasks are binary);
 - `dmtl_focal`: full DMTL with focal loss β = 2.
 
 Writes `DIR/ablation.json` (every run, with its task weights at each epoch's
@@ -36,6 +38,7 @@ VARIANTS = {
     "tdb_no_ratio": {"mtl": "dmtl", "rebalance": False, "sample_ratios": False},
     "rebalance": {"mtl": "dmtl", "tdb": False},
     "dmtl": {"mtl": "dmtl"},
+    "dmtl_raw_losses": {"mtl": "dmtl", "normalize_losses": False},
     "dmtl_focal": {"mtl": "dmtl", "beta": 2.0},
 }
 METRICS = (("f1", "F1"), ("hamming_loss", "HL"), ("map", "MAP"))

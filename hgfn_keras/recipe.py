@@ -271,21 +271,25 @@ def predict(model, inputs):
 def write_task_weights(path, task_names, rebalancing):
     """`task_weights.csv`: per epoch, each task's mean training loss and weights.
 
-    Columns `epoch, phase, <task>..., loss_<task>...`; two rows per epoch: phase
-    `tdb` holds the weights at the epoch's end (after its TDB steps), phase
-    `rebalanced` the weights the next epoch starts from (after the re-balancing).
-    The `loss_<task>` columns (the epoch's mean unweighted training loss ā_f,
-    the same on both rows) are what the re-balancing reads, so its reset
-    w_f = T · s_f / Σ s_g, s_f = max_g ā_g / ā_f, can be checked from the file.
+    Columns `epoch, phase, <task>..., loss_<task>..., chance_<task>...`; two rows
+    per epoch: phase `tdb` holds the weights at the epoch's end (after its TDB
+    steps), phase `rebalanced` the weights the next epoch starts from (after the
+    re-balancing). The `loss_<task>` columns (the epoch's mean unweighted
+    training loss, the same on both rows) and `chance_<task>` (the chance loss
+    c_f it is divided by; 1 when it is not) are what the re-balancing reads, so
+    its reset w_f = T · s_f / Σ s_g, s_f = max_g ā_g / ā_f with
+    ā_f = loss_f / chance_f, can be checked from the file.
     """
     from hgfn_keras.io_utils import atomic_write_text
 
-    rows = [",".join(["epoch", "phase", *task_names, *(f"loss_{n}" for n in task_names)])]
+    rows = [",".join(["epoch", "phase", *task_names, *(f"loss_{n}" for n in task_names),
+                      *(f"chance_{n}" for n in task_names)])]
     for record in rebalancing.records:
         losses = [f"{v:.6f}" for v in record["losses"]]
+        chance = [f"{v:.6f}" for v in record.get("chance_losses", [1.0] * len(losses))]
         for phase in ("tdb", "rebalanced"):
             rows.append(",".join([str(record["epoch"] + 1), phase,
-                                  *(f"{w:.6f}" for w in record[phase]), *losses]))
+                                  *(f"{w:.6f}" for w in record[phase]), *losses, *chance]))
     atomic_write_text(path, "\n".join(rows) + "\n")
 
 

@@ -24,7 +24,8 @@ FUSION_FIELDS = {"theta": "theta", "max_order": "max_order", "alignment": "align
 #: Config field -> the strategy constructor argument it sets (same rule).
 STRATEGY_FIELDS = {"alpha": "alpha", "tdb_learning_rate": "learning_rate",
                    "grad_norm_layer": "grad_norm_layer", "rebalance": "rebalance",
-                   "tdb": "tdb", "sample_ratios": "use_sample_ratios"}
+                   "tdb": "tdb", "sample_ratios": "use_sample_ratios",
+                   "normalize_losses": "normalize_losses"}
 
 
 def constructor_arguments(cls):
@@ -124,6 +125,7 @@ class TrainConfig:
     rebalance: bool = None
     tdb: bool = None
     sample_ratios: bool = None
+    normalize_losses: bool = None
     limit: int = None
     class_weight: str = None
     num_classes: dict = None
@@ -203,7 +205,8 @@ class TrainConfig:
         applies = strategy_fields(self.mtl)
         for name in STRATEGY_FIELDS:
             if name not in applies and getattr(self, name) != defaults[name]:
-                flag = (f"--no-{name.replace('_', '-')}" if name in ("rebalance", "tdb", "sample_ratios")
+                flag = (f"--no-{name.replace('_', '-')}" if name in ("rebalance", "tdb", "sample_ratios",
+                                                                  "normalize_losses")
                         else f"--{name.replace('_', '-')}")
                 raise ValueError(
                     f"`{name}` ({flag}) does not apply to mtl={self.mtl!r}: "

@@ -129,6 +129,38 @@ def test_rebalancing_resets_over_two_epochs():
         assert weights.sum() == pytest.approx(3.0, abs=1e-5)
 
 
+def test_rebalancing_divides_each_loss_by_its_chance_loss():
+    # A 3-class task's loss of 1.5 is as far from its chance loss log 3 as a binary
+    # task's 0.95 from log 2; the raw losses would call it the hardest task.
+    weighting = _weighting(learning_rate=1e-6)
+    chance = np.log([2.0, 3.0, 2.0])
+    weighting.set_chance_losses(chance)
+    weighting.epoch_loss_sums.assign([0.95 * 2, 1.5 * 2, 0.25 * 2])
+    weighting.epoch_steps.assign(2.0)
+    relative = np.array([0.95, 1.5, 0.25]) / chance
+    scalars = relative.max() / relative
+    np.testing.assert_allclose(weighting.rebalancing_scalars().numpy(), scalars, rtol=1e-5)
+    np.testing.assert_allclose(weighting.end_epoch(), 3 * scalars / scalars.sum(), rtol=1e-5)
+    raw = _weighting(learning_rate=1e-6, normalize_losses=False)
+    raw.set_chance_losses(chance)
+    raw.epoch_loss_sums.assign([0.95 * 2, 1.5 * 2, 0.25 * 2])
+    raw.epoch_steps.assign(2.0)
+    losses = np.array([0.95, 1.5, 0.25])
+    np.testing.assert_allclose(raw.rebalancing_scalars().numpy(), losses.max() / losses,
+                               rtol=1e-5)
+
+
+@pytest.mark.parametrize("beta", [0.0, 2.0])
+def test_the_model_gives_the_weighting_each_tasks_chance_loss(beta):
+    keras.utils.set_random_seed(0)
+    model = build_model(list(MODALITIES), list(TASKS), mtl="dmtl", beta=beta)
+    k = np.array([2.0, 3.0, 2.0])
+    np.testing.assert_allclose(model.task_weighting.chance_losses.numpy(),
+                               (1 - 1 / k) ** beta * np.log(k), rtol=1e-6)
+    with pytest.raises(ValueError, match="3 positive chance losses"):
+        model.task_weighting.set_chance_losses([1.0, 0.0, 1.0])
+
+
 def test_task_counts_take_the_rarest_class():
     # 82 % positives: n_f is the negative count, the rare side.
     labels = {"flood": np.array([1] * 9 + [0] * 2 + [-1]), "damage": np.array([0, 1, 2] * 4),
@@ -319,13 +351,17 @@ def test_task_weights_csv_shows_the_reset(tmp_path):
     write_task_weights(str(path), model.task_names, rebalancing)
     rows = [line.split(",") for line in path.read_text().splitlines()]
     names = [t.name for t in TASKS]
-    assert rows[0] == ["epoch", "phase", *names, *(f"loss_{n}" for n in names)]
+    assert rows[0] == ["epoch", "phase", *names, *(f"loss_{n}" for n in names),
+                       *(f"chance_{n}" for n in names)]
     assert [(r[0], r[1]) for r in rows[1:]] == [
         ("1", "tdb"), ("1", "rebalanced"), ("2", "tdb"), ("2", "rebalanced")]
     for tdb, rebalanced in (rows[1:3], rows[3:5]):
-        losses = np.array([float(v) for v in rebalanced[5:]])
-        assert [float(v) for v in tdb[5:]] == losses.tolist()
-        scalars = losses.max() / losses
+        losses = np.array([float(v) for v in rebalanced[5:8]])
+        chance = np.array([float(v) for v in rebalanced[8:11]])
+        np.testing.assert_allclose(chance, np.log([2, 3, 2]), atol=1e-6)
+        assert [float(v) for v in tdb[5:]] == [*losses.tolist(), *chance.tolist()]
+        relative = losses / chance
+        scalars = relative.max() / relative
         np.testing.assert_allclose([float(v) for v in rebalanced[2:5]],
                                    3 * scalars / scalars.sum(), atol=2e-6)
         assert sum(float(v) for v in tdb[2:5]) == pytest.approx(3.0, abs=1e-5)

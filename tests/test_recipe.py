@@ -36,7 +36,7 @@ def test_cli_choices_equal_the_registries():
     assert train.DEFAULTS == DEFAULTS
     args = train.parse_args([])
     for name, value in DEFAULTS.items():
-        if name not in ("rebalance", "tdb", "sample_ratios"):  # switches: --no-<name>
+        if name not in ("rebalance", "tdb", "sample_ratios", "normalize_losses"):  # --no-<name>
             assert getattr(args, name) == value, name
     assert train.train_config(args) == TrainConfig()
 
@@ -57,6 +57,8 @@ def test_strategy_flags_follow_the_constructors():
     (["--mtl", "lsew", "--alpha", "2"], r"`alpha` \(--alpha\) does not apply to mtl='lsew'"),
     (["--mtl", "moo", "--no-rebalance"], r"--no-rebalance\) does not apply to mtl='moo'"),
     (["--mtl", "lsew", "--no-tdb"], r"--no-tdb\) does not apply to mtl='lsew'"),
+    (["--mtl", "lsew", "--no-normalize-losses"],
+     r"--no-normalize-losses\) does not apply to mtl='lsew'"),
     (["--mtl", "uncertainty", "--grad-norm-layer", "shared"], r"grad_norm_layer.*uncertainty"),
     (["--fusion", "hgfn", "--cfc-units", "64"], r"cfc_units.*fusion='hgfn'"),
     (["--fusion", "cfc", "--theta", "0.3"], r"theta.*fusion='cfc'"),
@@ -66,6 +68,13 @@ def test_a_flag_that_does_not_apply_is_an_error(argv, message, capsys):
     with pytest.raises(SystemExit):
         train.parse_args(argv)
     assert __import__("re").search(message, capsys.readouterr().err)
+
+
+def test_no_normalize_losses_reaches_the_strategy():
+    config = train.train_config(train.parse_args(["--mtl", "dmtl", "--no-normalize-losses"]))
+    assert config.normalize_losses is False
+    assert config.mtl_kwargs() == {"normalize_losses": False}
+    assert TrainConfig(mtl="dmtl").mtl_kwargs() == {}
 
 
 def test_train_config_round_trips_through_json():

@@ -101,7 +101,8 @@ def test_clothing_run_metrics_json(clothing_run):
         assert (output_dir / name).is_file()
     rows = (output_dir / "task_weights.csv").read_text().splitlines()
     assert rows[0] == ",".join(["epoch", "phase", *CLOTHING_TASKS,
-                                *(f"loss_{t}" for t in CLOTHING_TASKS)])
+                                *(f"loss_{t}" for t in CLOTHING_TASKS),
+                                *(f"chance_{t}" for t in CLOTHING_TASKS)])
     assert len(rows) == 1 + 2 * metrics["run"]["epochs_run"]
     assert [row.split(",")[1] for row in rows[1:3]] == ["tdb", "rebalanced"]
     for row in rows[1:]:

@@ -30,7 +30,7 @@ def read_task_weights(path):
     header = rows[0]
     phased = header[1:2] == ["phase"]
     first = 2 if phased else 1
-    tasks = [t for t in header[first:] if not t.startswith("loss_")]
+    tasks = [t for t in header[first:] if not t.startswith(("loss_", "chance_"))]
     epochs, weights = [], {t: [] for t in tasks}
     for number, row in enumerate(rows[1:], start=2):
         if len(row) != len(header):

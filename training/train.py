@@ -60,6 +60,7 @@ DEFAULTS = {
     "rebalance": None,
     "tdb": None,
     "sample_ratios": None,
+    "normalize_losses": None,
     "limit": None,
     "class_weight": None,
     "num_classes": None,
@@ -68,6 +69,7 @@ DEFAULTS = {
 #: go, how much it prints, the distribution strategy).
 RUN_ARGUMENTS = ("output_dir", "export_dir", "name", "version", "no_export", "verbose",
                  "strategy", "config", "no_rebalance", "no_tdb", "no_sample_ratios",
+                 "no_normalize_losses",
                  "tensorboard")
 
 
@@ -164,6 +166,10 @@ def parse_args(argv=None):
                    "Default: on")
     p.add_argument("--no-sample-ratios", action="store_true",
                    help="Leave DMTL's N / n_f out of the balancing (dmtl only). Default: on")
+    p.add_argument("--no-normalize-losses", action="store_true",
+                   help="Re-balance on the tasks' raw mean losses, not on each divided by "
+                   "its chance loss log K (dmtl only; no effect when all tasks have the "
+                   "same number of classes). Default: divided")
     p.add_argument("--grad-norm-layer", default=DEFAULTS["grad_norm_layer"],
                    choices=["task", "shared"],
                    help="Where the gradient norms are taken (dmtl, gradnorm only): each "
@@ -308,6 +314,7 @@ def train_config(args):
     values["rebalance"] = False if args.no_rebalance else None
     values["tdb"] = False if args.no_tdb else None
     values["sample_ratios"] = False if args.no_sample_ratios else None
+    values["normalize_losses"] = False if args.no_normalize_losses else None
     return TrainConfig.from_dict(values)
 
 

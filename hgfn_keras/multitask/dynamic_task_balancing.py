@@ -46,15 +46,19 @@ class DynamicTaskBalancing(TaskWeighting):
     the ratio stays finite.
 
     At each epoch's end (`end_epoch`, called by the model's `TaskRebalancing`
-    callback) the weights are re-balanced (docs/DESIGN.md, "Re-balancing"): with
-    ā_f the epoch's mean unweighted training loss of task f and
-    s_f = max_g ā_g / ā_f, the next epoch starts from w_f = T · s_f / Σ_g s_g, and
-    TDB moves them from there during the epoch. The weights are *reset*, never
-    multiplied by s_f: the paper's unit "assigns a set of initial task loss
-    weights at the beginning of the training cycles", and a product over epochs
-    (w_f ∝ Π 1/ā_f) would switch off every task but the easiest. No training step
-    runs between an epoch's end and the next one's start, so setting them at the
-    end is the same as at the start.
+    callback) the weights are re-balanced: with ā_f the epoch's mean unweighted
+    training loss of task f divided by its chance loss c_f (the loss of a uniform
+    prediction, log K for β = 0) and s_f = max_g ā_g / ā_f, the next epoch starts
+    from w_f = T · s_f / Σ_g s_g, and TDB moves them from there during the epoch.
+    With binary tasks only (the paper's concept tasks) every c_f is the same and
+    s_f is the paper's; with tasks of different class counts, dividing by c_f
+    keeps a K-class task's structurally larger cross-entropy from being taken for
+    a hard task (docs/DESIGN.md, "Re-balancing"). The
+    weights are *reset*, never multiplied by s_f: the paper's unit "assigns a set
+    of initial task loss weights at the beginning of the training cycles", and a
+    product over epochs (w_f ∝ Π 1/ā_f) would switch off every task but the
+    easiest. No training step runs between an epoch's end and the next one's
+    start, so setting them at the end is the same as at the start.
 
     Args:
         alpha: α of eq. 11 (1, as in the paper).
@@ -71,6 +75,9 @@ class DynamicTaskBalancing(TaskWeighting):
             False gives every task the factor 1 (GradNorm).
         tdb: move the weights after every step by eq. 11 (True); False keeps
             only the epoch-end re-balancing (an ablation).
+        normalize_losses: divide each task's mean loss by its chance loss
+            before the re-balancing (True); False compares the raw losses.
+            Without effect when every task has the same number of classes.
         normalize_step: divide the step by the mean of N / n_f (True), so that
             η means the same on data with rare and with common labels; the
             ratios between the tasks' factors N / n_f, which are what the paper
@@ -97,7 +104,7 @@ class DynamicTaskBalancing(TaskWeighting):
 
     def __init__(self, alpha=1.0, learning_rate=0.1, grad_norm_layer="task", rebalance=True,
                  min_weight=1e-3, optimizer=None, use_sample_ratios=True, tdb=True,
-                 normalize_step=True, **kwargs):
+                 normalize_step=True, normalize_losses=True, **kwargs):
         super().__init__(**kwargs)
         if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or alpha < 0:
             raise ValueError(f"`alpha` must be a number >= 0. Received: alpha={alpha!r}")
@@ -120,6 +127,7 @@ class DynamicTaskBalancing(TaskWeighting):
         self.use_sample_ratios = bool(use_sample_ratios)
         self.tdb = bool(tdb)
         self.normalize_step = bool(normalize_step)
+        self.normalize_losses = bool(normalize_losses)
         self.weight_optimizer = optimizer or keras.optimizers.SGD(learning_rate=self.learning_rate)
 
     def build(self, input_shape):
@@ -131,6 +139,9 @@ class DynamicTaskBalancing(TaskWeighting):
         )  # N / n_f
         self.initial_losses = self.add_weight(  # L_f(0)
             shape=(t,), initializer="zeros", trainable=False, name="initial_losses",
+            aggregation=STATE_AGGREGATION)
+        self.chance_losses = self.add_weight(  # c_f, set by the model
+            shape=(t,), initializer="ones", trainable=False, name="chance_losses",
             aggregation=STATE_AGGREGATION)
         self.weight_optimizer.build([self.task_weights])
 
@@ -226,9 +237,21 @@ class DynamicTaskBalancing(TaskWeighting):
         super().update(task_losses)
         return loss
 
+    def set_chance_losses(self, losses):
+        """Sets c_f, each task's chance loss (`task_loss.chance_loss`)."""
+        losses = np.asarray(losses, "float32").reshape(-1)
+        if losses.shape != (self.num_tasks,) or not np.all(losses > 0):
+            raise ValueError(f"Expected {self.num_tasks} positive chance losses. "
+                             f"Received: {losses.tolist()}")
+        self.chance_losses.assign(losses)
+
     def rebalancing_scalars(self):
-        """s_f = max_g ā_g / ā_f from the epoch's mean training losses ā_f."""
-        mean_losses = ops.maximum(self.epoch_mean_losses(), _EPSILON)
+        """s_f = max_g ā_g / ā_f from the epoch's mean training losses ā_f, each
+        divided by its chance loss c_f when `normalize_losses`."""
+        mean_losses = self.epoch_mean_losses()
+        if self.normalize_losses:
+            mean_losses = mean_losses / self.chance_losses
+        mean_losses = ops.maximum(mean_losses, _EPSILON)
         return ops.max(mean_losses) / mean_losses
 
     def rebalanced_weights(self):
@@ -255,6 +278,7 @@ class DynamicTaskBalancing(TaskWeighting):
                 "use_sample_ratios": self.use_sample_ratios,
                 "tdb": self.tdb,
                 "normalize_step": self.normalize_step,
+                "normalize_losses": self.normalize_losses,
             }
         )
         return config

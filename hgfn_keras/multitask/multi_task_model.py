@@ -16,7 +16,7 @@ from hgfn_keras.fusion import Fusion
 from hgfn_keras.labels import check_label_range
 from hgfn_keras.multitask.strategies import TASK_WEIGHTINGS, get_task_weighting
 from hgfn_keras.multitask.loss_tracker import TaskLossTracker
-from hgfn_keras.multitask.task_loss import task_loss_terms
+from hgfn_keras.multitask.task_loss import chance_loss, task_loss_terms
 from hgfn_keras.multitask.task_rebalancing import TaskRebalancing
 from hgfn_keras.multitask.task_weighting import task_counts, warn_degenerate_tasks
 from hgfn_keras.specs import Task
@@ -100,6 +100,7 @@ class MultiTaskModel(keras.Model):
             raise ValueError(
                 f"The task weighting was built for {self.task_weighting.num_tasks} tasks; "
                 f"the model has {len(self.tasks)}: {self.task_names}")
+        self.task_weighting.set_chance_losses([chance_loss(t, self.beta) for t in self.tasks])
         fusion = self._find_layer(fusion_layer, "fusion_layer")
         if fusion_layer is None:
             fusions = [layer for layer in network.layers if isinstance(layer, Fusion)]

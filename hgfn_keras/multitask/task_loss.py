@@ -1,6 +1,7 @@
 """One task's loss on a batch: focal loss (eq. 10), missing labels left out."""
 
 import keras
+import numpy as np
 import tensorflow as tf
 from keras import ops
 
@@ -30,6 +31,23 @@ def task_loss(task, y_true, y_pred, beta=0.0, sample_weight=None):
     """
     total, count = task_loss_terms(task, y_true, y_pred, beta, sample_weight)
     return total / ops.where(count > 0, count, 1.0)
+
+
+def chance_loss(task, beta=0.0):
+    """The loss of a uniform prediction: (1 − 1/K)^β · log K (log 2 for a binary
+    task with β = 0).
+
+    The loss a task starts near and that a model which has learnt nothing keeps:
+    DMTL's re-balancing divides each task's mean loss by it, so that a 6-class
+    cross-entropy is not taken for a hard task only because it is structurally
+    larger than a binary one (docs/DESIGN.md, "Re-balancing").
+
+    >>> from hgfn_keras.specs import Task
+    >>> round(chance_loss(Task("a", 2)), 4), round(chance_loss(Task("b", 6)), 4)
+    (0.6931, 1.7918)
+    """
+    k = task.num_classes
+    return float((1.0 - 1.0 / k) ** beta * np.log(k))
 
 
 def task_loss_terms(task, y_true, y_pred, beta=0.0, sample_weight=None):

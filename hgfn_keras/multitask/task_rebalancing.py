@@ -9,12 +9,14 @@ class TaskRebalancing(keras.callbacks.Callback):
 
     For DMTL that resets the per-epoch loss sums and re-balances: the next epoch
     starts from w_f = T · s_f / Σ_g s_g with s_f = max_g ā_g / ā_f, ā_f the
-    epoch's mean unweighted training loss of task f: the weights are reset, not
+    epoch's mean unweighted training loss of task f divided by its chance loss
+    (log K for β = 0): the weights are reset, not
     multiplied (see `DynamicTaskBalancing` and docs/DESIGN.md, "DMTL (paper
     III-C)", "Re-balancing"). It also keeps the
     task weights at the end of every epoch in `history` (a list of
     `(epoch, weights)`, the weights the next epoch starts from) and, in
-    `records`, per epoch the mean unweighted training loss of each task and the
+    `records`, per epoch the mean unweighted training loss of each task (and
+    the chance losses the re-balancing divides them by, 1 when it does not) and the
     weights before (`"tdb"`: after the epoch's TDB steps) and after
     (`"rebalanced"`) the re-balancing, which the training CLI writes to
     `task_weights.csv`. `MultiTaskModel.fit` adds one when none is given.
@@ -38,7 +40,11 @@ class TaskRebalancing(keras.callbacks.Callback):
         before = np.asarray(keras.ops.convert_to_numpy(weighting.task_weights), "float64")
         weights = np.asarray(weighting.end_epoch(), "float64")
         self.history.append((epoch, weights.tolist()))
+        chance = getattr(weighting, "chance_losses", None)
+        chance = (np.ones_like(losses) if chance is None or not getattr(
+            weighting, "normalize_losses", False) else np.asarray(chance.numpy(), "float64"))
         self.records.append({"epoch": epoch, "losses": losses.tolist(),
+                             "chance_losses": chance.tolist(),
                              "tdb": before.tolist(), "rebalanced": weights.tolist()})
         if logs is not None:
             for name, value in zip(self.model.task_names, weights):

@@ -111,6 +111,11 @@ class TaskWeighting(keras.layers.Layer):
     def set_task_counts(self, num_samples, positives, task_names=None):
         """Strategies that use N / n_f take the counts here; others ignore them."""
 
+    def set_chance_losses(self, losses):
+        """Strategies that compare the tasks' losses with each other take each
+        task's chance loss here (`task_loss.chance_loss`, the loss of a uniform
+        prediction; the model calls it); others ignore it."""
+
     def call(self, task_losses):
         """The weighted total loss Σ_f w_f L_f of a `[T]` vector of losses."""
         return ops.sum(ops.cast(self.task_weights, task_losses.dtype) * task_losses)
