@@ -2,6 +2,9 @@
 concepts, each with its own sigmoid, focal loss and DMTL weight."""
 
 import json
+import os
+import subprocess
+import sys
 
 import keras
 import numpy as np
@@ -14,10 +17,13 @@ from hgfn_keras import (
     MultiTaskModel,
     Task,
     TaskRebalancing,
+    TrainConfig,
     build_model,
     multitask_metrics,
+    recipe,
     task_counts,
 )
+from hgfn_keras.data import load_dataset
 from hgfn_keras.export import export_saved_model
 
 MODALITIES = (Modality("image", width=5), Modality("audio", width=3))
@@ -164,9 +170,7 @@ def test_dmtl_weights_are_per_concept_and_the_csv_has_them(tmp_path):
     for name in LOSS_NAMES:
         assert f"{name}_weight" in history.history and f"{name}_loss" in history.history
     path = tmp_path / "task_weights.csv"
-    from hgfn_keras.recipe import write_task_weights
-
-    write_task_weights(str(path), model.loss_names, rebalancing)
+    recipe.write_task_weights(str(path), model.loss_names, rebalancing)
     rows = [line.split(",") for line in path.read_text().splitlines()]
     assert rows[0] == ["epoch", "phase", *LOSS_NAMES, *(f"loss_{n}" for n in LOSS_NAMES)]
     assert [r[1] for r in rows[1:]] == ["tdb", "rebalanced"] * 2
@@ -276,3 +280,84 @@ def test_metrics_keep_the_task_and_add_the_concepts():
     assert "concepts" not in multitask_metrics([Task("damage", 3)], y, p)
     with pytest.raises(ValueError, match=r"Task 'damage' is one-vs-rest.*Missing 'damage.0'"):
         multitask_metrics(model.tasks, y, {"flood": p["flood"], "damage": p["damage"]})
+
+
+# ---------------------------------------------------------- config and recipe
+
+
+def test_config_applies_one_vs_rest_to_the_k_class_tasks_only():
+    config = TrainConfig(one_vs_rest=True)
+    assert TrainConfig.from_json(config.to_json()) == config
+    tasks = recipe.model_tasks(config, [Task("flood", 2), Task("damage", 3)])
+    assert tasks == [Task("flood", 2), Task("damage", 3, one_vs_rest=True)]
+    assert recipe.model_tasks(TrainConfig(), tasks[:1]) == tasks[:1]
+    with pytest.raises(ValueError, match=r"`one_vs_rest` must be True or False. "
+                                         r"Received: one_vs_rest='yes'"):
+        TrainConfig(one_vs_rest="yes")
+
+
+def test_ablation_and_search_pass_it_on():
+    from benchmarks.dmtl_ablation import variant_config
+    from tuning.search import fixed_arguments, parse_args
+
+    assert variant_config("clothing", "dmtl", 0, one_vs_rest=True).one_vs_rest is True
+    assert variant_config("clothing", "lsew", 0).one_vs_rest is False
+    args = parse_args(["--output-dir", "x", "--one-vs-rest"])
+    assert fixed_arguments(args)["one_vs_rest"] is True
+    assert "one_vs_rest" not in fixed_arguments(parse_args(["--output-dir", "x"]))
+
+
+def _tiny_npz(path, rows=60):
+    rng = np.random.default_rng(0)
+    damage = np.arange(rows) % 3
+    damage[[0, 7]] = -1
+    np.savez(path, x_image=rng.normal(size=(rows, 5)).astype("float32"),
+             x_audio=rng.normal(size=(rows, 3)).astype("float32"),
+             y_flood=np.arange(rows) % 2, y_damage=damage)
+    return path
+
+
+def test_recipe_run_writes_tasks_concepts_and_concept_columns(tmp_path):
+    path = _tiny_npz(tmp_path / "floods.npz")
+    config = TrainConfig(dataset=f"npz:{path}", one_vs_rest=True, epochs=2, head_units=4,
+                         batch_size=16, patience=0)
+    keras.utils.set_random_seed(0)
+    dataset = load_dataset(config.dataset, seed=0)
+    result = recipe.train_and_evaluate(config, dataset, str(tmp_path / "run"), verbose=0)
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert list(metrics["tasks"]) == ["damage", "flood"]  # npz tasks: sorted by name
+    assert list(metrics["concepts"]) == ["damage.0", "damage.1", "damage.2"]
+    assert metrics["mean"] == result.metrics["mean"]
+    header = (tmp_path / "run" / "task_weights.csv").read_text().splitlines()[0].split(",")
+    names = ["damage.0", "damage.1", "damage.2", "flood"]
+    assert header == ["epoch", "phase", *names, *(f"loss_{n}" for n in names)]
+    loaded = keras.saving.load_model(str(tmp_path / "run" / "model.keras"))
+    assert loaded.loss_names == names
+
+
+# ------------------------------------------------------------------------- CLI
+
+
+@pytest.mark.slow
+def test_cli_flag_end_to_end(tmp_path):
+    path = _tiny_npz(tmp_path / "floods.npz")
+    out = tmp_path / "run"
+    result = subprocess.run(
+        [sys.executable, "-m", "training.train", "--dataset", f"npz:{path}", "--one-vs-rest",
+         "--epochs", "2", "--head-units", "4", "--batch-size", "16",
+         "--output-dir", str(out), "--export-dir", str(tmp_path / "export")],
+        cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+        env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"), capture_output=True, text=True,
+        timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "damage.0=" in result.stdout  # the concept weights are printed
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert set(metrics) == {"tasks", "mean", "mean_over", "concepts", "run"}
+    assert set(metrics["concepts"]) == {"damage.0", "damage.1", "damage.2"}
+    assert json.loads((out / "config.json").read_text())["one_vs_rest"] is True
+    rows = (out / "task_weights.csv").read_text().splitlines()
+    assert rows[0].split(",")[2:5] == ["damage.0", "damage.1", "damage.2"]
+    assert [r.split(",")[1] for r in rows[1:]] == ["tdb", "rebalanced"] * 2
+    signature = tf.saved_model.load(str(tmp_path / "export" / "1")).signatures[
+        "serving_default"]
+    assert sorted(signature.structured_outputs) == ["damage", "flood", "modality_weights"]
