@@ -47,6 +47,7 @@ from hgfn_keras.multitask import (  # noqa: E402
     HEADS,
     MTL_STRATEGIES,
     TASK_WEIGHTINGS,
+    ConceptProbabilities,
     DynamicTaskBalancing,
     DynamicWeightAverage,
     GradNorm,

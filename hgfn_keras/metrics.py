@@ -14,6 +14,11 @@ For each task the project reports four numbers:
 - Accuracy: 1 - hamming loss.
 
 A label of -1 marks a missing label; such rows are left out of every metric.
+
+A one-vs-rest task (`Task(..., one_vs_rest=True)`) is reported twice: as its
+K-class task (its normalised probabilities, argmax) under "tasks", like any
+other, and each of its binary concepts `<task>.<k>` ("class k or not", from
+the concept's own sigmoid) under "concepts".
 The numbers match scikit-learn (`f1_score`, `hamming_loss`, `accuracy_score`,
 `average_precision_score`), but this module needs only numpy.
 """
@@ -255,18 +260,24 @@ def multitask_metrics(tasks, y_true, y_prob):
 
     Args:
         tasks: a list of objects with `.name` and `.num_classes`, such as
-            `hgfn_keras.specs.Task`.
+            `hgfn_keras.specs.Task` (and `.one_vs_rest`, `.concepts` for a
+            one-vs-rest task).
         y_true: dict task name -> labels [N] (-1 = missing).
         y_prob: dict task name -> probabilities ([N] or [N, 1] for a binary
-            task, [N, K] for a K-class task).
+            task, [N, K] for a K-class task); for a one-vs-rest task also
+            concept name `<task>.<k>` -> that concept's sigmoid [N] or [N, 1]
+            (what the model's `predict` returns).
 
     Returns:
         `{"tasks": {name: task_metrics(...)}, "mean": {metric: mean}, "mean_over":
-        ...}`, where each
+        ...}`, and when a task is one-vs-rest `"concepts": {concept name:
+        task_metrics(...) of the binary concept}` (its label 1 where the task's
+        label is k, -1 where it is missing); where each
         mean is taken over the tasks whose value is not NaN (NaN, with a
         `"<metric>_undefined"` reason beside it, if all are), and `"mean_over":
         {metric: {"num_tasks": n, "skipped_tasks": [names]}}` says over how many
-        tasks each mean was taken and which were left out.
+        tasks each mean was taken and which were left out. The means are over
+        "tasks" only.
 
     Raises:
         ValueError: if `tasks` is empty, a task name repeats, a task is missing
@@ -308,7 +319,29 @@ def multitask_metrics(tasks, y_true, y_prob):
         mean_over[metric] = {"num_tasks": len(names) - len(skipped), "skipped_tasks": skipped}
         if len(skipped) == len(names):
             mean[metric + UNDEFINED_SUFFIX] = f"undefined for every one of the {len(names)} task(s)"
-    return {"tasks": per_task, "mean": mean, "mean_over": mean_over}
+    result = {"tasks": per_task, "mean": mean, "mean_over": mean_over}
+    concepts = _concept_metrics(tasks, y_true, y_prob)
+    if concepts:
+        result["concepts"] = concepts
+    return result
+
+
+def _concept_metrics(tasks, y_true, y_prob):
+    """`{concept name: binary metrics}` of every one-vs-rest task's concepts."""
+    concepts = {}
+    for task in tasks:
+        if not getattr(task, "one_vs_rest", False):
+            continue
+        labels = check_label_range(y_true[task.name], task.num_classes, task.name)
+        for k, concept in enumerate(task.concepts):
+            if concept not in y_prob:
+                raise ValueError(
+                    f"Task {task.name!r} is one-vs-rest: `y_prob` must hold each concept's "
+                    f"sigmoid ({task.concepts}, as the model's `predict` returns). Missing "
+                    f"{concept!r}; received keys: {sorted(y_prob.keys(), key=str)}")
+            binary = np.where(labels < 0, -1, (labels == k).astype(np.int64))
+            concepts[concept] = task_metrics(binary, y_prob[concept], 2, name=concept)
+    return concepts
 
 
 def format_results_table(metrics):

@@ -6,6 +6,7 @@ from hgfn_keras.data.dataset import MASK_KEY
 from hgfn_keras.feature_normalization import FeatureNormalization
 from hgfn_keras.fusion import get_fusion
 from hgfn_keras.multitask import HEADS, MultiTaskModel, get_task_weighting
+from hgfn_keras.multitask.concept_probabilities import ConceptProbabilities
 from hgfn_keras.multitask.mti_net import mtinet_heads
 from hgfn_keras.specs import Modality, Task
 
@@ -41,7 +42,13 @@ def build_model(
     temporal encoder is given), the fusion makes one vector of the M, and every
     task has its own head: Dense(head_units, relu), Dropout, and Dense(1,
     sigmoid) for a binary task or Dense(K, softmax) for a K-class one. The last
-    Dense of each head is the paper's "last task-specific layer".
+    Dense of each head is the paper's "last task-specific layer". A one-vs-rest
+    task (`Task(..., one_vs_rest=True)`) keeps the hidden Dense and Dropout,
+    then has K concept heads Dense(1, sigmoid) named `<task>.<k>` (each its
+    own last task-specific layer, in `model.handles.heads`, and a network
+    output of that name, which `predict` returns too) and the output `<task>`:
+    the K sigmoids normalised to sum to 1 (`ConceptProbabilities`), so that
+    `predict`, the metrics and the SavedModel read it as a K-class task.
 
     Args:
         modalities: a list of `Modality` (at least 2).
@@ -123,6 +130,10 @@ def build_model(
         heads, mtl = "mtinet", "lsew"
     if heads not in HEADS:
         raise ValueError(f"`heads` must be one of {HEADS}. Received: heads={heads!r}")
+    one_vs_rest = [t.name for t in tasks if t.one_vs_rest]
+    if heads == "mtinet" and one_vs_rest:
+        raise ValueError(f"MTI-Net heads (`heads='mtinet'`) do not support one-vs-rest "
+                         f"tasks yet. Received one-vs-rest task(s): {one_vs_rest}")
     task_weighting = get_task_weighting(mtl, **dict(mtl_kwargs or {}))
     if getattr(task_weighting, "grad_norm_layer", None) == "shared":
         shared_units = shared_units or head_units  # GradNorm's last shared layer
@@ -177,6 +188,14 @@ def build_model(
             h = keras.layers.Dense(head_units, activation="relu", name=f"{t.name}_hidden")(fused)
             if dropout:
                 h = keras.layers.Dropout(dropout, name=f"{t.name}_dropout")(h)
+            if t.one_vs_rest:  # K binary concepts, each its own last layer
+                for concept in t.concepts:
+                    head_layers[concept] = keras.layers.Dense(1, activation="sigmoid",
+                                                              name=concept)
+                    outputs[concept] = head_layers[concept](h)
+                outputs[t.name] = ConceptProbabilities(name=t.name)(
+                    [outputs[c] for c in t.concepts])
+                continue
             activation = "sigmoid" if t.is_binary else "softmax"
             head_layers[t.name] = keras.layers.Dense(t.output_units, activation=activation,
                                                      name=t.name)

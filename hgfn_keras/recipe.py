@@ -79,7 +79,7 @@ def build(config, dataset):
                 seed=config.seed, name=f"{m.name}_encoder",
             )
     model = build_model(
-        dataset.modalities, dataset.tasks, fusion=config.fusion,
+        dataset.modalities, model_tasks(config, dataset.tasks), fusion=config.fusion,
         fusion_kwargs=config.fusion_kwargs(), encoders=encoders,
         head_units=config.head_units, dropout=config.dropout,
         mtl=config.mtl, mtl_kwargs=config.mtl_kwargs(), beta=config.beta,
@@ -92,6 +92,23 @@ def build(config, dataset):
             moments = statistics.modalities[name]
             layer.set_statistics(moments["mean"], moments["variance"], moments["count"])
     return model
+
+
+def model_tasks(config, tasks):
+    """The dataset's `tasks` as the model trains them: with `config.one_vs_rest`,
+    every task with K > 2 classes becomes one-vs-rest (K binary concepts; a
+    binary task is one concept already and stays as it is).
+
+    >>> from hgfn_keras.specs import Task
+    >>> config = TrainConfig(one_vs_rest=True)
+    >>> [t.concepts for t in model_tasks(config, [Task("a", 2), Task("b", 3)])]
+    [['a'], ['b.0', 'b.1', 'b.2']]
+    """
+    _check_config(config)
+    if not config.one_vs_rest:
+        return list(tasks)
+    return [dataclasses.replace(t, one_vs_rest=True) if t.num_classes > 2 else t
+            for t in tasks]
 
 
 def make_optimizer(config):
@@ -233,7 +250,8 @@ def backup_path(output_dir):
 
 def evaluate(model, dataset, split="test", batch_size=512):
     """The project's metrics (per task and their means) of `model` on a split
-    (of a `MultimodalDataset` or a `StreamedDataset`)."""
+    (of a `MultimodalDataset` or a `StreamedDataset`); with one-vs-rest tasks,
+    every concept's too (`"concepts"`, see `multitask_metrics`)."""
     from hgfn_keras.metrics import multitask_metrics
 
     if _streamed(dataset):  # read in the order written, as `labels` reads them
@@ -242,7 +260,8 @@ def evaluate(model, dataset, split="test", batch_size=512):
     else:
         x, y = dataset.splits[split]
         inputs = as_tf_dataset(x, None, batch_size)
-    return multitask_metrics(dataset.tasks, y, predict(model, inputs))
+    # The model's tasks: the dataset's, as trained (one-vs-rest or not).
+    return multitask_metrics(model.tasks, y, predict(model, inputs))
 
 
 def predict(model, inputs):
@@ -271,14 +290,16 @@ def predict(model, inputs):
 def write_task_weights(path, task_names, rebalancing):
     """`task_weights.csv`: per epoch, each task's mean training loss and weights.
 
-    Columns `epoch, phase, <task>..., loss_<task>..., chance_<task>...`; two rows
-    per epoch: phase `tdb` holds the weights at the epoch's end (after its TDB
-    steps), phase `rebalanced` the weights the next epoch starts from (after the
-    re-balancing). The `loss_<task>` columns (the epoch's mean unweighted
-    training loss, the same on both rows) and `chance_<task>` (the chance loss
-    c_f it is divided by; 1 when it is not) are what the re-balancing reads, so
-    its reset w_f = T · s_f / Σ s_g, s_f = max_g ā_g / ā_f with
-    ā_f = loss_f / chance_f, can be checked from the file.
+    `task_names`: the model's `loss_names` (a one-vs-rest task's concepts
+    `<task>.<k>` each have their columns). Columns `epoch, phase, <task>...,
+    loss_<task>..., chance_<task>...`; two rows per epoch: phase `tdb` holds the
+    weights at the epoch's end (after its TDB steps), phase `rebalanced` the
+    weights the next epoch starts from (after the re-balancing). The
+    `loss_<task>` columns (the epoch's mean unweighted training loss, the same on
+    both rows) and `chance_<task>` (the chance loss c_f it is divided by; 1 when
+    it is not) are what the re-balancing reads, so its reset
+    w_f = T · s_f / Σ s_g, s_f = max_g ā_g / ā_f with ā_f = loss_f / chance_f,
+    can be checked from the file.
     """
     from hgfn_keras.io_utils import atomic_write_text
 
@@ -345,7 +366,7 @@ def train_and_evaluate(config, dataset, output_dir, strategy=None, verbose=2, re
                       config.to_dict() if record is None else record)
     atomic_write_json(os.path.join(output_dir, "history.json"),
                       {k: [float(v) for v in vals] for k, vals in result.history.history.items()})
-    write_task_weights(os.path.join(output_dir, "task_weights.csv"), model.task_names,
+    write_task_weights(os.path.join(output_dir, "task_weights.csv"), model.loss_names,
                        result.rebalancing)
     # Through a temporary name, so a reader never sees half a model.
     staging = os.path.join(output_dir, ".model.partial.keras")
@@ -355,4 +376,5 @@ def train_and_evaluate(config, dataset, output_dir, strategy=None, verbose=2, re
 
 
 __all__ = ["FitResult", "RunResult", "backup_path", "build", "build_and_compile", "evaluate",
-           "fit", "make_optimizer", "predict", "train_and_evaluate", "write_task_weights"]
+           "fit", "make_optimizer", "model_tasks", "predict", "train_and_evaluate",
+           "write_task_weights"]

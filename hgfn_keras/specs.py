@@ -8,6 +8,19 @@ Both are small frozen dataclasses that survive a JSON round trip (`to_config` /
 import dataclasses
 
 MODALITY_KINDS = ("text", "vector", "sequence")
+#: Joins a one-vs-rest task's name and a class index into a concept's name,
+#: `<task>.<k>`. A task name is a Python identifier, so it never holds a ".":
+#: a concept's name cannot be a task's.
+CONCEPT_SEPARATOR = "."
+
+
+def concept_name(task_name, index):
+    """The name of concept `index` ("class `index` or not") of a one-vs-rest task.
+
+    >>> concept_name("rating", 4)
+    'rating.4'
+    """
+    return f"{task_name}{CONCEPT_SEPARATOR}{int(index)}"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -69,16 +82,28 @@ class Task:
             task (a softmax over K units). Labels are integers in `[0, K)`, and
             -1 marks a missing label, which adds no loss.
         class_names: optional names of the classes, for reports.
+        one_vs_rest: train a K-class task as K binary concept tasks ("class k or
+            not", the paper's concepts): one sigmoid per class, each with its
+            own focal loss and its own weight in the multi-task strategy
+            (`concepts` names them `<task>.<k>`). The labels stay the K-class
+            integers (a concept's 0/1 label is derived inside the model, -1
+            stays missing for every concept), and the model's output `<task>`
+            is the K sigmoids normalised to sum to 1, so predictions and
+            metrics read as a K-class task's. Only for K > 2: a binary task is
+            one concept already, and `one_vs_rest=True` on it is an error.
 
     Example:
 
     >>> Task("rating", num_classes=5).is_binary
     False
+    >>> Task("rating", num_classes=3, one_vs_rest=True).concepts
+    ['rating.0', 'rating.1', 'rating.2']
     """
 
     name: str
     num_classes: int = 2
     class_names: tuple | None = None
+    one_vs_rest: bool = False
 
     def __post_init__(self):
         if not isinstance(self.name, str) or not self.name.isidentifier():
@@ -98,6 +123,14 @@ class Task:
                     f"Task {self.name!r}: {len(self.class_names)} class names for "
                     f"{self.num_classes} classes. Received: class_names={self.class_names!r}"
                 )
+        if not isinstance(self.one_vs_rest, bool):
+            raise ValueError(f"Task {self.name!r}: `one_vs_rest` must be True or False. "
+                             f"Received: one_vs_rest={self.one_vs_rest!r}")
+        if self.one_vs_rest and self.num_classes == 2:
+            raise ValueError(
+                f"Task {self.name!r}: `one_vs_rest=True` splits a K-class task (K > 2) into "
+                "K binary concepts; a binary task is one concept already. Received: "
+                "num_classes=2, one_vs_rest=True")
 
     @property
     def is_binary(self) -> bool:
@@ -107,6 +140,14 @@ class Task:
     def output_units(self) -> int:
         """1 sigmoid unit for a binary task, K softmax units otherwise."""
         return 1 if self.is_binary else self.num_classes
+
+    @property
+    def concepts(self) -> list:
+        """The names of the task's weighted losses: `[name]`, or for a
+        one-vs-rest task one binary concept per class, `<name>.<k>`."""
+        if not self.one_vs_rest:
+            return [self.name]
+        return [concept_name(self.name, k) for k in range(self.num_classes)]
 
     def to_config(self) -> dict:
         config = dataclasses.asdict(self)

@@ -85,6 +85,11 @@ class TrainConfig:
     training rows weighted by N / (K n_c) of their class, see
     `hgfn_keras.class_weights`). The defaults reproduce the package's runs.
 
+    `one_vs_rest` (`--one-vs-rest`): every task with K > 2 classes is trained as
+    K binary concept tasks (`Task(..., one_vs_rest=True)`: one sigmoid, focal
+    loss and strategy weight per concept, as the paper's tables); binary tasks
+    stay as they are.
+
     >>> config = TrainConfig(fusion="cfc", mtl="lsew", epochs=2)
     >>> TrainConfig.from_json(config.to_json()) == config
     True
@@ -129,6 +134,7 @@ class TrainConfig:
     limit: int = None
     class_weight: str = None
     num_classes: dict = None
+    one_vs_rest: bool = False
 
     def __post_init__(self):
         self.validate()
@@ -158,6 +164,8 @@ class TrainConfig:
                         for k, v in self.num_classes.items())):
             fail("num_classes", "must be None or a non-empty {task: K >= 2} dict (an npz "
                  "file's declared numbers of classes)")
+        if not isinstance(self.one_vs_rest, bool):
+            fail("one_vs_rest", "must be True or False")
         if self.sequence_encoder not in SEQUENCE_ENCODERS:
             fail("sequence_encoder", f"must be one of {SEQUENCE_ENCODERS}")
         for name in ("epochs", "batch_size", "embedding_dim", "max_vocabulary", "head_units",

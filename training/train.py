@@ -4,9 +4,10 @@
         --output-dir runs/clothing
 
 Writes `DIR/metrics.json` (per task F1, Hamming loss, MAP, accuracy on the test
-split, and their means), `DIR/config.json` (the arguments), `DIR/history.json`
+split, and their means; with `--one-vs-rest` also each concept's under
+"concepts"), `DIR/config.json` (the arguments), `DIR/history.json`
 (the per-epoch losses), `DIR/task_weights.csv` (the task weights at each epoch's
-end), `DIR/model.keras` (the trained model, for `python -m training.export`), and a
+end, one column per task or concept), `DIR/model.keras` (the trained model, for `python -m training.export`), and a
 SavedModel version under `saved_models/<name>/`.
 
 `--config FILE` reads argument values from a JSON object `{argument name: value}`
@@ -64,6 +65,7 @@ DEFAULTS = {
     "limit": None,
     "class_weight": None,
     "num_classes": None,
+    "one_vs_rest": False,
 }
 #: The arguments of a run that are not part of its `TrainConfig` (where the files
 #: go, how much it prints, the distribution strategy).
@@ -255,6 +257,12 @@ def parse_args(argv=None):
                    help="Declare an npz task's number of classes (repeat per task), for a "
                    "task whose labels do not show every class. Default: max label + 1, "
                    "which must leave no class unseen")
+    p.add_argument("--one-vs-rest", action="store_true",
+                   help="Train every task with K > 2 classes as K binary concept tasks "
+                   "(one sigmoid, focal loss and strategy weight per concept, as the "
+                   "paper's tables; concepts named <task>.<k>); the task's output stays "
+                   "its K-class probabilities (the sigmoids normalised), and metrics.json "
+                   "adds each concept under 'concepts'. Default: off")
     p.add_argument("--tensorboard", action="store_true",
                    help="Write TensorBoard logs to DIR/tensorboard/: per-step task losses "
                    "and weights, per-epoch validation metrics, histograms of the fusion's "
@@ -373,7 +381,7 @@ def run(args):
           f"{config.mtl.upper()} on {dataset.name}, seed {config.seed}:")
     print(format_results_table(metrics))
     print("Task weights at the end: " + ", ".join(
-        f"{n}={w:.3f}" for n, w in zip(model.task_names, model.task_weights.numpy())))
+        f"{n}={w:.3f}" for n, w in zip(model.loss_names, model.task_weights.numpy())))
     print(f"\nWrote {os.path.join(output_dir, 'metrics.json')}")
     print(f"Wrote {os.path.join(output_dir, 'model.keras')}")
     if not args.no_export:

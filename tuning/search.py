@@ -71,6 +71,9 @@ def parse_args(argv=None):
     p.add_argument("--mtl", default=DEFAULTS["mtl"],
                    help="Multi-task strategy, held fixed (α is searched for 'dmtl'). "
                    "Default: %(default)s")
+    p.add_argument("--one-vs-rest", action="store_true",
+                   help="Train every task with K > 2 classes as K binary concept tasks "
+                   "(training.train --one-vs-rest), held fixed. Default: off")
     p.add_argument("--epochs", type=int, default=DEFAULTS["epochs"],
                    help="Most epochs per trial (Hyperband's max_epochs). Default: %(default)s")
     p.add_argument("--patience", type=int, default=DEFAULTS["patience"],
@@ -109,6 +112,8 @@ def fixed_arguments(args):
              ("dataset", "fusion", "mtl", "epochs", "patience", "batch_size", "seed")}
     if args.limit is not None:
         fixed["limit"] = args.limit
+    if args.one_vs_rest:
+        fixed["one_vs_rest"] = True
     return fixed
 
 
@@ -207,7 +212,7 @@ def make_tuner(args, hypermodel):
 #: The fixed arguments that `best_hyperparameters.json` keeps: the architecture choices
 #: needed to rebuild the model the values were found for. The others (epochs, limit,
 #: batch size, patience, seed, the dataset) describe how the search ran, not the result.
-ARCHITECTURE_KEYS = ("fusion", "mtl")
+ARCHITECTURE_KEYS = ("fusion", "mtl", "one_vs_rest")
 
 
 def trial_number(trial):

@@ -1,5 +1,6 @@
 """Multi-task training: the model with its train step, task losses, one file per strategy."""
 
+from hgfn_keras.multitask.concept_probabilities import ConceptProbabilities
 from hgfn_keras.multitask.dynamic_task_balancing import DynamicTaskBalancing
 from hgfn_keras.multitask.dynamic_weight_average import DynamicWeightAverage
 from hgfn_keras.multitask.grad_norm import GradNorm

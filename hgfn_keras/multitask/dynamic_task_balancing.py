@@ -179,7 +179,7 @@ class DynamicTaskBalancing(TaskWeighting):
         index = {id(v): i for i, v in enumerate(variables)}
         norms = ops.stack([
             tf.norm(model.unscale(replica_sum(gradients[index[id(head.kernel)]])))
-            for head in model.head_layers.values()])
+            for head in (model.head_layers[n] for n in model.loss_names)])
         return gradients, None, norms
 
     def set_task_counts(self, num_samples, positives, task_names=None):

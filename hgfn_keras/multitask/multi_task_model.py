@@ -26,8 +26,10 @@ from hgfn_keras.specs import Task
 class Handles:
     """The parts of a `MultiTaskModel`'s network that strategies, export and
     inspection use: the fusion layer, the last shared layer (or None) and each
-    task's last layer. Kept as one plain object (not layer attributes), so
-    that saving walks the layers once, through the network."""
+    weighted loss's last layer (`heads`, keyed by `MultiTaskModel.loss_names`:
+    a task's name, or a one-vs-rest task's concept names). Kept as one plain
+    object (not layer attributes), so that saving walks the layers once,
+    through the network."""
 
     fusion: object = None
     shared: object = None
@@ -56,6 +58,18 @@ class MultiTaskModel(keras.Model):
     the plain sum of the task losses, so that early stopping compares the same
     quantity from epoch to epoch while the weights move.
 
+    One-vs-rest tasks (`Task(..., one_vs_rest=True)`, paper's concepts): such a
+    K-class task is trained as K binary concepts `<task>.<k>` ("class k or
+    not"), each with its own focal loss on its own sigmoid (the network output
+    of the concept's name, `[batch, 1]`) and its own weight w. Everything
+    above that says "task" then means "weighted loss" (`loss_names`: the
+    tasks, each one-vs-rest task replaced by its concepts): the strategy's
+    weights, N / n_f, the gradient norms' head layers and the logs
+    (`<task>.<k>_loss`, `<task>.<k>_weight`). The labels stay the task's
+    K-class integers; concept k's label is `y == k`, and a missing label
+    (-1) gives no loss to any concept. The network output `<task>` holds the
+    K-class probabilities (`ConceptProbabilities`: the sigmoids normalised).
+
     Args:
         network: a Keras model mapping the modality inputs to a dict
             `{task name: probabilities}` (see `hgfn_keras.build_model`).
@@ -66,9 +80,10 @@ class MultiTaskModel(keras.Model):
             name). None: the one `Fusion` layer of the network, if any.
         shared_layer: the last shared layer between the fusion and the heads
             (a Dense, or its name), or None.
-        head_layers: `{task name: the task's last layer}` (a Dense, or its
-            name): the paper's "last task-specific layer". None: the layer that
-            produces each task's output.
+        head_layers: `{loss name: its last layer}` (a Dense, or its name),
+            one per task or, for a one-vs-rest task, one per concept: the
+            paper's "last task-specific layer". None: the layer that produces
+            each output of that name.
         auxiliary_outputs: `{network output name: task name}`: extra outputs
             (MTI-Net's intermediate predictions) whose loss on the task's labels
             adds to the task's loss.
@@ -93,14 +108,18 @@ class MultiTaskModel(keras.Model):
         if isinstance(beta, bool) or not isinstance(beta, (int, float)) or beta < 0:
             raise ValueError(f"`beta` must be a number >= 0. Received: beta={beta!r}")
         self.beta = float(beta)
+        self._check_concept_outputs(network)
+        num_losses = len(self.loss_names)
         self.task_weighting = get_task_weighting(task_weighting)
         if not self.task_weighting.built:
-            self.task_weighting.build((len(self.tasks),))
-        elif self.task_weighting.num_tasks != len(self.tasks):
+            self.task_weighting.build((num_losses,))
+        elif self.task_weighting.num_tasks != num_losses:
             raise ValueError(
                 f"The task weighting was built for {self.task_weighting.num_tasks} tasks; "
-                f"the model has {len(self.tasks)}: {self.task_names}")
-        self.task_weighting.set_chance_losses([chance_loss(t, self.beta) for t in self.tasks])
+                f"the model has {num_losses} weighted losses: {self.loss_names}")
+        self.task_weighting.set_chance_losses(
+            [chance_loss(2 if task.one_vs_rest else task.num_classes, self.beta)
+             for task in self.tasks for _ in task.concepts])
         fusion = self._find_layer(fusion_layer, "fusion_layer")
         if fusion_layer is None:
             fusions = [layer for layer in network.layers if isinstance(layer, Fusion)]
@@ -113,12 +132,18 @@ class MultiTaskModel(keras.Model):
         if unknown:
             raise ValueError(f"`auxiliary_outputs` names unknown tasks: {unknown}. "
                              f"Tasks: {self.task_names}")
+        one_vs_rest = {k: v for k, v in self.auxiliary_outputs.items()
+                       if self._task(v).one_vs_rest}
+        if one_vs_rest:
+            raise ValueError(f"`auxiliary_outputs` of one-vs-rest tasks are not supported "
+                             f"(a K-class auxiliary loss beside K concept losses). "
+                             f"Received: {one_vs_rest}")
         self.task_weighting.check_model(self)
         self._with_fused = None  # built on first use (MGDA-UB needs Z)
         # Training logs the mean over batches (as `keras.metrics.Mean`); evaluation
         # the sum over every labelled row divided by their count (`test_step`).
-        self.loss_tracker = TaskLossTracker(len(self.tasks), name="loss")
-        self.task_loss_trackers = [TaskLossTracker(1, name=f"{t.name}_loss") for t in self.tasks]
+        self.loss_tracker = TaskLossTracker(num_losses, name="loss")
+        self.task_loss_trackers = [TaskLossTracker(1, name=f"{n}_loss") for n in self.loss_names]
         # The network is a built functional model and the task weighting has its
         # variables: every weight exists, so the model is built (BackupAndRestore
         # and export need that before the first batch).
@@ -129,8 +154,29 @@ class MultiTaskModel(keras.Model):
         return [t.name for t in self.tasks]
 
     @property
+    def loss_names(self):
+        """The names of the weighted losses, in the order of `task_weights`: each
+        task's name, a one-vs-rest task's replaced by its concepts `<task>.<k>`."""
+        return [name for t in self.tasks for name in t.concepts]
+
+    def _task(self, name):
+        return self.tasks[self.task_names.index(name)]
+
+    def _check_concept_outputs(self, network):
+        """Raises unless the network outputs every one-vs-rest task's concepts."""
+        outputs = network.output if isinstance(network.output, dict) else {}
+        for t in self.tasks:
+            missing = [c for c in t.concepts if t.one_vs_rest and c not in outputs]
+            if missing:
+                raise ValueError(
+                    f"Task {t.name!r} is one-vs-rest: the network must output each "
+                    f"concept's sigmoid [batch, 1] under its name {t.concepts} "
+                    f"(`build_model` does). Missing: {missing}; outputs: {sorted(outputs)}")
+
+    @property
     def task_weights(self):
-        """The task weights w_f, a non-trainable variable `[T]`."""
+        """The task weights w_f, a non-trainable variable `[T]`, one per
+        weighted loss (`loss_names`)."""
         return self.task_weighting.task_weights
 
     @property
@@ -145,7 +191,7 @@ class MultiTaskModel(keras.Model):
 
     @property
     def head_layers(self):
-        """`{task name: the task's last layer}` (`handles.heads`)."""
+        """`{loss name: its last layer}` (`handles.heads`, keyed by `loss_names`)."""
         return self.handles.heads
 
     def fusion_inputs_model(self):
@@ -183,17 +229,17 @@ class MultiTaskModel(keras.Model):
         return layer
 
     def _find_heads(self, head_layers):
-        """`{task name: last layer}`: given, or the layer producing each output."""
+        """`{loss name: last layer}`: given, or the layer producing each output."""
         if head_layers is not None:
-            unknown = sorted(set(head_layers) - set(self.task_names))
+            unknown = sorted(set(head_layers) - set(self.loss_names))
             if unknown:
                 raise ValueError(f"`head_layers` names unknown tasks {unknown}. "
-                                 f"Tasks: {self.task_names}")
+                                 f"Tasks (one-vs-rest ones by concept): {self.loss_names}")
             return {name: self._find_layer(layer, f"head_layers[{name!r}]")
                     for name, layer in head_layers.items()}
         outputs = self.network.output if isinstance(self.network.output, dict) else {}
         heads = {}
-        for name in self.task_names:
+        for name in self.loss_names:
             tensor = outputs.get(name)
             for layer in self.network.layers:
                 try:
@@ -205,15 +251,15 @@ class MultiTaskModel(keras.Model):
         return heads
 
     def require_head_layers(self, who):
-        """Raises unless every task has a head layer with a kernel (for `who`)."""
-        missing = [n for n in self.task_names
+        """Raises unless every weighted loss has a head layer with a kernel (for `who`)."""
+        missing = [n for n in self.loss_names
                    if getattr(self.head_layers.get(n), "kernel", None) is None]
         if missing:
             raise ValueError(
                 f"{who} takes gradient norms on each task's last layer, and the model has "
                 f"none with a kernel for task(s) {missing}: pass `head_layers={{task name: "
                 "Dense layer}` to `MultiTaskModel`, or name the network's outputs after "
-                f"the tasks {self.task_names}.")
+                f"the tasks {self.loss_names}.")
 
     @property
     def metrics(self):
@@ -229,7 +275,7 @@ class MultiTaskModel(keras.Model):
         labels = self.check_labels(labels)
         warn_degenerate_tasks(self.tasks, labels)
         num_samples, positives = task_counts(self.tasks, labels, sample_weight)
-        self.task_weighting.set_task_counts(num_samples, positives, self.task_names)
+        self.task_weighting.set_task_counts(num_samples, positives, self.loss_names)
 
     @property
     def normalization_layers(self):
@@ -286,7 +332,8 @@ class MultiTaskModel(keras.Model):
         return self.network(inputs, training=training)
 
     def compute_losses(self, y, y_pred, sample_weight=None):
-        """The weighted total Σ w_f L_f and the stacked task losses `[T]`.
+        """The weighted total Σ w_f L_f and the stacked task losses `[T]` (one
+        per `loss_names`: a one-vs-rest task's concepts each have their own).
 
         An auxiliary output (`auxiliary_outputs`, e.g. MTI-Net's intermediate
         predictions) adds its loss on the same labels to its task's loss.
@@ -312,6 +359,13 @@ class MultiTaskModel(keras.Model):
         for t in self.tasks:
             weights = sample_weight.get(t.name) if isinstance(sample_weight, dict) \
                 else sample_weight
+            if t.one_vs_rest:  # one binary loss per concept, on its own sigmoid
+                for k, concept in enumerate(t.concepts):
+                    total, count = task_loss_terms(t, y[t.name], y_pred[concept], self.beta,
+                                                   weights, concept=k)
+                    sums.append(total)
+                    counts.append(count)
+                continue
             total, count = task_loss_terms(t, y[t.name], y_pred[t.name], self.beta, weights)
             for output in auxiliary.get(t.name, ()):  # same labels, same count
                 total = total + task_loss_terms(t, y[t.name], y_pred[output], self.beta,
@@ -358,7 +412,7 @@ class MultiTaskModel(keras.Model):
         weighting.update(distribute.replica_mean(ops.stop_gradient(task_losses)), norms)
         self.optimizer.apply(gradients, variables)
         logs = self._update_trackers(total, task_losses)
-        for i, name in enumerate(self.task_names):
+        for i, name in enumerate(self.loss_names):
             logs[f"{name}_weight"] = weighting.task_weights[i]
         return distribute.logs_for_reduction(logs)
 

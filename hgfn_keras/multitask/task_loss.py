@@ -6,7 +6,7 @@ import tensorflow as tf
 from keras import ops
 
 
-def task_loss(task, y_true, y_pred, beta=0.0, sample_weight=None):
+def task_loss(task, y_true, y_pred, beta=0.0, sample_weight=None, concept=None):
     """Mean focal loss of one task over the batch rows whose label is not -1.
 
     `task_loss_terms`' sum divided by its count (0 when the count is 0).
@@ -24,16 +24,30 @@ def task_loss(task, y_true, y_pred, beta=0.0, sample_weight=None):
             `[batch, K]`.
         beta: the focusing parameter β ≥ 0.
         sample_weight: optional per-row weights `[batch]`.
+        concept: for a one-vs-rest task, the class k whose binary concept
+            ("class k or not") this loss is: `y_pred` is then that concept's
+            sigmoid `[batch, 1]`, and its 0/1 label is `y_true == k` (a
+            missing label, -1, stays missing). None: the task's own loss.
 
     Returns:
         A scalar: the (weighted) mean over rows with a label, 0 when the batch
         has none (or their weights sum to 0).
+
+    Example:
+
+    >>> import numpy as np
+    >>> from hgfn_keras.specs import Task
+    >>> rating = Task("rating", 3, one_vs_rest=True)
+    >>> y = np.array([2, 0, -1])
+    >>> p = np.array([[0.5], [0.5], [0.9]])  # concept 2's sigmoid
+    >>> round(float(task_loss(rating, y, p, concept=2)), 4)  # −log 0.5, row 3 left out
+    0.6931
     """
-    total, count = task_loss_terms(task, y_true, y_pred, beta, sample_weight)
+    total, count = task_loss_terms(task, y_true, y_pred, beta, sample_weight, concept)
     return total / ops.where(count > 0, count, 1.0)
 
 
-def chance_loss(task, beta=0.0):
+def chance_loss(num_classes, beta=0.0):
     """The loss of a uniform prediction: (1 − 1/K)^β · log K (log 2 for a binary
     task with β = 0).
 
@@ -42,15 +56,16 @@ def chance_loss(task, beta=0.0):
     cross-entropy is not taken for a hard task only because it is structurally
     larger than a binary one (docs/DESIGN.md, "Re-balancing").
 
-    >>> from hgfn_keras.specs import Task
-    >>> round(chance_loss(Task("a", 2)), 4), round(chance_loss(Task("b", 6)), 4)
-    (0.6931, 1.7918)
+    A one-vs-rest task's concepts are binary (K = 2).
+
+    >>> round(chance_loss(2), 4), round(chance_loss(6), 4), round(chance_loss(2, beta=2.0), 4)
+    (0.6931, 1.7918, 0.1733)
     """
-    k = task.num_classes
+    k = num_classes
     return float((1.0 - 1.0 / k) ** beta * np.log(k))
 
 
-def task_loss_terms(task, y_true, y_pred, beta=0.0, sample_weight=None):
+def task_loss_terms(task, y_true, y_pred, beta=0.0, sample_weight=None, concept=None):
     """The sum of one task's per-row focal losses over the rows with a label, and
     their count (the sum of their weights with `sample_weight`).
 
@@ -81,7 +96,12 @@ def task_loss_terms(task, y_true, y_pred, beta=0.0, sample_weight=None):
         message=f"Task {task.name!r}: labels must be < num_classes={task.num_classes}")
     valid = ops.cast(y_true >= 0, y_pred.dtype)
     labels = ops.maximum(y_true, 0)
-    if task.is_binary:
+    if concept is not None:
+        if not 0 <= concept < task.num_classes:
+            raise ValueError(f"Task {task.name!r}: `concept` must be a class in "
+                             f"[0, {task.num_classes}). Received: concept={concept!r}")
+        labels = ops.cast(ops.equal(labels, concept), "int32")  # class k or not
+    if task.is_binary or concept is not None:
         loss_fn = keras.losses.BinaryFocalCrossentropy(
             gamma=beta, apply_class_balancing=False, reduction=None
         )

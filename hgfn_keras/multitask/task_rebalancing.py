@@ -47,5 +47,5 @@ class TaskRebalancing(keras.callbacks.Callback):
                              "chance_losses": chance.tolist(),
                              "tdb": before.tolist(), "rebalanced": weights.tolist()})
         if logs is not None:
-            for name, value in zip(self.model.task_names, weights):
+            for name, value in zip(self.model.loss_names, weights):
                 logs[f"{name}_weight"] = float(value)

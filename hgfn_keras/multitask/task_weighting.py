@@ -127,7 +127,11 @@ def task_counts(tasks, labels, sample_weight=None):
     N is the number of training rows. n_f is the count of the task's rarest
     class: for a binary task the smaller of its positive and negative counts (the
     paper's "positive samples", which are the rare side in its data), for a
-    K-class task its rarest class; missing labels (-1) count for nothing.
+    K-class task its rarest class; missing labels (-1) count for nothing. A
+    one-vs-rest task (`Task(..., one_vs_rest=True)`) has one n_f per concept k,
+    the smaller of its positives (rows of class k) and negatives (the other
+    labelled rows): the list holds one count per weighted loss, in the order of
+    the tasks' `concepts`.
 
     With `sample_weight` (one array `[N]` for every task, or a dict per task), a
     row counts as its weight, so that a row of weight 2 counts as that row twice
@@ -142,6 +146,8 @@ def task_counts(tasks, labels, sample_weight=None):
     >>> task_counts([Task("a", 2)], {"a": np.array([1, 0, 0])},
     ...             sample_weight=np.array([2.0, 1.0, 0.0]))
     (3.0, [1.0])
+    >>> task_counts([Task("b", 3, one_vs_rest=True)], {"b": np.array([0, 0, 1, 2, 2, -1])})
+    (6, [2, 1, 2])
     """
     if sample_weight is None:
         positives = []
@@ -150,7 +156,7 @@ def task_counts(tasks, labels, sample_weight=None):
             y = np.asarray(labels[task.name]).reshape(-1)
             num_samples = len(y) if num_samples is None else num_samples
             counts = np.bincount(y[y >= 0].astype("int64"), minlength=task.num_classes)
-            positives.append(int(counts.min()))
+            positives += [int(n) for n in _rarest_counts(task, counts)]
         return int(num_samples or 0), positives
     positives, row_weights = [], []
     for task in tasks:
@@ -161,9 +167,17 @@ def task_counts(tasks, labels, sample_weight=None):
         present = y >= 0
         counts = np.bincount(y[present].astype("int64"), weights=w[present],
                              minlength=task.num_classes)
-        positives.append(float(counts.min()))
+        positives += [float(n) for n in _rarest_counts(task, counts)]
     num_samples = float(np.mean(row_weights, axis=0).sum()) if row_weights else 0.0
     return num_samples, positives
+
+
+def _rarest_counts(task, counts):
+    """n_f of each of the task's weighted losses from its class counts: the rarest
+    class, or per concept of a one-vs-rest task min(positives, negatives)."""
+    if not getattr(task, "one_vs_rest", False):
+        return [counts.min()]
+    return [min(n, counts.sum() - n) for n in counts]
 
 
 def warn_degenerate_tasks(tasks, labels):
