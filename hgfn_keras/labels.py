@@ -207,8 +207,15 @@ def infer_num_classes(task, y, declared=None, source=None, stacklevel=2):
     )
 
 
-def check_label_range(y_true, num_classes, task=None):
+def check_label_range(y_true, num_classes, task=None, first_row=0):
     """Labels of a task with K = `num_classes`, checked: `[N]` (or `[N, 1]`) int64.
+
+    Args:
+        y_true: the labels, -1 = missing.
+        num_classes: K.
+        task: the task name, for messages.
+        first_row: the number messages give the first label's row (a batch's offset
+            in the file it was read from).
 
     Raises:
         ValueError: naming the task, for a wrong shape, a non-integral label, or a
@@ -243,7 +250,7 @@ def check_label_range(y_true, num_classes, task=None):
             f"{_task_label(task)}labels must be in [0, {num_classes}) or -1 "
             f"(missing) for num_classes={num_classes}. Received: labels "
             f"{np.unique(labels[out_of_range]).tolist()} at row(s) "
-            f"{np.flatnonzero(out_of_range)[:_SHOWN].tolist()}"
+            f"{(np.flatnonzero(out_of_range)[:_SHOWN] + first_row).tolist()}"
         )
     return labels
 

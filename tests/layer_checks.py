@@ -1,4 +1,6 @@
-"""The standard checks every fusion layer passes (after keras-hub's run_layer_test)."""
+"""The standard checks every layer passes (after keras-hub's run_layer_test):
+`run_layer_test` for any layer, and its two front ends for a fusion layer and an encoder.
+`run_strategy_test` does the same for a multi-task strategy."""
 
 import os
 
@@ -11,47 +13,94 @@ def random_modalities(widths, batch=5, seed=0):
     return [rng.normal(size=(batch, w)).astype("float32") for w in widths]
 
 
-def run_fusion_layer_test(layer_cls, init_kwargs, widths, expected_width, tmp_path,
-                          batch=5, with_mask=True):
-    """Build, symbolic and eager call, output shape, config round trip, .keras
-    save/load with equal outputs, and one fit step, for a `Fusion` subclass."""
-    names = [f"m{i}" for i in range(len(widths))]
-    kwargs = dict(init_kwargs, modality_names=names)
-    data = dict(zip(names, random_modalities(widths, batch)))
-    mask = np.ones((batch, len(widths)), "float32")
-    mask[0, 0] = 0.0
+def _symbolic(value):
+    value = np.asarray(value)
+    dtype = "string" if value.dtype == object else str(value.dtype)
+    return keras.Input(value.shape[1:], dtype=dtype)
+
+
+def run_layer_test(make_layer, args, expected_output_shape, tmp_path,
+                   expected_num_trainable_weights, call_kwargs=None):
+    """Eager call, output shape, trainable weight count, config round trip, symbolic call
+    inside a functional model, one fit step (the layer's weights move if it has any),
+    `.keras` save/load with equal outputs, and an eager call under mixed_bfloat16
+    (floating variables stay float32).
+
+    Args:
+        make_layer: `make_layer(**kwargs)` returns a fresh layer; `kwargs` are Layer
+            arguments (`dtype`).
+        args: the positional call arguments, each an array or a dict/list of arrays with
+            the batch first.
+        expected_output_shape: the output's shape, with the batch size first.
+        call_kwargs: keyword call arguments (arrays), such as `modality_mask`.
+    """
+    call_kwargs = call_kwargs or {}
+    batch = expected_output_shape[0]
 
     # Eager call.
-    layer = layer_cls(**kwargs)
-    eager = layer(data, modality_mask=mask) if with_mask else layer(data)
-    assert tuple(eager.shape) == (batch, expected_width)
-    assert np.all(np.isfinite(np.asarray(eager)))
+    layer = make_layer()
+    eager = np.asarray(keras.ops.cast(layer(*args, **call_kwargs), "float32"))
+    assert eager.shape == tuple(expected_output_shape)
+    assert np.all(np.isfinite(eager))
+    assert len(layer.trainable_weights) == expected_num_trainable_weights
 
     # Config round trip keeps every argument.
     config = layer.get_config()
-    clone = layer_cls.from_config(config)
-    assert clone.get_config() == config
+    assert type(layer).from_config(config).get_config() == config
 
     # Symbolic call inside a functional model, one fit step, .keras save/load.
-    inputs = {n: keras.Input((w,), name=n) for n, w in zip(names, widths)}
-    mask_input = keras.Input((len(widths),), name="mask")
-    fusion = layer_cls(**kwargs)
-    fused = fusion(inputs, modality_mask=mask_input) if with_mask else fusion(inputs)
-    assert tuple(fused.shape) == (None, expected_width)
-    output = keras.layers.Dense(1)(fused)
-    model = keras.Model([*inputs.values(), mask_input], output)
+    symbolic_args = keras.tree.map_structure(_symbolic, args)
+    symbolic_kwargs = keras.tree.map_structure(_symbolic, call_kwargs)
+    fresh = make_layer()
+    output = fresh(*symbolic_args, **symbolic_kwargs)
+    assert tuple(output.shape) == (None, *expected_output_shape[1:])
+    inputs = keras.tree.flatten([symbolic_args, symbolic_kwargs])
+    x = keras.tree.flatten([args, call_kwargs])
+    model = keras.Model(inputs, keras.layers.Dense(1)(output))
     model.compile(optimizer="sgd", loss="mse")
-    x = [data[n] for n in names] + [mask]
-    before = [w.copy() for w in fusion.get_weights()]
-    model.fit(x, np.zeros((batch, 1)), epochs=1, batch_size=batch, verbose=0)
-    after = fusion.get_weights()
-    assert any(not np.allclose(a, b) for a, b in zip(before, after)), "fit changed no weight"
-    path = os.path.join(str(tmp_path), "model.keras")
+    before = [w.numpy().copy() for w in fresh.trainable_weights]
+    model.fit(x, np.ones((*expected_output_shape[:-1], 1)), epochs=1, batch_size=batch,
+              verbose=0)
+    after = [w.numpy() for w in fresh.trainable_weights]
+    if expected_num_trainable_weights:
+        assert any(not np.allclose(a, b) for a, b in zip(before, after)), "fit changed no weight"
+    path = os.path.join(str(tmp_path), "layer.keras")
     model.save(path)
     reloaded = keras.saving.load_model(path)
+    assert len(reloaded.trainable_weights) == len(model.trainable_weights)
     np.testing.assert_allclose(reloaded.predict(x, verbose=0), model.predict(x, verbose=0),
-                               atol=1e-6)
+                               atol=1e-5)
+
+    # Mixed precision: bfloat16 compute, float32 variables.
+    mixed = make_layer(dtype="mixed_bfloat16")
+    output = np.asarray(keras.ops.cast(mixed(*args, **call_kwargs), "float32"))
+    assert output.shape == tuple(expected_output_shape)
+    assert np.all(np.isfinite(output))
+    # Integer state (a Normalization's `count`) keeps its own dtype.
+    assert all(w.dtype == "float32" for w in mixed.weights if "float" in w.dtype)
     return layer
+
+
+def run_fusion_layer_test(layer_cls, init_kwargs, widths, expected_width, tmp_path,
+                          expected_num_trainable_weights, batch=5, with_mask=True):
+    """`run_layer_test` for a `Fusion` subclass: modalities `m0, m1, ...` of the given
+    widths as a dict, and a modality mask with one modality missing in one row."""
+    names = [f"m{i}" for i in range(len(widths))]
+    data = dict(zip(names, random_modalities(widths, batch)))
+    mask = np.ones((batch, len(widths)), "float32")
+    mask[0, 0] = 0.0
+    return run_layer_test(
+        lambda **kwargs: layer_cls(**init_kwargs, modality_names=names, **kwargs),
+        (data,), (batch, expected_width), tmp_path, expected_num_trainable_weights,
+        call_kwargs={"modality_mask": mask} if with_mask else None)
+
+
+def run_encoder_layer_test(make_layer, inputs, expected_width, tmp_path,
+                           expected_num_trainable_weights):
+    """`run_layer_test` for an encoder (raw inputs `[batch, ...]` to `[batch, width]`)."""
+    inputs = np.asarray(inputs)
+    return run_layer_test(make_layer, (inputs,), (len(inputs), expected_width), tmp_path,
+                          expected_num_trainable_weights)
 
 
 def run_strategy_test(name, init_kwargs, tmp_path, policy=None):
@@ -103,56 +152,3 @@ def run_strategy_test(name, init_kwargs, tmp_path, policy=None):
     finally:
         keras.mixed_precision.set_dtype_policy(previous)
     return model
-
-
-def run_encoder_layer_test(make_layer, inputs, expected_width, tmp_path,
-                           expected_num_trainable_weights):
-    """The standard checks for an encoder (raw inputs `[batch, ...]` to `[batch, width]`):
-    eager call, config round trip, its trainable weight count, symbolic call inside a
-    functional model, one fit step (the encoder's weights move if it has any), `.keras`
-    save/load with equal outputs, and an eager call under mixed_bfloat16 (variables
-    stay float32).
-
-    `make_layer(**kwargs)` returns a fresh encoder; `kwargs` are Layer arguments
-    (`dtype`)."""
-    inputs = np.asarray(inputs)
-    batch = len(inputs)
-
-    # Eager call.
-    layer = make_layer()
-    eager = np.asarray(layer(inputs), dtype="float32")
-    assert eager.shape == (batch, expected_width)
-    assert np.all(np.isfinite(eager))
-    assert len(layer.trainable_weights) == expected_num_trainable_weights
-
-    # Config round trip keeps every argument.
-    config = layer.get_config()
-    assert type(layer).from_config(config).get_config() == config
-
-    # Symbolic call inside a functional model, one fit step, .keras save/load.
-    dtype = "string" if inputs.dtype == object else str(inputs.dtype)
-    encoder = make_layer()
-    symbolic_input = keras.Input(inputs.shape[1:], dtype=dtype, name="raw")
-    encoded = encoder(symbolic_input)
-    assert tuple(encoded.shape) == (None, expected_width)
-    model = keras.Model(symbolic_input, keras.layers.Dense(1)(encoded))
-    model.compile(optimizer="sgd", loss="mse")
-    before = [w.numpy().copy() for w in encoder.trainable_weights]
-    model.fit(inputs, np.ones((batch, 1)), epochs=1, batch_size=batch, verbose=0)
-    after = [w.numpy() for w in encoder.trainable_weights]
-    if expected_num_trainable_weights:
-        assert any(not np.allclose(a, b) for a, b in zip(before, after)), "fit changed no weight"
-    path = os.path.join(str(tmp_path), "encoder.keras")
-    model.save(path)
-    reloaded = keras.saving.load_model(path)
-    assert len(reloaded.trainable_weights) == len(model.trainable_weights)
-    np.testing.assert_allclose(reloaded.predict(inputs, verbose=0),
-                               model.predict(inputs, verbose=0), atol=1e-5)
-
-    # Mixed precision: bfloat16 compute, float32 variables.
-    mixed = make_layer(dtype="mixed_bfloat16")
-    output = np.asarray(keras.ops.cast(mixed(inputs), "float32"))
-    assert output.shape == (batch, expected_width)
-    assert np.all(np.isfinite(output))
-    assert all(w.dtype == "float32" for w in mixed.weights)
-    return layer

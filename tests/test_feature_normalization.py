@@ -7,7 +7,9 @@ import tensorflow as tf
 
 from hgfn_keras import Modality, Task, build_model, export_saved_model
 from hgfn_keras.data.dataset import MASK_KEY, SPLITS, MultimodalDataset
+from hgfn_keras import feature_normalization as feature_normalization_module
 from hgfn_keras.feature_normalization import FeatureNormalization
+from tests.layer_checks import run_layer_test
 
 MODALITIES = [Modality("image", width=3), Modality("audio", width=2)]
 TASKS = [Task("flood", 2), Task("damage", 3)]
@@ -136,3 +138,35 @@ def test_bad_arguments_name_the_modality():
         layer.adapt(np.ones((3, 2)), present=np.ones(4))
     with pytest.raises(ValueError, match="`modality` must be"):
         FeatureNormalization("")
+
+
+def _adapted(**kwargs):
+    layer = FeatureNormalization("image", **kwargs)
+    layer.adapt(_x(32, 0)["image"])
+    return layer
+
+
+def test_feature_normalization_passes_the_standard_checks(tmp_path):
+    # No trainable weight: the statistics are non-trainable, and the .keras round trip
+    # (equal outputs) shows they are saved.
+    run_layer_test(_adapted, (_x(6, 1)["image"],), (6, 3), tmp_path,
+                   expected_num_trainable_weights=0)
+
+
+def test_feature_normalization_stays_float32_under_a_global_mixed_policy():
+    previous = keras.config.dtype_policy()
+    keras.mixed_precision.set_dtype_policy("mixed_bfloat16")
+    try:
+        layer = _adapted()
+        output = layer(_x(6, 1)["image"])
+    finally:
+        keras.mixed_precision.set_dtype_policy(previous)
+    assert layer.compute_dtype == "float32" and output.dtype == "float32"
+    assert np.all(np.abs(np.asarray(output)) < 10)  # standardised, not raw 5e3
+
+
+def test_every_layer_of_the_module_is_tested():
+    public = {value for value in vars(feature_normalization_module).values()
+              if isinstance(value, type) and issubclass(value, keras.layers.Layer)
+              and value.__module__ == feature_normalization_module.__name__}
+    assert public == {FeatureNormalization}

@@ -1,8 +1,10 @@
 """HGFN layers: shapes, the paper's equations recomputed in numpy, masks, config, errors."""
 
+import keras
 import numpy as np
 import pytest
 
+from hgfn_keras import fusion as fusion_module
 from hgfn_keras import (
     ConcatFusion,
     GraphFusionNetwork,
@@ -11,14 +13,15 @@ from hgfn_keras import (
     HierarchicalGraphFusion,
     LevelFusion,
     ModalityAlignment,
+    ModalityGates,
     SimilarityEdgeWeights,
     VertexMLP,
     VertexNetwork,
     count_vertices,
     get_fusion,
 )
-from hgfn_keras.fusion import build_levels
-from tests.layer_checks import random_modalities, run_fusion_layer_test
+from hgfn_keras.fusion import Fusion, build_levels
+from tests.layer_checks import random_modalities, run_fusion_layer_test, run_layer_test
 
 SLOPE = 0.3  # the LeakyReLU slope the layers use by default
 
@@ -192,21 +195,74 @@ def test_all_masked_sample_gives_zeros_not_nan():
 
 
 # -- the standard layer checks ---------------------------------------------------------
-@pytest.mark.parametrize(
-    "kwargs, expected_width",
-    [
-        ({}, 6 * 3),
-        ({"alignment": "project", "units": 4, "similarity": "dot", "theta": 1.0}, 4 * 3),
-        ({"max_order": 2}, 6 * 2),
-    ],
-)
-def test_hgfn_layer_checks(tmp_path, kwargs, expected_width):
-    run_fusion_layer_test(HierarchicalGraphFusion, dict(kwargs, dau_filters=2),
-                          [6, 3, 2], expected_width, tmp_path)
+# id: (class, constructor arguments, modality widths, output width, trainable weights).
+FUSION_CASES = {
+    # The DAU's two convolutions (4) and a VertexNetwork (4) per level above the first.
+    "hgfn": (HierarchicalGraphFusion, {"dau_filters": 2}, [6, 3, 2], 6 * 3, 4 + 2 * 4),
+    # ... and one Dense projection (2) per modality.
+    "hgfn_project": (HierarchicalGraphFusion,
+                     {"dau_filters": 2, "alignment": "project", "units": 4,
+                      "similarity": "dot", "theta": 1.0}, [6, 3, 2], 4 * 3, 4 + 2 * 4 + 3 * 2),
+    "hgfn_order_2": (HierarchicalGraphFusion, {"dau_filters": 2, "max_order": 2}, [6, 3, 2],
+                     6 * 2, 4 + 4),
+    "cfc": (ConcatFusion, {"units": 7}, [6, 3, 2], 7, 2),
+    "tensor_full": (TensorFusion, {"units": 5}, [4, 3, 2], 5, 2),
+    # One factor per modality and the bias.
+    "tensor_low_rank": (TensorFusion, {"units": 5, "rank": 3}, [4, 3, 2], 5, 3 + 1),
+    # The sigmoid gates (2) and a VertexMLP (2) per level above the first.
+    "gfn": (GraphFusionNetwork, {}, [6, 3, 2], 6 * 3, 2 + 2 * 2),
+}
 
 
-def test_cfc_layer_checks(tmp_path):
-    run_fusion_layer_test(ConcatFusion, {"units": 7}, [6, 3, 2], 7, tmp_path)
+@pytest.mark.parametrize("case", sorted(FUSION_CASES))
+def test_every_fusion_passes_the_standard_checks(case, tmp_path):
+    cls, kwargs, widths, width, num_trainable = FUSION_CASES[case]
+    run_fusion_layer_test(cls, kwargs, widths, width, tmp_path,
+                          expected_num_trainable_weights=num_trainable)
+
+
+_rng = np.random.default_rng(0)
+STACKED = _rng.normal(size=(4, 3, 5)).astype("float32")  # [batch, M or V, D]
+OTHER = _rng.normal(size=(4, 3, 5)).astype("float32")
+WEIGHTS = np.full((4, 3), 1 / 3, "float32")  # [batch, V]
+MASK = np.ones((4, 3), "float32")
+MASK[0, 1] = 0.0
+
+# id: (make(**layer_kwargs), positional inputs, keyword inputs, output shape,
+# trainable weights).
+SUB_LAYER_CASES = {
+    "alignment_pad": (lambda **kw: ModalityAlignment(alignment="pad", **kw),
+                      ([STACKED[:, 0], STACKED[:, 1, :3]],), {}, (4, 2, 5), 0),
+    "alignment_project": (lambda **kw: ModalityAlignment(alignment="project", units=4, **kw),
+                          ([STACKED[:, 0], STACKED[:, 1, :3]],), {}, (4, 2, 4), 2 * 2),
+    "dau": (lambda **kw: DynamicAttentionUnit(filters=2, **kw), (STACKED,),
+            {"modality_mask": MASK}, (4, 3), 4),
+    "modality_gates": (lambda **kw: ModalityGates(**kw), (STACKED,), {"modality_mask": MASK},
+                       (4, 3), 2),
+    "vertex_network": (lambda **kw: VertexNetwork(units=4, filters=2, **kw), (STACKED, OTHER),
+                       {}, (4, 3, 4), 4),
+    "vertex_mlp": (lambda **kw: VertexMLP(units=4, **kw), (STACKED, OTHER), {}, (4, 3, 4), 2),
+    "similarity_edge_weights": (lambda **kw: SimilarityEdgeWeights(theta=0.5, **kw),
+                                (STACKED, OTHER, WEIGHTS, WEIGHTS), {"vertex_mask": MASK},
+                                (4, 3), 0),
+    "level_fusion": (lambda **kw: LevelFusion(scale=0.5, **kw), (WEIGHTS, STACKED), {},
+                     (4, 5), 0),
+}
+
+
+@pytest.mark.parametrize("case", sorted(SUB_LAYER_CASES))
+def test_every_sub_layer_passes_the_standard_checks(case, tmp_path):
+    make, args, kwargs, shape, num_trainable = SUB_LAYER_CASES[case]
+    run_layer_test(make, args, shape, tmp_path, expected_num_trainable_weights=num_trainable,
+                   call_kwargs=kwargs)
+
+
+def test_every_fusion_layer_is_tested():
+    public = {value for value in vars(fusion_module).values()
+              if isinstance(value, type) and issubclass(value, keras.layers.Layer)}
+    tested = {cls for cls, *_ in FUSION_CASES.values()}
+    tested |= {type(make()) for make, *_ in SUB_LAYER_CASES.values()}
+    assert tested == public - {Fusion}  # `Fusion` is the abstract base
 
 
 def test_list_inputs_work_like_dict_inputs():
@@ -282,15 +338,6 @@ def test_unknown_fusion_name():
 
 
 # -- the baselines ------------------------------------------------------------------------
-@pytest.mark.parametrize("kwargs, expected_width", [({"units": 5}, 5), ({"units": 5, "rank": 3}, 5)])
-def test_tensor_fusion_layer_checks(tmp_path, kwargs, expected_width):
-    run_fusion_layer_test(TensorFusion, kwargs, [4, 3, 2], expected_width, tmp_path)
-
-
-def test_gfn_layer_checks(tmp_path):
-    run_fusion_layer_test(GraphFusionNetwork, {}, [6, 3, 2], 6 * 3, tmp_path)
-
-
 def test_full_tensor_fusion_is_the_outer_product_with_ones():
     layer = TensorFusion(units=3, rank=0, activation=None)
     a, b = random_modalities([2, 3], batch=4)

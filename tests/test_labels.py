@@ -154,6 +154,8 @@ def test_manifest_labels_name_the_column_and_the_row():
 def test_range_check_names_the_task_values_and_rows():
     with pytest.raises(ValueError, match=r"Task 'd': labels must be in \[0, 3\).*\[5\] at row\(s\) \[2\]"):
         check_label_range([0, 1, 5], 3, task="d")
+    with pytest.raises(ValueError, match=r"\[5\] at row\(s\) \[102\]"):  # a batch's offset
+        check_label_range([0, 1, 5], 3, task="d", first_row=100)
     np.testing.assert_array_equal(check_label_range([[0], [-1]], 2), [0, -1])
 
 

@@ -167,7 +167,7 @@ def test_shards_that_disagree_are_refused_naming_the_shard(tmp_path):
     header = _copy_dataset(tmp_path / "good", tmp_path / "labels")
     shutil.copy(tmp_path / "k5" / "train-00000.tfrecord", tmp_path / "labels" / bad_shard)
     _write_header(tmp_path / "labels", header)
-    with pytest.raises(ValueError, match=rf"Shard '{bad_shard}'.*task 'damage'.*\[4\]"):
+    with pytest.raises(ValueError, match=rf"Shard '{bad_shard}'.*Task 'damage'.*\[4\] at row"):
         StreamedDataset(tmp_path / "labels").statistics()
 
 
@@ -185,6 +185,9 @@ def test_bad_folders_and_arguments(tmp_path):
     with pytest.raises(ValueError, match=r"Task 'flood': labels must be in \[0, 2\)"):
         writer.write("train", {"audio": np.zeros((1, 4, 3)), "image": np.zeros((1, 5)),
                                "meta": np.zeros((1, 2))}, {"damage": [0], "flood": [2]})
+    with pytest.raises(ValueError, match=r"Task 'flood': `y_true` must hold integer"):
+        writer.write("train", {"audio": np.zeros((1, 4, 3)), "image": np.zeros((1, 5)),
+                               "meta": np.zeros((1, 2))}, {"damage": [0], "flood": [0.5]})
 
 
 def test_training_from_shards_equals_training_from_the_npz(tmp_path):

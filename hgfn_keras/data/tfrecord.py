@@ -53,6 +53,7 @@ import numpy as np
 
 from hgfn_keras.data.dataset import MASK_KEY, SPLITS, MultimodalDataset
 from hgfn_keras.io_utils import atomic_write_json
+from hgfn_keras.labels import check_label_range
 from hgfn_keras.specs import Modality, Task
 
 HEADER = "dataset.json"
@@ -189,12 +190,7 @@ class ShardWriter:
         for t in self.tasks:
             if t.name not in y:
                 raise ValueError(f"The batch lacks task {t.name!r}. Received: {sorted(y)}")
-            labels = np.asarray(y[t.name]).reshape(-1)
-            if labels.size and (labels.min() < -1 or labels.max() >= t.num_classes):
-                bad = sorted(set(labels[(labels < -1) | (labels >= t.num_classes)].tolist()))
-                raise ValueError(f"Task {t.name!r}: labels must be in [0, {t.num_classes}) or "
-                                 f"-1 (missing). Received: {bad[:10]}")
-            arrays[f"y_{t.name}"] = labels.astype(np.int64)
+            arrays[f"y_{t.name}"] = check_label_range(y[t.name], t.num_classes, task=t.name)
         mask = x.get(MASK_KEY)
         for i, m in enumerate(self.modalities):
             if m.name in self.masked:
@@ -706,17 +702,17 @@ class StreamedDataset:
         for path in self.files(split):
             shard = os.path.basename(path)
             ds = tf.data.TFRecordDataset(path).batch(batch_size).map(self.parse_batch)
+            shard_rows = 0
             for x, y in ds.as_numpy_iterator():
                 rows += len(x[MASK_KEY])
                 for t in self.tasks:
-                    labels = y[t.name]
-                    bad = labels[(labels < -1) | (labels >= t.num_classes)]
-                    if bad.size:
+                    try:
+                        labels = check_label_range(y[t.name], t.num_classes, task=t.name,
+                                                   first_row=shard_rows)
+                    except ValueError as error:
                         raise ValueError(
-                            f"Shard {shard!r} of {self.directory!r}: task {t.name!r} has "
-                            f"labels outside [0, {t.num_classes}) and -1: "
-                            f"{sorted(set(bad.tolist()))[:10]}. Its classes disagree with "
-                            "the dataset's.")
+                            f"Shard {shard!r} of {self.directory!r}: {error}. Its classes "
+                            "disagree with the dataset's.") from None
                     missing[t.name] += int(np.sum(labels == -1))
                     class_counts[t.name] += np.bincount(labels[labels >= 0],
                                                         minlength=t.num_classes)
@@ -729,6 +725,7 @@ class StreamedDataset:
                         raise ValueError(f"Shard {shard!r} of {self.directory!r}: modality "
                                          f"{m.name!r} holds NaN or inf.")
                     _merge_moments(moments[m.name], values)
+                shard_rows += len(x[MASK_KEY])
         stats = {}
         for m in numeric:
             count, mean, m2 = moments[m.name]
