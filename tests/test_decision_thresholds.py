@@ -88,3 +88,79 @@ def test_k_class_tasks_get_no_threshold():
         multitask_metrics(tasks, y_true, y_prob, thresholds={"flood": 1.5})
     with pytest.raises(ValueError, match="missing from `y_prob`"):
         choose_thresholds(tasks, y_true, {"damage": y_prob["damage"]})
+
+
+# ---------------------------------------------------------------- stored in the model
+
+
+@pytest.fixture(scope="module")
+def model():
+    import keras
+
+    from hgfn_keras import build_model
+    from tests.conftest import TINY_MODALITIES, TINY_TASKS, tiny_xy
+
+    keras.utils.set_random_seed(0)
+    built = build_model(list(TINY_MODALITIES), list(TINY_TASKS), fusion="hgfn",
+                        head_units=4, mtl="lsew")
+    built.compile(optimizer="adam")
+    x, y = tiny_xy(n=24)
+    built.fit(x, y, epochs=1, batch_size=8, verbose=0)
+    return built
+
+
+def test_thresholds_are_empty_by_default_and_kept_by_a_keras_round_trip(model, tmp_path):
+    import keras
+
+    assert model.decision_thresholds == {}
+    model.set_decision_thresholds({"t1": np.float32(0.25)})
+    try:
+        assert model.decision_thresholds == {"t1": 0.25}
+        model.save(tmp_path / "model.keras")
+        loaded = keras.saving.load_model(tmp_path / "model.keras")
+        assert loaded.decision_thresholds == {"t1": 0.25}
+        assert model.get_config()["decision_thresholds"] == {"t1": 0.25}
+        copy = model.decision_thresholds
+        copy["t1"] = 0.9  # a copy: the model's own is set only through the checks
+        assert model.decision_thresholds == {"t1": 0.25}
+    finally:
+        model.set_decision_thresholds({})
+
+
+@pytest.mark.parametrize("thresholds, message", [
+    ({"t9": 0.3}, r"unknown task 't9' \(threshold 0.3\)"),
+    ({"t2": 0.3}, r"task 't2' has 3 classes and decides by argmax.*t2=0.3"),
+    ({"t1": 1.0}, r"Task 't1': .*\(0, 1\). Received: threshold=1.0"),
+    ({"t1": 0}, r"Task 't1': .*\(0, 1\). Received: threshold=0"),
+    ({"t1": True}, r"Task 't1': .*Received: threshold=True"),
+    ([0.3], r"must be a dict"),
+])
+def test_bad_thresholds_are_named(model, thresholds, message):
+    with pytest.raises(ValueError, match=message):
+        model.set_decision_thresholds(thresholds)
+    assert model.decision_thresholds == {}
+
+
+def test_saved_model_decision_equals_predict_at_the_threshold(model, tmp_path):
+    import tensorflow as tf
+
+    from hgfn_keras.export import DECISION_SUFFIX, export_saved_model
+    from tests.conftest import tiny_xy
+
+    x, _ = tiny_xy(n=24, seed=1, with_mask=True)
+    probabilities = model.predict(x, verbose=0)["t1"]
+    # The median of the probabilities: about half the rows on each side.
+    threshold = float(np.median(probabilities))
+    model.set_decision_thresholds({"t1": threshold})
+    try:
+        path = export_saved_model(model, str(tmp_path / "tiny"))
+    finally:
+        model.set_decision_thresholds({})
+    serve = tf.saved_model.load(path).signatures["serving_default"]
+    outputs = serve(**{k: tf.constant(v) for k, v in x.items()})
+    assert set(outputs) == {"t1", "t2", "t1" + DECISION_SUFFIX}
+    decision = outputs["t1_decision"].numpy()
+    assert decision.dtype == np.int32
+    np.testing.assert_array_equal(decision, (probabilities >= threshold).astype(np.int32))
+    assert 0 < decision.sum() < len(decision)
+    np.testing.assert_allclose(outputs["t1"].numpy(), probabilities, rtol=1e-5, atol=1e-6)
