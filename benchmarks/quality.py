@@ -34,6 +34,14 @@ A peer's output is the positive-class probability [N] for a binary task and the
 class probabilities [N, K] for a K-class task, the format the model's outputs have
 for `multitask_metrics`.
 
+Decision thresholds (issue 11, part 4): beside the 0.5 numbers, every row (pair
+and peer alike) also predicts the validation split, each binary task's threshold
+is chosen there on F1 (`hgfn_keras.decision_thresholds.choose_thresholds`) and
+F1 and Hamming loss are scored at it on the scored split: the columns "F1 @ val
+thr" and "HL @ val thr" (a run's `metrics.decision` in quality.json). Nothing is
+chosen on the test split; with `--split validation` the thresholds are chosen and
+scored on the same rows, an optimistic number.
+
 Writes `DIR/quality.json` (every run's per-task and mean metrics, wall times,
 seeds, the package version and git commit; strict JSON: an undefined number is
 `null` with its reason under `"nulls"`), `DIR/quality.md` (mean ± std over seeds
@@ -74,6 +82,8 @@ PEER_TITLES = {
 JOINT_PEERS = ("rf", "mlp", "knn")
 #: The summary's columns: (metric, title, whether higher is better).
 COLUMNS = (("f1", "F1", True), ("hamming_loss", "HL", False), ("map", "MAP", True))
+#: The columns at the decision thresholds chosen on the validation split.
+DECISION_COLUMNS = (("f1", "F1 @ val thr", True), ("hamming_loss", "HL @ val thr", False))
 #: A pair's Hamming loss may exceed the best peer's by this much and still pass.
 HL_TOLERANCE = 0.01
 
@@ -93,8 +103,9 @@ def train_pair(dataset_spec, fusion, mtl, seed, output_dir, split="test", limit=
     recipe's own numbers are kept beside them as a check of that reload.
 
     Returns:
-        `score`'s dict on `split`, plus `"run"`: the recipe's notes (epochs run,
-        fit seconds) where it gives them.
+        `score`'s dict on `split` with its `"decision"` (`decision_score`:
+        thresholds from the validation split), plus `"run"`: the recipe's notes
+        (epochs run, fit seconds) where it gives them.
     """
     import keras
 
@@ -113,10 +124,15 @@ def train_pair(dataset_spec, fusion, mtl, seed, output_dir, split="test", limit=
             recipe = run(parse_args(argv))
 
     dataset = load_dataset(dataset_spec, seed=seed, limit=limit)
-    x, y = dataset.splits[split]
     model = keras.saving.load_model(os.path.join(output_dir, "model.keras"))
-    probabilities = model.predict(as_tf_dataset(x, None, 512), verbose=0)
-    scored = score(dataset.tasks, y, probabilities)
+    predicted = {}
+    for name in dict.fromkeys(("validation", split)):
+        x, _ = dataset.splits[name]
+        predicted[name] = model.predict(as_tf_dataset(x, None, 512), verbose=0)
+    y = dataset.splits[split][1]
+    scored = score(dataset.tasks, y, predicted[split])
+    scored["decision"] = decision_score(dataset.tasks, dataset.splits["validation"][1],
+                                        predicted["validation"], y, predicted[split])
     scored["run"] = dict(recipe.get("run", {}))
     if split == "test":
         scored["run"]["recipe_test_mean"] = recipe.get("mean")
@@ -137,6 +153,30 @@ def score(tasks, y, probabilities):
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         metrics = multitask_metrics(tasks, y, probabilities)
+    metrics["warnings"] = [str(w.message) for w in caught]
+    return metrics
+
+
+def decision_score(tasks, y_val, prob_val, y_eval, prob_eval):
+    """The metrics on the scored rows at the thresholds chosen on the validation rows.
+
+    Each binary task's threshold maximises its F1 on `(y_val, prob_val)`
+    (`hgfn_keras.decision_thresholds.choose_thresholds`); K-class tasks decide
+    by argmax as before.
+
+    Returns:
+        `multitask_metrics(tasks, y_eval, prob_eval, thresholds)` plus
+        `"thresholds"` and `"warnings"` (e.g. a task with no positive label in
+        validation, which keeps 0.5).
+    """
+    from hgfn_keras.decision_thresholds import choose_thresholds
+    from hgfn_keras.metrics import multitask_metrics
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        thresholds = choose_thresholds(tasks, y_val, prob_val)
+        metrics = multitask_metrics(tasks, y_eval, prob_eval, thresholds=thresholds)
+    metrics["thresholds"] = thresholds
     metrics["warnings"] = [str(w.message) for w in caught]
     return metrics
 
@@ -294,21 +334,29 @@ def fit_predict_peer(name, tasks, x_train, y_train, x_eval, seed):
 
 
 def peer_inputs(name, dataset, numeric, split):
-    """`(x_train, x_eval)` of peer `name`: the numeric features, or for `tfidf` TF-IDF + them."""
+    """`(x_train, x_eval)` of peer `name`: the numeric features, or for `tfidf` TF-IDF + them.
+
+    `split` is a split name, or a tuple of them: `x_eval` is then their rows
+    stacked in that order (one fit predicts them all).
+    """
+    splits = (split,) if isinstance(split, str) else tuple(split)
     if name != "tfidf":
-        return numeric["train"], numeric[split]
+        return numeric["train"], np.concatenate([numeric[s] for s in splits])
     from scipy import sparse
     from sklearn.feature_extraction.text import TfidfVectorizer
 
     vectorizer = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, min_df=2)
     train_text = vectorizer.fit_transform(joined_texts(dataset, "train"))
-    eval_text = vectorizer.transform(joined_texts(dataset, split))
+    eval_text = sparse.vstack([vectorizer.transform(joined_texts(dataset, s)) for s in splits])
+    eval_numeric = np.concatenate([numeric[s] for s in splits])
     return (sparse.hstack([train_text, sparse.csr_matrix(numeric["train"])]).tocsr(),
-            sparse.hstack([eval_text, sparse.csr_matrix(numeric[split])]).tocsr())
+            sparse.hstack([eval_text, sparse.csr_matrix(eval_numeric)]).tocsr())
 
 
 def run_peer(name, dataset, numeric, split, seed, openmp_threads=1):
-    """Fits peer `name` on the training split; its `score` on `split`.
+    """Fits peer `name` on the training split; its `score` on `split`, with the
+    `"decision"` entry of `decision_score` (it also predicts the validation split
+    for that: `numeric` must hold it).
 
     `openmp_threads` bounds scikit-learn's OpenMP threads (gradient boosting, kNN):
     on a loaded machine, OpenMP's spinning threads made one 200-iteration
@@ -317,12 +365,22 @@ def run_peer(name, dataset, numeric, split, seed, openmp_threads=1):
     """
     from threadpoolctl import threadpool_limits
 
-    x_train, x_eval = peer_inputs(name, dataset, numeric, split)
+    splits = tuple(dict.fromkeys(("validation", split)))
+    x_train, x_eval = peer_inputs(name, dataset, numeric, splits)
     _, y_train = dataset.splits["train"]
-    _, y_eval = dataset.splits[split]
     with threadpool_limits(limits=openmp_threads, user_api="openmp"):
-        probabilities = fit_predict_peer(name, dataset.tasks, x_train, y_train, x_eval, seed)
-    return score(dataset.tasks, y_eval, probabilities)
+        stacked = fit_predict_peer(name, dataset.tasks, x_train, y_train, x_eval, seed)
+    # Back into one `{task: probabilities}` per split, in the stacked order.
+    predicted, start = {}, 0
+    for s in splits:
+        stop = start + dataset.size(s)
+        predicted[s] = {task: values[start:stop] for task, values in stacked.items()}
+        start = stop
+    y_val, y_eval = dataset.splits["validation"][1], dataset.splits[split][1]
+    scored = score(dataset.tasks, y_eval, predicted[split])
+    scored["decision"] = decision_score(dataset.tasks, y_val, predicted["validation"],
+                                        y_eval, predicted[split])
+    return scored
 
 
 # ------------------------------------------------------------------------ the summary
@@ -351,6 +409,14 @@ def summarise(runs, rows, peers, task_names):
             "tasks": {t: {m: _stats([r["metrics"]["tasks"][t][m] for r in row_runs])
                           for m in ("f1", "hamming_loss", "map", "accuracy")}
                       for t in task_names},
+            "decision": {
+                "mean": {m: _stats([r["metrics"]["decision"]["mean"][m] for r in row_runs])
+                         for m in ("f1", "hamming_loss", "accuracy")},
+                "tasks": {t: {m: _stats([r["metrics"]["decision"]["tasks"][t][m]
+                                         for r in row_runs])
+                              for m in ("f1", "hamming_loss")}
+                          for t in task_names},
+            },
             "wall_seconds": _stats([r["wall_seconds"] for r in row_runs]),
             "seeds": [r["seed"] for r in row_runs],
         }
@@ -361,6 +427,14 @@ def summarise(runs, rows, peers, task_names):
         if scored:
             value, peer = (max if higher else min)(scored)
             best[metric] = {"peer": peer, "value": value}
+    best_decision = {}
+    for metric, _, higher in DECISION_COLUMNS:
+        scored = [(summary[p]["decision"]["mean"][metric]["mean"], p) for p in peers
+                  if p in summary
+                  and math.isfinite(summary[p]["decision"]["mean"][metric]["mean"])]
+        if scored:
+            value, peer = (max if higher else min)(scored)
+            best_decision[metric] = {"peer": peer, "value": value}
     standing = {}
     for row, values in summary.items():
         if values["kind"] != "pair":
@@ -375,7 +449,8 @@ def summarise(runs, rows, peers, task_names):
                 mine["hamming_loss"] <= best["hamming_loss"]["value"] + HL_TOLERANCE
                 if "hamming_loss" in best else None),
         }
-    return {"rows": summary, "best_peer": best, "pairs_vs_best_peer": standing}
+    return {"rows": summary, "best_peer": best, "best_peer_decision": best_decision,
+            "pairs_vs_best_peer": standing}
 
 
 def _fmt(stats, digits=3):
@@ -391,23 +466,28 @@ def _label(row, kind):
 
 
 def main_table(summary, markdown=True):
-    """The rows × (F1, HL, MAP, wall s) table; the best peer per quality column in bold."""
-    best = summary["best_peer"]
-    header = ["row", "F1", "HL", "MAP", "wall s"]
+    """The rows × (F1, HL, MAP, F1 and HL @ val thr, wall s) table; the best peer
+    per quality column in bold."""
+    columns = ([("mean", metric, "best_peer") for metric, _, _ in COLUMNS]
+               + [("decision", metric, "best_peer_decision") for metric, _, _ in DECISION_COLUMNS])
+    header = (["row"] + [title for _, title, _ in COLUMNS]
+              + [title for _, title, _ in DECISION_COLUMNS] + ["wall s"])
     body = []
     for row, values in summary["rows"].items():
         cells = [_label(row, values["kind"])]
-        for metric, _, _ in COLUMNS:
-            cell = _fmt(values["mean"][metric], 4 if metric == "hamming_loss" else 3)
-            if markdown and best.get(metric, {}).get("peer") == row:
+        for values_key, metric, best_key in columns:
+            stats = (values["mean"] if values_key == "mean" else values["decision"]["mean"])
+            cell = _fmt(stats[metric], 4 if metric == "hamming_loss" else 3)
+            is_best = summary.get(best_key, {}).get(metric, {}).get("peer") == row
+            if markdown and is_best:
                 cell = f"**{cell}**"
-            elif not markdown and best.get(metric, {}).get("peer") == row:
+            elif is_best:
                 cell += " *"
             cells.append(cell)
         cells.append(_fmt(values["wall_seconds"], 1))
         body.append(cells)
     if markdown:
-        lines = ["| " + " | ".join(header) + " |", "|---|---:|---:|---:|---:|"]
+        lines = ["| " + " | ".join(header) + " |", "|---|" + "---:|" * (len(header) - 1)]
         return "\n".join(lines + ["| " + " | ".join(c) + " |" for c in body])
     widths = [max(len(r[i]) for r in [header] + body) for i in range(len(header))]
     lines = ["  ".join(h.ljust(w) for h, w in zip(header, widths)),
@@ -435,6 +515,12 @@ def standing_lines(summary):
                         f"{best[metric]['value']:.{digits}f} {best[metric]['peer']}): "
                         + ("yes" if standing[key] else "no"))
         lines.append(f"- {row.upper()}: " + "; ".join(said) + ".")
+        decision_best = summary.get("best_peer_decision", {}).get("f1")
+        if decision_best is not None:
+            mine = summary["rows"][row]["decision"]["mean"]["f1"]["mean"]
+            lines.append(f"  At validation thresholds: F1 {mine:.3f} vs "
+                         f"{decision_best['value']:.3f} {decision_best['peer']}: "
+                         + ("yes" if mine >= decision_best["value"] else "no") + ".")
     return lines
 
 
@@ -456,7 +542,13 @@ def markdown_report(result):
         "Mean over tasks of F1, Hamming loss (HL, lower is better) and MAP; "
         + ("mean ± sample standard deviation over seeds. " if len(seeds) > 1 else "one seed. ")
         + "The best peer per quality column is in bold. Wall seconds per run "
-        "(a pair: load, build, fit, save, score; a peer: fit and predict).", "",
+        "(a pair: load, build, fit, save, score; a peer: fit and predict). "
+        "\"@ val thr\": F1 and HL at each binary task's threshold chosen on the "
+        "validation split's F1 (the same rule for pairs and peers; K-class tasks by "
+        "argmax)"
+        + (", here scored on the same validation rows it was chosen on (optimistic)."
+           if result["split"] == "validation" else ", scored on the test split.")
+        + "", "",
         main_table(summary), "",
     ]
     if best:
@@ -477,6 +569,16 @@ def markdown_report(result):
                 cells.append(f"{stats['mean']:.3f}" if math.isfinite(stats["mean"]) else "–")
             lines.append(f"| {row} | " + " | ".join(cells) + " |")
         lines.append("")
+    lines += ["## Per task: F1 @ val threshold (mean over seeds)", "",
+              "| row | " + " | ".join(task_names) + " |",
+              "|---|" + "---:|" * len(task_names)]
+    for row, values in summary["rows"].items():
+        cells = []
+        for t in task_names:
+            stats = values["decision"]["tasks"][t]["f1"]
+            cells.append(f"{stats['mean']:.3f}" if math.isfinite(stats["mean"]) else "–")
+        lines.append(f"| {row} | " + " | ".join(cells) + " |")
+    lines.append("")
     if result["nulls"]:
         lines += ["Undefined numbers (null in quality.json): " + "; ".join(
             sorted({reason for reason in result["nulls"].values()})), ""]
@@ -610,9 +712,12 @@ def package_info():
 
 def _progress(index, total, row, seed, metrics, seconds, extra=""):
     mean = metrics["mean"]
+    decision = metrics.get("decision", {}).get("mean", {})
+    at_threshold = (f"  F1 @ val thr {decision['f1']:.3f}  HL @ val thr "
+                    f"{decision['hamming_loss']:.4f}" if decision else "")
     print(f"[{index}/{total}] seed {seed} {row:10s} F1 {mean['f1']:.3f}  "
-          f"HL {mean['hamming_loss']:.4f}  MAP {mean['map']:.3f}  ({seconds:.1f} s){extra}",
-          flush=True)
+          f"HL {mean['hamming_loss']:.4f}  MAP {mean['map']:.3f}{at_threshold}  "
+          f"({seconds:.1f} s){extra}", flush=True)
 
 
 def write_outputs(result, output_dir):
@@ -659,7 +764,8 @@ def main(argv=None):
             total = len(seeds) * (len(peers) + len(pair_rows))
             print(f"{dataset.description}\nScoring the {args.split} split "
                   f"({dataset.size(args.split)} rows); {total} runs.", flush=True)
-        numeric = numeric_features(dataset, ("train", args.split))
+        numeric = numeric_features(dataset, tuple(dict.fromkeys(("train", "validation",
+                                                                 args.split))))
         for peer in peers:
             index += 1
             tick = time.time()

@@ -42,6 +42,7 @@ from hgfn_keras.callbacks import ValidationMetrics  # noqa: E402
 from hgfn_keras.tensorboard_logging import MultiTaskTensorBoard  # noqa: E402
 from hgfn_keras.export import export_saved_model, has_modality_weights  # noqa: E402
 from hgfn_keras.metrics import format_results_table, multitask_metrics, task_metrics  # noqa: E402
+from hgfn_keras.decision_thresholds import best_f1_threshold, choose_thresholds  # noqa: E402
 from hgfn_keras.model import build_model  # noqa: E402
 from hgfn_keras.multitask import (  # noqa: E402
     HEADS,

@@ -13,6 +13,8 @@ from hgfn_keras.data.dataset import MASK_KEY
 MODALITY_WEIGHTS_KEY = "modality_weights"
 # A second signature for requests without `modality_mask` (every modality present).
 ALL_PRESENT_SIGNATURE = "serving_all_present"
+# `<task>_decision`: the 0/1 decision of a task with a stored decision threshold.
+DECISION_SUFFIX = "_decision"
 
 
 def serving_signature(model):
@@ -171,7 +173,10 @@ def export_saved_model(model, export_dir, version=None, return_modality_weights=
     `return_modality_weights=True` it also returns `modality_weights`, float32
     `[N, M]`: the fusion's per-sample weight of each modality (HGFN: the
     dynamic attention unit's weights, eq. 1; 0 for a masked modality), in the
-    order of the model's modality inputs.
+    order of the model's modality inputs. Every binary task with a stored
+    decision threshold (`model.set_decision_thresholds`) also gets the output
+    `<task>_decision`, int32 `[N, 1]`: 1 where `prob >= threshold` (compared in
+    float32, as `model.predict(x)[task] >= threshold` compares in numpy).
 
     A second signature, `serving_all_present`, takes the same inputs without
     `modality_mask` (every modality present in every row) and returns the same
@@ -230,6 +235,12 @@ def export_saved_model(model, export_dir, version=None, return_modality_weights=
             f"A task is named {MODALITY_WEIGHTS_KEY!r}, the name of the modality-weights "
             f"output. Received: tasks={model.task_names}"
         )
+    thresholds = model.decision_thresholds
+    clashes = [n + DECISION_SUFFIX for n in thresholds if n + DECISION_SUFFIX in model.task_names]
+    if clashes:
+        raise ValueError(
+            f"The decision output(s) {clashes} would take the name of a task. Received: "
+            f"tasks={model.task_names}, decision thresholds for {sorted(thresholds)}")
     fusion, probe = _weighted_fusion(model) if return_modality_weights else (None, None)
     specs = serving_signature(model)
     names = [s.name for s in specs]
@@ -256,6 +267,10 @@ def export_saved_model(model, export_dir, version=None, return_modality_weights=
     def _serve_checked(inputs):
         outputs = model(inputs, training=False)
         served = {name: outputs[name] for name in model.task_names}
+        for name, threshold in thresholds.items():
+            probability = outputs[name]
+            served[name + DECISION_SUFFIX] = tf.cast(
+                probability >= tf.constant(threshold, probability.dtype), tf.int32)
         if fusion is not None:
             found = probe([inputs[n] for n in names], training=False)
             _, weights, _ = fusion(found["vectors"], modality_mask=found.get("mask"),
@@ -283,6 +298,7 @@ def export_saved_model(model, export_dir, version=None, return_modality_weights=
 
 __all__ = [
     "ALL_PRESENT_SIGNATURE",
+    "DECISION_SUFFIX",
     "MODALITY_WEIGHTS_KEY",
     "export_saved_model",
     "has_modality_weights",

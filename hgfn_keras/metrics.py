@@ -3,7 +3,8 @@
 For each task the project reports four numbers:
 
 - F1: for a binary task, the F1 of the positive class with prediction
-  `prob >= 0.5`; for a K-class task, the macro F1 over all K classes with
+  `prob >= 0.5` (or the task's decision threshold, when one is given: see
+  `hgfn_keras.decision_thresholds`); for a K-class task, the macro F1 over all K classes with
   prediction `argmax(prob)` (a class with no true and no predicted example
   counts F1 = 0).
 - Hamming loss (HL): the fraction of rows whose predicted class differs from the
@@ -145,12 +146,27 @@ def _nan_metrics(reason):
     return metrics
 
 
-def task_metrics(y_true, y_prob, num_classes, name=None):
+def check_threshold(threshold, name=None):
+    """A binary decision threshold as a float in (0, 1); else a ValueError naming
+    the task and the value.
+
+    >>> check_threshold(0.25)
+    0.25
+    """
+    is_number = isinstance(threshold, (int, float, np.integer, np.floating)) and not \
+        isinstance(threshold, (bool, np.bool_))
+    if not is_number or not 0.0 < float(threshold) < 1.0:
+        raise ValueError(f"{_task_label(name)}a decision threshold must be a number in "
+                         f"(0, 1). Received: threshold={threshold!r}")
+    return float(threshold)
+
+
+def task_metrics(y_true, y_prob, num_classes, name=None, threshold=0.5):
     """F1, hamming loss, MAP and accuracy of one task.
 
     Rows whose label is -1 (missing) are left out of every metric.
 
-    - F1: binary: F1 of class 1 with prediction `y_prob >= 0.5`; K > 2 classes:
+    - F1: binary: F1 of class 1 with prediction `y_prob >= threshold`; K > 2 classes:
       macro F1 over all K classes with prediction `argmax(y_prob)`, where a class
       with tp + fp + fn == 0 counts F1 = 0.
     - hamming_loss: fraction of valid rows whose predicted class != true class.
@@ -166,6 +182,10 @@ def task_metrics(y_true, y_prob, num_classes, name=None):
             K > 2 classes: class probabilities [N, K].
         num_classes: 2 for a binary task, K > 2 for a K-class task.
         name: optional task name, used in error and warning messages.
+        threshold: a binary task's decision threshold in (0, 1) (e.g. from
+            `hgfn_keras.decision_thresholds.choose_thresholds`); it changes F1,
+            Hamming loss and accuracy, not MAP. A K-class task decides by argmax
+            and takes none (only the default 0.5).
 
     Returns:
         A dict `{"f1", "hamming_loss", "map", "accuracy"}` of Python floats. An
@@ -176,14 +196,23 @@ def task_metrics(y_true, y_prob, num_classes, name=None):
 
     Raises:
         ValueError: if num_classes < 2, a label is outside [-1, num_classes),
-            y_true and y_prob have different numbers of rows, or y_prob has the
-            wrong shape for num_classes.
+            y_true and y_prob have different numbers of rows, y_prob has the
+            wrong shape for num_classes, or the threshold is not in (0, 1) or is
+            given for a K-class task.
 
     >>> m = task_metrics([1, 0, 1, -1], [0.9, 0.6, 0.3, 0.5], num_classes=2)
     >>> {k: round(v, 4) for k, v in m.items()}
     {'f1': 0.5, 'hamming_loss': 0.6667, 'map': 0.8333, 'accuracy': 0.3333}
+    >>> m = task_metrics([1, 0, 1, -1], [0.9, 0.6, 0.3, 0.5], num_classes=2, threshold=0.2)
+    >>> {k: round(v, 4) for k, v in m.items()}
+    {'f1': 0.8, 'hamming_loss': 0.3333, 'map': 0.8333, 'accuracy': 0.6667}
     """
     num_classes = _check_num_classes(num_classes, name)
+    threshold = check_threshold(threshold, name)
+    if num_classes != 2 and threshold != 0.5:
+        raise ValueError(
+            f"{_task_label(name)}a task with num_classes={num_classes} decides by argmax "
+            f"and takes no decision threshold. Received: threshold={threshold!r}")
     labels = check_label_range(y_true, num_classes, name)
     probs = _check_probabilities(y_prob, labels.shape[0], num_classes, name)
 
@@ -200,7 +229,7 @@ def task_metrics(y_true, y_prob, num_classes, name=None):
     probs = probs[valid]
 
     if num_classes == 2:
-        predictions = (probs >= 0.5).astype(np.int64)
+        predictions = (probs >= threshold).astype(np.int64)
     else:
         predictions = np.argmax(probs, axis=1)
 
@@ -255,7 +284,7 @@ def _mean_ignoring_nan(values):
     return float(np.mean(kept))
 
 
-def multitask_metrics(tasks, y_true, y_prob):
+def multitask_metrics(tasks, y_true, y_prob, thresholds=None):
     """Metrics of every task, and their mean over tasks.
 
     Args:
@@ -267,6 +296,9 @@ def multitask_metrics(tasks, y_true, y_prob):
             task, [N, K] for a K-class task); for a one-vs-rest task also
             concept name `<task>.<k>` -> that concept's sigmoid [N] or [N, 1]
             (what the model's `predict` returns).
+        thresholds: None, or dict binary task name -> its decision threshold
+            in (0, 1) (`task_metrics`' `threshold`); a binary task left out
+            decides at 0.5.
 
     Returns:
         `{"tasks": {name: task_metrics(...)}, "mean": {metric: mean}, "mean_over":
@@ -281,7 +313,8 @@ def multitask_metrics(tasks, y_true, y_prob):
 
     Raises:
         ValueError: if `tasks` is empty, a task name repeats, a task is missing
-            from `y_true` or `y_prob`, or a task's arrays are invalid.
+            from `y_true` or `y_prob`, a task's arrays are invalid, or
+            `thresholds` names an unknown task or a K-class task.
 
     >>> from types import SimpleNamespace as Task
     >>> tasks = [Task(name="spam", num_classes=2), Task(name="topic", num_classes=3)]
@@ -289,6 +322,8 @@ def multitask_metrics(tasks, y_true, y_prob):
     >>> y_prob = {"spam": [0.8, 0.1], "topic": [[0.1, 0.2, 0.7], [0.5, 0.3, 0.2]]}
     >>> multitask_metrics(tasks, y_true, y_prob)["mean"]["accuracy"]
     1.0
+    >>> multitask_metrics(tasks, y_true, y_prob, thresholds={"spam": 0.9})["tasks"]["spam"]["f1"]
+    0.0
     """
     tasks = list(tasks)
     if not tasks:
@@ -305,10 +340,21 @@ def multitask_metrics(tasks, y_true, y_prob):
                     f"{sorted(arrays.keys(), key=str)}"
                 )
 
+    thresholds = dict(thresholds or {})
+    unknown = sorted((k for k in thresholds if k not in names), key=str)
+    if unknown:
+        raise ValueError(f"`thresholds` names unknown task(s) {unknown}. Tasks: {names}")
+    multiclass = [t.name for t in tasks if t.name in thresholds and t.num_classes != 2]
+    if multiclass:
+        raise ValueError(
+            f"`thresholds` names K-class task(s) {multiclass}: they decide by argmax and "
+            f"take no decision threshold. Received: thresholds={thresholds}")
+
     per_task = {}
     for task in tasks:
         per_task[task.name] = task_metrics(
-            y_true[task.name], y_prob[task.name], task.num_classes, name=task.name
+            y_true[task.name], y_prob[task.name], task.num_classes, name=task.name,
+            threshold=thresholds.get(task.name, 0.5),
         )
 
     mean, mean_over = {}, {}

@@ -248,20 +248,42 @@ def backup_path(output_dir):
     return os.path.join(output_dir, "backup")
 
 
-def evaluate(model, dataset, split="test", batch_size=512):
-    """The project's metrics (per task and their means) of `model` on a split
-    (of a `MultimodalDataset` or a `StreamedDataset`); with one-vs-rest tasks,
-    every concept's too (`"concepts"`, see `multitask_metrics`)."""
-    from hgfn_keras.metrics import multitask_metrics
-
+def predict_split(model, dataset, split, batch_size=512):
+    """`(labels, probabilities)` of a split (of a `MultimodalDataset` or a
+    `StreamedDataset`): `{task: [rows]}` and `model`'s `{task: outputs}`."""
     if _streamed(dataset):  # read in the order written, as `labels` reads them
         inputs = dataset.splits_ds(split, batch_size, shuffle=False, labels=False)
         y = dataset.labels(split)
     else:
         x, y = dataset.splits[split]
         inputs = as_tf_dataset(x, None, batch_size)
+    return y, predict(model, inputs)
+
+
+def evaluate(model, dataset, split="test", batch_size=512, thresholds=None):
+    """The project's metrics (per task and their means) of `model` on a split
+    (of a `MultimodalDataset` or a `StreamedDataset`); with one-vs-rest tasks,
+    every concept's too (`"concepts"`, see `multitask_metrics`). `thresholds`:
+    `{binary task: decision threshold}` (None: 0.5)."""
+    from hgfn_keras.metrics import multitask_metrics
+
+    y, probabilities = predict_split(model, dataset, split, batch_size)
     # The model's tasks: the dataset's, as trained (one-vs-rest or not).
-    return multitask_metrics(model.tasks, y, predict(model, inputs))
+    return multitask_metrics(model.tasks, y, probabilities, thresholds=thresholds)
+
+
+def choose_decision_thresholds(model, dataset, batch_size=512):
+    """Each binary task's F1-best threshold on the **validation** split, stored in
+    `model` (`set_decision_thresholds`); returns them.
+
+    See `hgfn_keras.decision_thresholds.best_f1_threshold` for the rule.
+    """
+    from hgfn_keras.decision_thresholds import choose_thresholds
+
+    y, probabilities = predict_split(model, dataset, "validation", batch_size)
+    thresholds = choose_thresholds(model.tasks, y, probabilities)
+    model.set_decision_thresholds(thresholds)
+    return thresholds
 
 
 def predict(model, inputs):
@@ -327,6 +349,12 @@ def train_and_evaluate(config, dataset, output_dir, strategy=None, verbose=2, re
     """One whole run: build and compile (in `strategy`'s scope), fit, evaluate on
     the test split, and write the run's files into `output_dir`.
 
+    With `config.decision_thresholds`, each binary task's threshold is then
+    chosen on the validation split and stored in the model before it is saved
+    (`choose_decision_thresholds`), and `metrics.json` gets a `"decision"`
+    entry: `"thresholds"` and the test metrics at them (`"tasks"`, `"mean"`,
+    `"mean_over"`).
+
     The files: `metrics.json` (the test metrics and a `run` entry),
     `config.json` (`record`, default the config's fields), `history.json`,
     `task_weights.csv` and `model.keras`. A run killed and started again with
@@ -356,6 +384,10 @@ def train_and_evaluate(config, dataset, output_dir, strategy=None, verbose=2, re
                  callbacks=callbacks)
     fit_seconds = time.time() - started
     metrics = evaluate(model, dataset)
+    if config.decision_thresholds:  # chosen on validation, scored on test
+        thresholds = choose_decision_thresholds(model, dataset)
+        metrics["decision"] = {"thresholds": thresholds,
+                               **evaluate(model, dataset, thresholds=thresholds)}
     metrics["run"] = {
         "dataset": dataset.name, "fusion": config.fusion, "mtl": config.mtl,
         "seed": config.seed, "epochs_run": len(result.history.history["loss"]),
@@ -375,6 +407,6 @@ def train_and_evaluate(config, dataset, output_dir, strategy=None, verbose=2, re
     return RunResult(metrics=metrics, fit=result)
 
 
-__all__ = ["FitResult", "RunResult", "backup_path", "build", "build_and_compile", "evaluate",
-           "fit", "make_optimizer", "model_tasks", "predict", "train_and_evaluate",
-           "write_task_weights"]
+__all__ = ["FitResult", "RunResult", "backup_path", "build", "build_and_compile",
+           "choose_decision_thresholds", "evaluate", "fit", "make_optimizer", "model_tasks",
+           "predict", "predict_split", "train_and_evaluate", "write_task_weights"]

@@ -83,7 +83,10 @@ class TrainConfig:
     `reduce_lr_patience` (0: off; else `ReduceLROnPlateau(monitor="val_loss",
     factor=0.5, patience=...)`); `class_weight` (None, or "balanced": each task's
     training rows weighted by N / (K n_c) of their class, see
-    `hgfn_keras.class_weights`). The defaults reproduce the package's runs.
+    `hgfn_keras.class_weights`); `decision_thresholds` (after training, each
+    binary task's threshold is chosen on the validation F1 and stored in the
+    model, see `hgfn_keras.decision_thresholds`). The defaults reproduce the
+    package's runs.
 
     `one_vs_rest` (`--one-vs-rest`): every task with K > 2 classes is trained as
     K binary concept tasks (`Task(..., one_vs_rest=True)`: one sigmoid, focal
@@ -135,6 +138,7 @@ class TrainConfig:
     class_weight: str = None
     num_classes: dict = None
     one_vs_rest: bool = False
+    decision_thresholds: bool = False
 
     def __post_init__(self):
         self.validate()
@@ -166,6 +170,8 @@ class TrainConfig:
                  "file's declared numbers of classes)")
         if not isinstance(self.one_vs_rest, bool):
             fail("one_vs_rest", "must be True or False")
+        if not isinstance(self.decision_thresholds, bool):
+            fail("decision_thresholds", "must be True or False")
         if self.sequence_encoder not in SEQUENCE_ENCODERS:
             fail("sequence_encoder", f"must be one of {SEQUENCE_ENCODERS}")
         for name in ("epochs", "batch_size", "embedding_dim", "max_vocabulary", "head_units",

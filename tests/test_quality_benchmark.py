@@ -87,6 +87,36 @@ def test_strict_json_gives_null_with_a_reason():
     assert all(nulls.values())
 
 
+def test_peer_thresholds_come_from_validation_and_leave_the_half_numbers_alone(tmp_path):
+    from hgfn_keras.data import load_dataset
+    from hgfn_keras.decision_thresholds import choose_thresholds
+    from hgfn_keras.metrics import multitask_metrics
+
+    x, y = _tiny_arrays(rows=150)
+    y["a"] = (x[:, 0] > 1.0).astype(np.int32)  # rare: 0.5 is a poor threshold
+    np.savez(tmp_path / "toy.npz", x_u=x[:, :3], x_v=x[:, 3:], **{f"y_{k}": v for k, v in y.items()})
+    dataset = load_dataset(f"npz:{tmp_path / 'toy.npz'}", seed=0)
+    numeric = quality.numeric_features(dataset)
+    scored = quality.run_peer("lr", dataset, numeric, "test", seed=0)
+
+    # The 0.5 numbers are those of the peer predicting the test rows alone.
+    (_, y_train), (_, y_val), (_, y_test) = (dataset.splits[s]
+                                             for s in ("train", "validation", "test"))
+    alone = {s: quality.fit_predict_peer("lr", dataset.tasks, numeric["train"], y_train,
+                                         numeric[s], seed=0) for s in ("validation", "test")}
+    plain = multitask_metrics(dataset.tasks, y_test, alone["test"])
+    assert scored["mean"] == pytest.approx(plain["mean"])
+    # The thresholds: chosen on the validation predictions, for the binary tasks only.
+    decision = scored["decision"]
+    assert decision["thresholds"] == pytest.approx(
+        choose_thresholds(dataset.tasks, y_val, alone["validation"]))
+    assert set(decision["thresholds"]) == {"a", "b"}
+    assert decision["mean"] == pytest.approx(multitask_metrics(
+        dataset.tasks, y_test, alone["test"], thresholds=decision["thresholds"])["mean"])
+    assert decision["tasks"]["c"] == scored["tasks"]["c"]  # argmax: unchanged
+    assert decision["tasks"]["a"]["map"] == scored["tasks"]["a"]["map"]
+
+
 @pytest.mark.slow
 def test_benchmark_end_to_end_on_a_tiny_npz(tmp_path, capsys):
     rng = np.random.default_rng(0)
@@ -105,6 +135,7 @@ def test_benchmark_end_to_end_on_a_tiny_npz(tmp_path, capsys):
 
     printed = capsys.readouterr().out
     assert "[1/4] seed 0" in printed and "cfc+lsew" in printed
+    assert "F1 @ val thr" in printed and "HL @ val thr" in printed
     result = _strict_json((out / "quality.json").read_text())
     assert result["split"] == "validation" and result["seeds"] == [0]
     assert result["skipped"] == {"tfidf": "the dataset has no text modality"}
@@ -117,6 +148,10 @@ def test_benchmark_end_to_end_on_a_tiny_npz(tmp_path, capsys):
         values = [*run["metrics"]["mean"].values()] + [
             v for task in run["metrics"]["tasks"].values() for v in task.values()]
         assert all(v is not None and 0.0 <= v <= 1.0 for v in values)
+        decision = run["metrics"]["decision"]
+        assert set(decision["thresholds"]) == {"neg", "pos"}  # "three" decides by argmax
+        assert all(0.0 < t < 1.0 for t in decision["thresholds"].values())
+        assert all(0.0 <= decision["mean"][m] <= 1.0 for m in ("f1", "hamming_loss"))
     assert set(result["summary"]["rows"]) == {"cfc+lsew", *peers}
     best = result["summary"]["best_peer"]
     assert set(best) == {"f1", "hamming_loss", "map"} and best["f1"]["peer"] in peers
@@ -126,5 +161,10 @@ def test_benchmark_end_to_end_on_a_tiny_npz(tmp_path, capsys):
     report = (out / "quality.md").read_text()
     assert f"F1 `{best['f1']['peer']}`" in report and "**" in report
     assert "CFC+LSEW" in report and "## Per task: MAP" in report
+    assert "| F1 @ val thr | HL @ val thr |" in report
+    assert "## Per task: F1 @ val threshold" in report and "(optimistic)" in report
+    assert set(result["summary"]["best_peer_decision"]) == {"f1", "hamming_loss"}
+    assert set(result["summary"]["rows"]["cfc+lsew"]["decision"]["mean"]) == {
+        "f1", "hamming_loss", "accuracy"}
     # The validation split was scored, by the model the recipe saved.
     assert (out / "runs" / "cfc+lsew" / "seed0" / "model.keras").exists()

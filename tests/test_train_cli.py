@@ -243,3 +243,42 @@ def test_bad_arguments(args, message, broken_npz, tmp_path):
     assert len(errors) == 1, result.stderr
     assert re.search(message, errors[0]), errors[0]
     assert not (tmp_path / "run").exists()
+
+
+def test_npz_run_with_decision_thresholds(npz_path, tmp_path):
+    import keras
+
+    from hgfn_keras.data import load_dataset
+    from hgfn_keras.decision_thresholds import choose_thresholds
+    from hgfn_keras.metrics import multitask_metrics
+
+    output_dir, export_dir = tmp_path / "run", tmp_path / "export"
+    result = run_cli("--dataset", f"npz:{npz_path}", "--epochs", 1, "--seed", 1,
+                     "--output-dir", output_dir, "--export-dir", export_dir,
+                     "--head-units", 4, "--decision-thresholds")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "At the decision thresholds chosen on the validation split (flood=" in result.stdout
+    metrics = json.loads((output_dir / "metrics.json").read_text())
+    decision = metrics.pop("decision")
+    _check_metrics_structure(metrics, ["damage", "flood"])
+    thresholds = decision["thresholds"]
+    assert set(thresholds) == {"flood"} and 0.0 < thresholds["flood"] < 1.0
+    assert decision["tasks"]["damage"] == metrics["tasks"]["damage"]  # argmax: unchanged
+
+    # Chosen on the validation split by the saved model, scored on the test split.
+    model = keras.saving.load_model(output_dir / "model.keras")
+    assert model.decision_thresholds == thresholds
+    dataset = load_dataset(f"npz:{npz_path}", seed=1)
+    x_val, y_val = dataset.splits["validation"]
+    assert choose_thresholds(dataset.tasks, y_val, model.predict(x_val, verbose=0)) == thresholds
+    x_test, y_test = dataset.splits["test"]
+    rescored = multitask_metrics(dataset.tasks, y_test, model.predict(x_test, verbose=0),
+                                 thresholds=thresholds)
+    assert decision["mean"] == pytest.approx(rescored["mean"])
+
+    import tensorflow as tf
+
+    (version,) = os.listdir(export_dir)
+    serve = tf.saved_model.load(str(export_dir / version)).signatures["serving_default"]
+    assert "flood_decision" in serve.structured_outputs
+    assert "damage_decision" not in serve.structured_outputs

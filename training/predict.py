@@ -155,7 +155,9 @@ class _Scorer:
         self.has_weights = self.want_weights and "modality_weights" in outputs
         self.tasks, self.binary = [], {}
         for name, spec in outputs.items():
-            if name == "modality_weights":
+            # `<task>_decision` (a stored decision threshold's 0/1) is not a task.
+            if name == "modality_weights" or (
+                    name.endswith("_decision") and name[:-len("_decision")] in outputs):
                 continue
             width = int(spec.shape[-1])
             self.binary[name] = width == 1

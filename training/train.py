@@ -10,6 +10,11 @@ split, and their means; with `--one-vs-rest` also each concept's under
 end, one column per task or concept), `DIR/model.keras` (the trained model, for `python -m training.export`), and a
 SavedModel version under `saved_models/<name>/`.
 
+`--decision-thresholds` also chooses each binary task's decision threshold on the
+validation F1, stores it in the model (the SavedModel then returns
+`<task>_decision`, 0/1) and adds `"decision"` to metrics.json: the thresholds and
+the test metrics at them.
+
 `--config FILE` reads argument values from a JSON object `{argument name: value}`
 (names as in `DIR/config.json`, e.g. `"learning_rate": 0.001`, or the
 `best_hyperparameters.json` of `python -m tuning.search`); flags on the command line
@@ -66,6 +71,7 @@ DEFAULTS = {
     "class_weight": None,
     "num_classes": None,
     "one_vs_rest": False,
+    "decision_thresholds": False,
 }
 #: The arguments of a run that are not part of its `TrainConfig` (where the files
 #: go, how much it prints, the distribution strategy).
@@ -263,6 +269,11 @@ def parse_args(argv=None):
                    "paper's tables; concepts named <task>.<k>); the task's output stays "
                    "its K-class probabilities (the sigmoids normalised), and metrics.json "
                    "adds each concept under 'concepts'. Default: off")
+    p.add_argument("--decision-thresholds", action="store_true",
+                   help="After training, choose each binary task's decision threshold on "
+                   "the validation F1 (not 0.5), store it in the model (model.keras, and "
+                   "the SavedModel's extra output <task>_decision) and report the test "
+                   "metrics at it under \"decision\" in metrics.json. Default: off")
     p.add_argument("--tensorboard", action="store_true",
                    help="Write TensorBoard logs to DIR/tensorboard/: per-step task losses "
                    "and weights, per-epoch validation metrics, histograms of the fusion's "
@@ -380,6 +391,11 @@ def run(args):
     print(f"\nTest split ({sizes['test']} rows), {config.fusion.upper()} + "
           f"{config.mtl.upper()} on {dataset.name}, seed {config.seed}:")
     print(format_results_table(metrics))
+    if "decision" in metrics:
+        thresholds = metrics["decision"]["thresholds"]
+        print("\nAt the decision thresholds chosen on the validation split ("
+              + ", ".join(f"{n}={t:.3f}" for n, t in thresholds.items()) + "):")
+        print(format_results_table(metrics["decision"]))
     print("Task weights at the end: " + ", ".join(
         f"{n}={w:.3f}" for n, w in zip(model.loss_names, model.task_weights.numpy())))
     print(f"\nWrote {os.path.join(output_dir, 'metrics.json')}")

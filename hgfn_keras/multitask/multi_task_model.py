@@ -87,6 +87,8 @@ class MultiTaskModel(keras.Model):
         auxiliary_outputs: `{network output name: task name}`: extra outputs
             (MTI-Net's intermediate predictions) whose loss on the task's labels
             adds to the task's loss.
+        decision_thresholds: `{binary task name: threshold in (0, 1)}` (see
+            `set_decision_thresholds`), or None.
         **kwargs: standard `keras.Model` arguments.
 
     The handles are checked here: a strategy that needs one (DMTL's heads or
@@ -99,7 +101,8 @@ class MultiTaskModel(keras.Model):
     """
 
     def __init__(self, network, tasks, task_weighting="lsew", beta=0.0, fusion_layer=None,
-                 shared_layer=None, head_layers=None, auxiliary_outputs=None, **kwargs):
+                 shared_layer=None, head_layers=None, auxiliary_outputs=None,
+                 decision_thresholds=None, **kwargs):
         super().__init__(**kwargs)
         self.network = network
         self.tasks = [t if isinstance(t, Task) else Task.from_config(t) for t in tasks]
@@ -139,6 +142,7 @@ class MultiTaskModel(keras.Model):
                              f"(a K-class auxiliary loss beside K concept losses). "
                              f"Received: {one_vs_rest}")
         self.task_weighting.check_model(self)
+        self.set_decision_thresholds(decision_thresholds or {})
         self._with_fused = None  # built on first use (MGDA-UB needs Z)
         # Training logs the mean over batches (as `keras.metrics.Mean`); evaluation
         # the sum over every labelled row divided by their count (`test_step`).
@@ -172,6 +176,44 @@ class MultiTaskModel(keras.Model):
                     f"Task {t.name!r} is one-vs-rest: the network must output each "
                     f"concept's sigmoid [batch, 1] under its name {t.concepts} "
                     f"(`build_model` does). Missing: {missing}; outputs: {sorted(outputs)}")
+
+    @property
+    def decision_thresholds(self):
+        """`{binary task name: threshold}`: the decision `prob >= threshold` of the
+        tasks that have one (a copy; empty by default). Kept in `get_config`, so
+        `model.keras` keeps it; the SavedModel returns it as `<task>_decision`."""
+        return dict(self._decision_thresholds)
+
+    def set_decision_thresholds(self, thresholds):
+        """Stores per-task decision thresholds, replacing those stored before.
+
+        Args:
+            thresholds: `{binary task name: threshold in (0, 1)}`, e.g. from
+                `hgfn_keras.decision_thresholds.choose_thresholds` on the
+                validation split; `{}` clears them.
+
+        Raises:
+            ValueError: for an unknown task, a K-class task (it decides by
+                argmax) or a value outside (0, 1), naming the task and the value.
+        """
+        from hgfn_keras.metrics import check_threshold
+
+        if not isinstance(thresholds, dict):
+            raise ValueError("`decision_thresholds` must be a dict {binary task name: "
+                             f"threshold}}. Received: {thresholds!r}")
+        classes = {t.name: t.num_classes for t in self.tasks}
+        checked = {}
+        for name, value in thresholds.items():
+            if name not in classes:
+                raise ValueError(f"`decision_thresholds` names an unknown task {name!r} "
+                                 f"(threshold {value!r}). Tasks: {self.task_names}")
+            if classes[name] != 2:
+                raise ValueError(
+                    f"`decision_thresholds`: task {name!r} has {classes[name]} classes and "
+                    f"decides by argmax; only binary tasks take a threshold. Received: "
+                    f"{name}={value!r}")
+            checked[name] = check_threshold(value, name)
+        self._decision_thresholds = checked
 
     @property
     def task_weights(self):
@@ -584,6 +626,7 @@ class MultiTaskModel(keras.Model):
                 "shared_layer": None if self.shared_layer is None else self.shared_layer.name,
                 "head_layers": {n: layer.name for n, layer in self.head_layers.items()},
                 "auxiliary_outputs": dict(self.auxiliary_outputs),
+                "decision_thresholds": self.decision_thresholds,
             }
         )
         return config

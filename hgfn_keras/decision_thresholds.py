@@ -1,0 +1,139 @@
+"""Per-task decision thresholds chosen on validation F1.
+
+A binary task's prediction is `prob >= threshold`. At 0.5, a model of a rare label
+may predict no positive at all (F1 = 0) while it ranks the rows well (a good MAP);
+the threshold that maximises the F1 on the validation split is the standard fix.
+Choose it on validation rows, never on the rows you report.
+
+- `best_f1_threshold`: one binary task's threshold.
+- `choose_thresholds`: `{task name: threshold}` for every binary task of a
+  multi-task prediction (a K-class task decides by argmax and gets none).
+
+The thresholds are stored in a model with `MultiTaskModel.set_decision_thresholds`,
+applied by the SavedModel's `<task>_decision` outputs
+(`hgfn_keras.export.export_saved_model`) and scored with
+`hgfn_keras.metrics.multitask_metrics(..., thresholds=...)`.
+"""
+
+import warnings
+
+import numpy as np
+
+from hgfn_keras.labels import check_label_range
+from hgfn_keras.metrics import _check_probabilities, _task_label
+
+#: The threshold of a task that has no positive label among the rows.
+DEFAULT_THRESHOLD = 0.5
+
+
+def _between(high, low):
+    """A threshold t with low < t <= high: the midpoint, as a float32 value when one
+    fits, so that comparing float32 probabilities (the model's, the SavedModel's)
+    and their float64 copies (the metrics') gives the same decisions."""
+    midpoint = (high + low) / 2.0
+    rounded = float(np.float32(midpoint))
+    if low < rounded <= high:
+        return rounded
+    return midpoint if low < midpoint <= high else high
+
+
+def best_f1_threshold(y_true, y_prob, name=None):
+    """The threshold that maximises a binary task's F1 on the given rows.
+
+    The prediction is `y_prob >= threshold`. Every distinct probability v > 0 is
+    a cut (the rows with probability >= v predicted positive); the threshold
+    returned for a cut lies halfway between v and the next lower distinct
+    probability (0 below the lowest), so that on new rows it does not sit on a
+    probability seen in validation. Rows labelled -1 are left out.
+
+    Ties: among the cuts with the highest F1, the highest one (the fewest rows
+    predicted positive) is taken.
+
+    Args:
+        y_true: int labels [N] (or [N, 1]) in {0, 1}, -1 for a missing label.
+        y_prob: the probability of class 1, [N] or [N, 1].
+        name: optional task name, used in messages.
+
+    Returns:
+        The threshold, a float in (0, 1) (a float32 value when one fits between
+        the two probabilities: float32 and float64 comparisons then agree). With
+        no positive label among the
+        rows (or every probability 0) F1 cannot be raised above 0: 0.5, with a
+        warning naming the task.
+
+    Raises:
+        ValueError: if a label is outside {-1, 0, 1}, the shapes differ, or a
+            probability is not finite.
+
+    >>> t = best_f1_threshold([1, 0, 1, 0, -1], [0.3, 0.1, 0.4, 0.35, 0.9])
+    >>> round(t, 6)  # halfway between 0.3 and 0.1, as float32
+    0.2
+
+    At 0.5 no row is predicted positive (F1 0); at t the F1 is 0.8.
+    """
+    labels = check_label_range(y_true, 2, name)
+    probs = _check_probabilities(y_prob, labels.shape[0], 2, name)
+    valid = labels != -1
+    labels, probs = labels[valid] == 1, probs[valid]
+    num_positive = int(np.sum(labels))
+    if num_positive == 0 or not np.any(probs > 0):
+        reason = ("no positive label among" if num_positive == 0
+                  else "every probability is 0 in")
+        warnings.warn(
+            f"{_task_label(name)}{reason} the {labels.shape[0]} labelled rows, so no "
+            f"threshold raises the F1 above 0; using {DEFAULT_THRESHOLD}.", stacklevel=2)
+        return DEFAULT_THRESHOLD
+
+    order = np.argsort(-probs, kind="stable")
+    sorted_probs = probs[order]
+    # The last row of each group of equal probabilities: cutting there predicts
+    # every row down to that group positive.
+    last = np.append(np.nonzero(np.diff(sorted_probs))[0], len(sorted_probs) - 1)
+    last = last[sorted_probs[last] > 0]
+    true_positives = np.cumsum(labels[order])[last]
+    predicted = last + 1.0
+    # F1 = 2 tp / (2 tp + fp + fn) = 2 tp / (predicted positives + positives).
+    f1 = 2.0 * true_positives / (predicted + num_positive)
+    best = int(np.argmax(f1))  # the first maximum: the highest cut
+    high = float(sorted_probs[last[best]])
+    below = sorted_probs[last[best] + 1:]
+    low = float(below[0]) if below.size else 0.0
+    return _between(high, low)
+
+
+def choose_thresholds(tasks, y_true, y_prob):
+    """`best_f1_threshold` of every binary task.
+
+    Args:
+        tasks: objects with `.name` and `.num_classes` (e.g. `hgfn_keras.Task`).
+        y_true: `{task name: labels [N]}` (-1 = missing).
+        y_prob: `{task name: probabilities}` (a model's `predict` output).
+
+    Returns:
+        `{task name: threshold}` for the binary tasks (num_classes == 2); a
+        K-class task decides by argmax and gets none.
+
+    Raises:
+        ValueError: if a binary task is missing from `y_true` or `y_prob`.
+
+    >>> from hgfn_keras import Task
+    >>> tasks = [Task("flood", 2), Task("damage", 3)]
+    >>> y_true = {"flood": [1, 0, 1, 0], "damage": [0, 1, 2, 0]}
+    >>> y_prob = {"flood": [0.3, 0.1, 0.4, 0.2], "damage": [[1, 0, 0]] * 4}
+    >>> choose_thresholds(tasks, y_true, y_prob)
+    {'flood': 0.25}
+    """
+    thresholds = {}
+    for task in tasks:
+        if task.num_classes != 2:
+            continue
+        for label, arrays in (("y_true", y_true), ("y_prob", y_prob)):
+            if task.name not in arrays:
+                raise ValueError(f"Task {task.name!r} is missing from `{label}`. Received "
+                                 f"keys: {sorted(arrays, key=str)}")
+        thresholds[task.name] = best_f1_threshold(y_true[task.name], y_prob[task.name],
+                                                  name=task.name)
+    return thresholds
+
+
+__all__ = ["DEFAULT_THRESHOLD", "best_f1_threshold", "choose_thresholds"]
