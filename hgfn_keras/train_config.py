@@ -73,7 +73,7 @@ class TrainConfig:
     default while another is chosen is an error that says so; which field
     belongs to which comes from the constructors in the registries
     (`FUSIONS`, `TASK_WEIGHTINGS`). Strategy fields left at None take the
-    strategy's own default (DMTL: α = 1, η = 0.1 (normalised step), `"task"`,
+    strategy's own default (DMTL: α = 1, η = 0.02 (normalised step), `"task"`,
     TDB, N / n_f and re-balancing on;
     GradNorm: α = 1.5, Adam(0.025), `"shared"`, off).
 

@@ -203,11 +203,11 @@ def test_tuner_and_cli_train_the_same_weights(tiny_npz_file, tmp_path):
     hp = keras_tuner.HyperParameters()
     model = hypermodel.build(hp)
     hypermodel.fit(hp, model, verbose=0)
-    # The same config (the tuner names DMTL's α = 1 and η = 0.1 that the CLI
+    # The same config (the tuner names DMTL's α = 1 and η = 0.02 that the CLI
     # leaves to DMTL).
     assert hypermodel.config(hp) == train.train_config(train.parse_args(
         ["--dataset", f"npz:{tiny_npz_file}", "--epochs", "2", "--batch-size", "16",
-         "--head-units", "4", "--seed", "3", "--alpha", "1", "--tdb-learning-rate", "0.1"]))
+         "--head-units", "4", "--seed", "3", "--alpha", "1", "--tdb-learning-rate", "0.02"]))
     assert cli.task_weighting.alpha == model.task_weighting.alpha == 1.0
     for a, b in zip(cli.network.weights, model.network.weights):
         np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-5, atol=1e-6, err_msg=a.path)

@@ -164,7 +164,7 @@ def parse_args(argv=None):
                    "(DMTL 1.0, GradNorm 1.5)")
     p.add_argument("--tdb-learning-rate", type=float, default=DEFAULTS["tdb_learning_rate"],
                    help="Learning rate of the task weights' optimizer (dmtl, gradnorm only). "
-                   "Default: the strategy's (DMTL SGD 0.1, its step divided by the mean N / n_f; "
+                   "Default: the strategy's (DMTL SGD 0.02, its step divided by the mean N / n_f; "
                    "GradNorm Adam 0.025)")
     p.add_argument("--no-rebalance", action="store_true",
                    help="Turn off the epoch-end re-balancing (dmtl, gradnorm only; TDB "

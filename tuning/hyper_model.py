@@ -10,6 +10,7 @@ import keras_tuner
 from hgfn_keras import TrainConfig, recipe
 from hgfn_keras.callbacks import ValidationMetrics
 from hgfn_keras.data.dataset import as_tf_dataset
+from hgfn_keras.multitask.dynamic_task_balancing import DEFAULT_TDB_LEARNING_RATE
 from hgfn_keras.train_config import fusion_fields, strategy_fields
 
 OBJECTIVES = {
@@ -114,7 +115,8 @@ class HGFNHyperModel(keras_tuner.HyperModel):
             draw("alpha", lambda: hp.Float("alpha", 0.0, 3.0, default=default))
         if base.mtl == "dmtl":  # TDB's step size (normalised by the mean N / n_f)
             draw("tdb_learning_rate", lambda: hp.Float("tdb_learning_rate", 1e-3, 1.0,
-                                                       sampling="log", default=0.1))
+                                                       sampling="log",
+                                                       default=DEFAULT_TDB_LEARNING_RATE))
         draw("learning_rate", lambda: hp.Float("learning_rate", 1e-4, 1e-2, sampling="log",
                                                default=5e-3))
         draw("head_units", lambda: hp.Choice("head_units", [16, 32, 64, 128], default=64))
