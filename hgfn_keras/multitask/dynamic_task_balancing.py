@@ -108,8 +108,8 @@ class DynamicTaskBalancing(TaskWeighting):
     Reference: Wang & Chen, III-C, eq. 11; Chen et al., "GradNorm", ICML 2018.
     """
 
-    def __init__(self, alpha=1.0, learning_rate=DEFAULT_TDB_LEARNING_RATE, grad_norm_layer="task", rebalance=True,
-                 min_weight=1e-3, optimizer=None, use_sample_ratios=True, tdb=True,
+    def __init__(self, alpha=1.0, learning_rate=DEFAULT_TDB_LEARNING_RATE, grad_norm_layer="task",
+                 rebalance=True, min_weight=1e-3, optimizer=None, use_sample_ratios=True, tdb=True,
                  normalize_step=True, normalize_losses=True, **kwargs):
         super().__init__(**kwargs)
         if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or alpha < 0:
