@@ -169,3 +169,17 @@ def test_distributed_search_chief_and_one_worker(tiny_npz_file, tmp_path):
     summary = json.loads((out / "search_summary.json").read_text())
     assert [t["status"] for t in summary["trials"]] == ["COMPLETED", "COMPLETED"]
     assert "theta" in json.loads((out / "best_hyperparameters.json").read_text())
+
+
+def test_resume_compares_one_vs_rest_and_reads_older_records(tmp_path):
+    from tuning import search
+
+    path = tmp_path / "search_arguments.json"
+    args = search.parse_args(["--dataset", "clothing", "--output-dir", str(tmp_path)])
+    older = {k: getattr(args, k) for k in search.RESUME_KEYS if k != "one_vs_rest"}
+    path.write_text(json.dumps(older))
+    search._check_resume(args, str(path))  # a record without the key: it was off
+    args.one_vs_rest = True
+    with pytest.raises(ValueError, match="'one_vs_rest': \\(False, True\\)"):
+        search._check_resume(args, str(path))
+

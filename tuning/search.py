@@ -30,7 +30,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 TUNERS = ("random", "bayesian", "hyperband")
 PROJECT = "search"
 # The arguments that must not change when a search is resumed from its folder.
-RESUME_KEYS = ("dataset", "tuner", "objective", "fusion", "mtl", "seed", "limit")
+RESUME_KEYS = ("dataset", "tuner", "objective", "fusion", "mtl", "seed", "limit", "one_vs_rest")
+#: What a key missing from an older search folder's record meant then.
+RESUME_DEFAULTS = {"one_vs_rest": False}
 
 
 def parse_args(argv=None):
@@ -132,8 +134,8 @@ def _check_resume(args, path):
     if os.path.isfile(path) and not args.overwrite:
         with open(path, encoding="utf-8") as f:
             previous = json.load(f)
-        changed = {k: (previous.get(k), current[k]) for k in RESUME_KEYS
-                   if previous.get(k) != current[k]}
+        then = {k: previous.get(k, RESUME_DEFAULTS.get(k)) for k in RESUME_KEYS}
+        changed = {k: (then[k], current[k]) for k in RESUME_KEYS if then[k] != current[k]}
         if changed:
             raise ValueError(
                 f"{os.path.dirname(path)} holds a search made with other arguments "
