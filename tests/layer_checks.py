@@ -1,6 +1,7 @@
 """The standard checks every layer passes (after keras-hub's run_layer_test):
 `run_layer_test` for any layer, and its two front ends for a fusion layer and an encoder.
-`run_strategy_test` does the same for a multi-task strategy."""
+`run_strategy_test` does the same for a multi-task strategy, and
+`check_backup_and_restore_resumes` checks that an interrupted fit resumes exactly."""
 
 import os
 
@@ -152,3 +153,40 @@ def run_strategy_test(name, init_kwargs, tmp_path, policy=None):
     finally:
         keras.mixed_precision.set_dtype_policy(previous)
     return model
+
+
+def check_backup_and_restore_resumes(make_model, x, y, epochs, backup_dir, interrupt_at=2):
+    """Fits `make_model()` straight through, and again interrupted at `interrupt_at`
+    then resumed by `BackupAndRestore` in a model of other initial weights
+    (`make_model(seed=1)`, as a new process would build it); the task weights and
+    every weight must come out the same."""
+    import pytest
+
+    from hgfn_keras import TaskRebalancing
+
+    def run(interrupt=False):
+        model = make_model()
+        callbacks = [TaskRebalancing()]
+        if interrupt:
+            class Interrupt(keras.callbacks.Callback):
+                def on_epoch_begin(self, epoch, logs=None):
+                    if epoch == interrupt_at:
+                        raise RuntimeError("interrupted")
+
+            with pytest.raises(RuntimeError, match="interrupted"):
+                model.fit(x, y, epochs=epochs, batch_size=8, shuffle=False, verbose=0,
+                          callbacks=[*callbacks, keras.callbacks.BackupAndRestore(backup_dir),
+                                     Interrupt()])
+            model = make_model(seed=1)  # a new process: other initial weights
+            callbacks = [TaskRebalancing(), keras.callbacks.BackupAndRestore(backup_dir)]
+        model.fit(x, y, epochs=epochs, batch_size=8, shuffle=False, verbose=0,
+                  callbacks=callbacks)
+        return model
+
+    straight = run()
+    resumed = run(interrupt=True)
+    np.testing.assert_allclose(resumed.task_weights.numpy(), straight.task_weights.numpy(),
+                               rtol=1e-5)
+    for a, b in zip(resumed.get_weights(), straight.get_weights()):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
+

@@ -15,6 +15,7 @@ from hgfn_keras import (
     task_counts,
 )
 from hgfn_keras.data.dataset import as_tf_dataset
+from tests.layer_checks import check_backup_and_restore_resumes
 
 MODALITIES = (Modality("image", width=5), Modality("audio", width=3))
 TASKS = (Task("flood", 2), Task("damage", 3), Task("victim", 2))
@@ -284,32 +285,8 @@ def test_save_load_keeps_the_dmtl_state(tmp_path):
 
 def test_backup_and_restore_resumes_the_same_weights(tmp_path):
     x, y = _data()
-
-    def run(interrupt_at=None, backup_dir=None):
-        model = _model(learning_rate=0.02)
-        callbacks = [TaskRebalancing()]
-        if backup_dir:
-            callbacks.append(keras.callbacks.BackupAndRestore(backup_dir))
-        if interrupt_at is not None:
-            class Interrupt(keras.callbacks.Callback):
-                def on_epoch_begin(self, epoch, logs=None):
-                    if epoch == interrupt_at:
-                        raise RuntimeError("interrupted")
-
-            with pytest.raises(RuntimeError, match="interrupted"):
-                model.fit(x, y, epochs=4, batch_size=8, shuffle=False, verbose=0,
-                          callbacks=callbacks + [Interrupt()])
-            model = _model(learning_rate=0.02, seed=1)  # a new process: other init
-            callbacks = [TaskRebalancing(), keras.callbacks.BackupAndRestore(backup_dir)]
-        model.fit(x, y, epochs=4, batch_size=8, shuffle=False, verbose=0, callbacks=callbacks)
-        return model
-
-    straight = run()
-    resumed = run(interrupt_at=2, backup_dir=str(tmp_path / "backup"))
-    np.testing.assert_allclose(resumed.task_weights.numpy(), straight.task_weights.numpy(),
-                               rtol=1e-5)
-    for a, b in zip(resumed.get_weights(), straight.get_weights()):
-        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
+    check_backup_and_restore_resumes(lambda seed=0: _model(seed, learning_rate=0.02), x, y,
+                                     epochs=4, backup_dir=str(tmp_path / "backup"))
 
 
 @pytest.mark.parametrize(

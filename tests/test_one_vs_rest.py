@@ -25,6 +25,7 @@ from hgfn_keras import (
 )
 from hgfn_keras.data import load_dataset
 from hgfn_keras.export import export_saved_model
+from tests.layer_checks import check_backup_and_restore_resumes
 
 MODALITIES = (Modality("image", width=5), Modality("audio", width=3))
 # "damage" is one-vs-rest: 3 concepts damage.0, damage.1, damage.2.
@@ -207,32 +208,7 @@ def test_save_load_keeps_the_concepts_and_the_dmtl_state(tmp_path):
 
 def test_backup_and_restore_resumes_the_same_concept_weights(tmp_path):
     x, y = _data()
-
-    def run(interrupt_at=None, backup_dir=None):
-        model = _model()
-        callbacks = [TaskRebalancing()]
-        if backup_dir:
-            callbacks.append(keras.callbacks.BackupAndRestore(backup_dir))
-        if interrupt_at is not None:
-            class Interrupt(keras.callbacks.Callback):
-                def on_epoch_begin(self, epoch, logs=None):
-                    if epoch == interrupt_at:
-                        raise RuntimeError("interrupted")
-
-            with pytest.raises(RuntimeError, match="interrupted"):
-                model.fit(x, y, epochs=3, batch_size=8, shuffle=False, verbose=0,
-                          callbacks=callbacks + [Interrupt()])
-            model = _model(seed=1)  # a new process: other initial weights
-            callbacks = [TaskRebalancing(), keras.callbacks.BackupAndRestore(backup_dir)]
-        model.fit(x, y, epochs=3, batch_size=8, shuffle=False, verbose=0, callbacks=callbacks)
-        return model
-
-    straight = run()
-    resumed = run(interrupt_at=2, backup_dir=str(tmp_path / "backup"))
-    np.testing.assert_allclose(resumed.task_weights.numpy(), straight.task_weights.numpy(),
-                               rtol=1e-5)
-    for a, b in zip(resumed.get_weights(), straight.get_weights()):
-        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
+    check_backup_and_restore_resumes(_model, x, y, epochs=3, backup_dir=str(tmp_path / "backup"))
 
 
 def test_saved_model_returns_the_normalised_k_class_probabilities(tmp_path):
