@@ -146,9 +146,8 @@ class DynamicTaskBalancing(TaskWeighting):
         self.initial_losses = self.add_weight(  # L_f(0)
             shape=(t,), initializer="zeros", trainable=False, name="initial_losses",
             aggregation=STATE_AGGREGATION)
-        self.chance_losses = self.add_weight(  # c_f, set by the model
-            shape=(t,), initializer="ones", trainable=False, name="chance_losses",
-            aggregation=STATE_AGGREGATION)
+        # c_f: derived from the tasks (the model sets it), so a constant, not saved state.
+        self.chance_losses = np.ones((t,), "float32")
         self.weight_optimizer.build([self.task_weights])
 
     @property
@@ -249,15 +248,16 @@ class DynamicTaskBalancing(TaskWeighting):
         if losses.shape != (self.num_tasks,) or not np.all(losses > 0):
             raise ValueError(f"Expected {self.num_tasks} positive chance losses. "
                              f"Received: {losses.tolist()}")
-        self.chance_losses.assign(losses)
+        self.chance_losses = losses
+
+    def loss_references(self):
+        """c_f when `normalize_losses`, else ones."""
+        return self.chance_losses if self.normalize_losses else super().loss_references()
 
     def rebalancing_scalars(self):
         """s_f = max_g ā_g / ā_f from the epoch's mean training losses ā_f, each
         divided by its chance loss c_f when `normalize_losses`."""
-        mean_losses = self.epoch_mean_losses()
-        if self.normalize_losses:
-            mean_losses = mean_losses / self.chance_losses
-        mean_losses = ops.maximum(mean_losses, _EPSILON)
+        mean_losses = ops.maximum(self.epoch_mean_losses() / self.loss_references(), _EPSILON)
         return ops.max(mean_losses) / mean_losses
 
     def rebalanced_weights(self):

@@ -40,9 +40,7 @@ class TaskRebalancing(keras.callbacks.Callback):
         before = np.asarray(keras.ops.convert_to_numpy(weighting.task_weights), "float64")
         weights = np.asarray(weighting.end_epoch(), "float64")
         self.history.append((epoch, weights.tolist()))
-        chance = getattr(weighting, "chance_losses", None)
-        chance = (np.ones_like(losses) if chance is None or not getattr(
-            weighting, "normalize_losses", False) else np.asarray(chance.numpy(), "float64"))
+        chance = np.asarray(weighting.loss_references(), "float64")
         self.records.append({"epoch": epoch, "losses": losses.tolist(),
                              "chance_losses": chance.tolist(),
                              "tdb": before.tolist(), "rebalanced": weights.tolist()})

@@ -116,6 +116,11 @@ class TaskWeighting(keras.layers.Layer):
         task's chance loss here (`task_loss.chance_loss`, the loss of a uniform
         prediction; the model calls it); others ignore it."""
 
+    def loss_references(self):
+        """What the epoch's mean losses are divided by before they are compared,
+        `[T]` (numpy): ones, unless the strategy compares chance-normalised losses."""
+        return np.ones((self.num_tasks,), "float32")
+
     def call(self, task_losses):
         """The weighted total loss Σ_f w_f L_f of a `[T]` vector of losses."""
         return ops.sum(ops.cast(self.task_weights, task_losses.dtype) * task_losses)
