@@ -7,8 +7,10 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+import tensorflow_text as tf_text
 
 from hgfn_keras import Modality, Task, build_model
+from hgfn_keras.data import load_dataset
 from hgfn_keras import encoders as encoders_module
 from hgfn_keras.data.media import frame_indices, read_wav, sample_frames
 from hgfn_keras.encoders import (
@@ -20,6 +22,7 @@ from hgfn_keras.encoders import (
     TfidfTextEncoder,
     load_hub_module,
     log_mel_spectrogram,
+    tokenize,
 )
 from tests.layer_checks import run_encoder_layer_test
 
@@ -342,6 +345,22 @@ def test_temporal_encoder_trains_inside_the_hgfn_model(tmp_path):
 def test_text_encoder_still_works():
     encoder = TextEncoder(["flood", "damage"], embedding_dim=3)
     assert tuple(encoder(TEXTS).shape) == (4, 3)
+
+
+def test_tokenize_gives_the_tokens_of_tensorflow_texts_tokenizer():
+    """`tokenize` runs the UnicodeScriptTokenizer's op without the byte offsets that
+    `UnicodeScriptTokenizer.tokenize` computes and drops: the tokens must be the same, on
+    edge cases and on every review and title of the embedded dataset's training split."""
+    edge_cases = ["Great dress!", "", "   ", "\t\n", "累計7239人", "xy.,z de", "abαβ",
+                  "ÉCOLE école Straße", "emoji 😀😀 ok", "a" * 300, b"\xff\xfe broken utf-8",
+                  "zero\u200bwidth", "مرحبا بالعالم", "don't-stop 3.5/5"]
+    x_train, _ = load_dataset("clothing", seed=0).splits["train"]
+    tokenizer = tf_text.UnicodeScriptTokenizer()
+    for texts in (edge_cases, x_train["review"], x_train["title"]):
+        expected = tokenizer.tokenize(tf_text.case_fold_utf8(texts))
+        tokens = tokenize(texts)
+        assert tokens.to_list() == expected.to_list()
+        np.testing.assert_array_equal(tokens.row_splits, expected.row_splits)
 
 
 # ---------------------------------------------------------------------- the standard checks
