@@ -53,10 +53,11 @@ def next_version(model_dir):
 def _weighted_fusion(model):
     """The model's fusion layer (its handle) if it can return its weights, and its call inputs.
 
-    Returns `(layer, probe)`: `probe` is `model.fusion_inputs_model()`, a
-    functional model from the network's inputs to `{"vectors": what the fusion
-    was called on, "mask": its modality_mask or None}`. It shares the network's
-    layers (no new weights, no new node on the fusion layer).
+    Returns `(layer, probe)`: `probe` is `model.fusion_inputs_model(with_outputs=True)`,
+    a functional model from the network's inputs to `{"vectors": what the fusion
+    was called on, "mask": its modality_mask or None, "outputs": the network's
+    outputs}`, all from one pass. It shares the network's layers (no new
+    weights, no new node on the fusion layer).
     """
     fusion = model.fusion_layer
     if fusion is None or "return_weights" not in inspect.signature(fusion.call).parameters:
@@ -66,7 +67,7 @@ def _weighted_fusion(model):
             "modality weights (`call(..., return_weights=True)`, e.g. "
             f"HierarchicalGraphFusion). Received: a model with {kind}."
         )
-    return fusion, model.fusion_inputs_model()
+    return fusion, model.fusion_inputs_model(with_outputs=True)
 
 
 def has_modality_weights(model):
@@ -265,16 +266,21 @@ def export_saved_model(model, export_dir, version=None, return_modality_weights=
         return serve_traced(*tensors, mask)
 
     def _serve_checked(inputs):
-        outputs = model(inputs, training=False)
+        if fusion is None:
+            outputs = model(inputs, training=False)
+        else:
+            # One pass for the outputs and the fusion's inputs: the encoders (a text
+            # encoder's tokenisation) run once, not once more for the weights.
+            found = probe([inputs[n] for n in names], training=False)
+            outputs = found["outputs"]
+            _, weights, _ = fusion(found["vectors"], modality_mask=found.get("mask"),
+                                   return_weights=True, training=False)
         served = {name: outputs[name] for name in model.task_names}
         for name, threshold in thresholds.items():
             probability = outputs[name]
             served[name + DECISION_SUFFIX] = tf.cast(
                 probability >= tf.constant(threshold, probability.dtype), tf.int32)
         if fusion is not None:
-            found = probe([inputs[n] for n in names], training=False)
-            _, weights, _ = fusion(found["vectors"], modality_mask=found.get("mask"),
-                                   return_weights=True, training=False)
             served[MODALITY_WEIGHTS_KEY] = weights[0]  # the first level: one per modality
         return served
 

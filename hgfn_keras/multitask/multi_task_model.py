@@ -236,11 +236,13 @@ class MultiTaskModel(keras.Model):
         """`{loss name: its last layer}` (`handles.heads`, keyed by `loss_names`)."""
         return self.handles.heads
 
-    def fusion_inputs_model(self):
+    def fusion_inputs_model(self, with_outputs=False):
         """A functional model from the network's inputs to the fusion's call
         inputs, `{"vectors": {modality name: [batch, width]}, "mask": ...}`
         ("mask" only when the fusion was called with one). It shares the
-        network's layers (no new weights)."""
+        network's layers (no new weights). With `with_outputs=True` it also
+        returns the network's outputs as `"outputs"`, from the same pass (the
+        encoders run once)."""
         fusion = self.fusion_layer
         if fusion is None:
             raise ValueError("The model has no fusion layer handle (`fusion_layer`).")
@@ -252,6 +254,8 @@ class MultiTaskModel(keras.Model):
         outputs = {"vectors": dict(zip(names, flat[:len(names)]))}
         if len(flat) > len(names):
             outputs["mask"] = flat[len(names)]
+        if with_outputs:
+            outputs["outputs"] = self.network.output
         return keras.Model(self.network.inputs, outputs,
                            name=f"{self.network.name}_fusion_inputs")
 
