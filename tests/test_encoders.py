@@ -363,6 +363,14 @@ def test_tokenize_gives_the_tokens_of_tensorflow_texts_tokenizer():
         np.testing.assert_array_equal(tokens.row_splits, expected.row_splits)
 
 
+def test_tokenize_falls_back_to_the_public_tokenizer(monkeypatch):
+    from hgfn_keras.encoders import text_encoder
+
+    monkeypatch.setattr(text_encoder, "_SCRIPT_TOKENIZE_OP", None)  # a tensorflow-text without it
+    assert tokenize(["Great dress!", "", "abαβ x"]).to_list() == [
+        [b"great", b"dress", b"!"], [], [b"ab", "αβ".encode(), b"x"]]
+
+
 # ---------------------------------------------------------------------- the standard checks
 
 WAVES = np.stack([_tone(300, seconds=0.1), _tone(3000, seconds=0.1), _tone(440, seconds=0.1)])

@@ -8,6 +8,10 @@ import tensorflow as tf
 import tensorflow_text as tf_text
 from tensorflow_text.python.ops import unicode_script_tokenizer as _script_tokenizer
 
+# The op `tf_text.UnicodeScriptTokenizer` calls (see `tokenize`); None if a version of
+# tensorflow-text stops exposing it, and then `tokenize` takes the public tokenizer.
+_SCRIPT_TOKENIZE_OP = getattr(_script_tokenizer, "gen_unicode_script_tokenizer", None)
+
 
 def tokenize(strings) -> "tf.RaggedTensor":
     """Case-folds and splits strings into words and punctuation with tensorflow-text.
@@ -21,15 +25,17 @@ def tokenize(strings) -> "tf.RaggedTensor":
     >>> tokenize(["Great dress!", ""]).to_list()
     [[b'great', b'dress', b'!'], []]
     """
-    strings = tf.convert_to_tensor(strings, dtype=tf.string)
+    folded = tf_text.case_fold_utf8(tf.convert_to_tensor(strings, dtype=tf.string))
+    if _SCRIPT_TOKENIZE_OP is None:
+        return tf_text.UnicodeScriptTokenizer().tokenize(folded)
     # `tf_text.UnicodeScriptTokenizer().tokenize` also computes every token's byte
     # offsets and throws them away: ragged gathers and shape checks that cost about
     # 0.8 s each time a model with a text encoder is traced (the main job traced it
     # 16 times: training, validation, prediction, export) and half its run time.
     # The same op without them: the same tokens (tests/test_encoders.py compares).
-    codepoints = tf.strings.unicode_decode(tf_text.case_fold_utf8(strings), "UTF-8")
+    codepoints = tf.strings.unicode_decode(folded, "UTF-8")
     values, inner_splits, _, _, outer_splits = (
-        _script_tokenizer.gen_unicode_script_tokenizer.unicode_script_tokenize_with_offsets(
+        _SCRIPT_TOKENIZE_OP.unicode_script_tokenize_with_offsets(
             input_values=codepoints.flat_values, input_splits=codepoints.row_splits,
             keep_whitespace=False))
     tokens = tf.RaggedTensor.from_nested_row_splits(values, [outer_splits, inner_splits],
