@@ -10,8 +10,8 @@ import tensorflow as tf
 import tensorflow_text as tf_text
 
 from hgfn_keras import Modality, Task, build_model
-from hgfn_keras.data import load_dataset
 from hgfn_keras import encoders as encoders_module
+from hgfn_keras.data import load_dataset
 from hgfn_keras.data.media import frame_indices, read_wav, sample_frames
 from hgfn_keras.encoders import (
     AudioEncoder,
