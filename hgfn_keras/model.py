@@ -4,7 +4,7 @@ import keras
 
 from hgfn_keras.data.dataset import MASK_KEY
 from hgfn_keras.feature_normalization import FeatureNormalization
-from hgfn_keras.fusion import get_fusion
+from hgfn_keras.fusion import ModalityDropout, get_fusion
 from hgfn_keras.multitask import HEADS, MultiTaskModel, get_task_weighting
 from hgfn_keras.multitask.concept_probabilities import ConceptProbabilities
 from hgfn_keras.multitask.mti_net import mtinet_heads
@@ -20,6 +20,7 @@ def build_model(
     head_units=64,
     dropout=0.1,
     use_modality_mask=True,
+    modality_dropout=0.0,
     mtl="dmtl",
     mtl_kwargs=None,
     beta=0.0,
@@ -60,6 +61,10 @@ def build_model(
         head_units: width of each task head's hidden layer.
         dropout: dropout rate in each head.
         use_modality_mask: add a `modality_mask` input `[batch, M]` (1 = present).
+        modality_dropout: during training only, each present modality of a row
+            is masked with this probability (never all of a row's modalities;
+            `ModalityDropout`), so the model learns to answer when a modality
+            is missing. Needs `use_modality_mask`. 0 (default): off.
         mtl: the multi-task strategy: `"dmtl"` (default, the paper's dynamic
             task balancing), `"lsew"` (equal weights), `"moo"` (MGDA-UB),
             `"gradnorm"`, `"uncertainty"`, `"dwa"`, or a `TaskWeighting` layer.
@@ -173,6 +178,11 @@ def build_model(
     mask = None
     if use_modality_mask:
         mask = inputs[MASK_KEY] = keras.Input(shape=(len(modalities),), name=MASK_KEY)
+        if modality_dropout:
+            mask = ModalityDropout(modality_dropout, name="modality_dropout")(mask)
+    elif modality_dropout:
+        raise ValueError("`modality_dropout` acts on the modality mask: it needs "
+                         f"use_modality_mask=True. Received: modality_dropout={modality_dropout!r}")
     fused = fusion_layer(vectors, modality_mask=mask) if mask is not None else fusion_layer(vectors)
 
     shared_layer = None

@@ -20,12 +20,13 @@ SEQUENCE_ENCODERS = ("temporal", "mean")
 #: fusion whose constructor (or, through `**kwargs`, a base class's) takes that
 #: argument; `cfc_units` is the fused width of the fusions without a graph.
 FUSION_FIELDS = {"theta": "theta", "max_order": "max_order", "alignment": "alignment",
-                 "units": "units", "similarity": "similarity"}
+                 "units": "units", "similarity": "similarity",
+                 "keep_modalities": "keep_modalities"}
 #: Config field -> the strategy constructor argument it sets (same rule).
 STRATEGY_FIELDS = {"alpha": "alpha", "tdb_learning_rate": "learning_rate",
                    "grad_norm_layer": "grad_norm_layer", "rebalance": "rebalance",
                    "tdb": "tdb", "sample_ratios": "use_sample_ratios",
-                   "normalize_losses": "normalize_losses"}
+                   "normalize_losses": "normalize_losses", "rebalance_on": "rebalance_on"}
 
 
 def constructor_arguments(cls):
@@ -119,6 +120,8 @@ class TrainConfig:
     alignment: str = "auto"
     units: int = None
     similarity: str = None
+    keep_modalities: bool = False
+    modality_dropout: float = 0.0
     cfc_units: int = 128
     embedding_dim: int = 64
     token_dropout: float = 0.3
@@ -134,6 +137,7 @@ class TrainConfig:
     tdb: bool = None
     sample_ratios: bool = None
     normalize_losses: bool = None
+    rebalance_on: str = None
     limit: int = None
     class_weight: str = None
     num_classes: dict = None
@@ -195,6 +199,12 @@ class TrainConfig:
             fail("dropout", "must be in [0, 1)")
         if not is_number(self.token_dropout) or not 0 <= self.token_dropout < 1:
             fail("token_dropout", "must be in [0, 1)")
+        if not is_number(self.modality_dropout) or not 0 <= self.modality_dropout < 1:
+            fail("modality_dropout", "must be in [0, 1)")
+        if not isinstance(self.keep_modalities, bool):
+            fail("keep_modalities", "must be True or False")
+        if self.rebalance_on not in (None, "train", "validation"):
+            fail("rebalance_on", "must be 'train', 'validation' or None")
         if not is_number(self.beta) or self.beta < 0:
             fail("beta", "must be a number >= 0")
         if self.alpha is not None and (not is_number(self.alpha) or self.alpha < 0):

@@ -52,6 +52,8 @@ DEFAULTS = {
     "alignment": "auto",
     "units": None,
     "similarity": None,
+    "keep_modalities": False,
+    "modality_dropout": 0.0,
     "cfc_units": 128,
     "embedding_dim": 64,
     "token_dropout": 0.3,
@@ -67,6 +69,7 @@ DEFAULTS = {
     "tdb": None,
     "sample_ratios": None,
     "normalize_losses": None,
+    "rebalance_on": None,
     "limit": None,
     "class_weight": None,
     "num_classes": None,
@@ -178,6 +181,11 @@ def parse_args(argv=None):
                    help="Re-balance on the tasks' raw mean losses, not on each divided by "
                    "its chance loss log K (dmtl only; no effect when all tasks have the "
                    "same number of classes). Default: divided")
+    p.add_argument("--rebalance-on", default=DEFAULTS["rebalance_on"],
+                   choices=["train", "validation"],
+                   help="Which losses DMTL's epoch-end re-balancing reads: the epoch's "
+                   "training losses (the paper) or each task's validation loss (dmtl "
+                   "only). Default: the strategy's (train)")
     p.add_argument("--grad-norm-layer", default=DEFAULTS["grad_norm_layer"],
                    choices=["task", "shared"],
                    help="Where the gradient norms are taken (dmtl, gradnorm only): each "
@@ -229,6 +237,16 @@ def parse_args(argv=None):
     p.add_argument("--similarity", default=DEFAULTS["similarity"], choices=["cosine", "dot"],
                    help="Edge similarity of the graph fusions. Default: the fusion's "
                    "(HGFN cosine, GFN dot)")
+    p.add_argument("--keep-modalities", action=argparse.BooleanOptionalAction,
+                   default=DEFAULTS["keep_modalities"],
+                   help="HGFN also outputs the aligned modality vectors beside its levels "
+                   "(--no-keep-modalities: the paper's eq. 7, levels only). "
+                   "Default: %(default)s")
+    p.add_argument("--modality-dropout", type=float, default=DEFAULTS["modality_dropout"],
+                   metavar="P",
+                   help="During training only, mask each present modality of a row with "
+                   "probability P (never all of a row's modalities), so the model learns "
+                   "to answer when a modality is missing. Default: %(default)s")
     p.add_argument("--cfc-units", type=int, default=DEFAULTS["cfc_units"],
                    help="Fused width of CFC and tensor fusion. Default: %(default)s")
     p.add_argument("--embedding-dim", type=int, default=DEFAULTS["embedding_dim"],
@@ -306,6 +324,8 @@ def parse_args(argv=None):
         p.error(f"--theta must be in (0, 1]. Received: {args.theta}")
     if not 0 <= args.dropout < 1:
         p.error(f"--dropout must be in [0, 1). Received: {args.dropout}")
+    if not 0 <= args.modality_dropout < 1:
+        p.error(f"--modality-dropout must be in [0, 1). Received: {args.modality_dropout}")
     if args.beta < 0:
         p.error(f"--beta must be >= 0. Received: {args.beta}")
     if args.alpha is not None and args.alpha < 0:

@@ -62,6 +62,11 @@ class HierarchicalGraphFusion(Fusion):
             (GFN's per-modality sigmoid gates, `ModalityGates`).
         vertex_network: `"conv"` (the paper's CONV, eq. 3) or `"mlp"` (GFN's
             shared fully connected layer, `VertexMLP`).
+        keep_modalities: also output the M aligned modality vectors (masked),
+            before the levels: F = V_1 ⊕ ... ⊕ V_M ⊕ F_uni ⊕ ... ⊕ F_max_order,
+            width D · (M + max_order). The levels mix the modalities through
+            weighted sums; kept beside them, every modality's features reach
+            the heads apart, as concatenation gives them (False: eq. 7).
         modality_names: optional modality names, in order (see `Fusion`).
         **kwargs: standard `keras.layers.Layer` arguments.
 
@@ -106,6 +111,7 @@ class HierarchicalGraphFusion(Fusion):
         max_vertices=2000,
         unimodal_weights="dau",
         vertex_network="conv",
+        keep_modalities=False,
         modality_names=None,
         **kwargs,
     ):
@@ -149,6 +155,10 @@ class HierarchicalGraphFusion(Fusion):
         self.max_vertices = max_vertices
         self.unimodal_weights = unimodal_weights
         self.vertex_network = vertex_network
+        if not isinstance(keep_modalities, bool):
+            raise ValueError("`keep_modalities` must be True or False. "
+                             f"Received: keep_modalities={keep_modalities!r}")
+        self.keep_modalities = keep_modalities
         if modality_names is not None:
             self._plan_levels(len(modality_names), warn=False)  # errors early; warn at build
 
@@ -241,6 +251,8 @@ class HierarchicalGraphFusion(Fusion):
             all_vertices.append(vertices)
             pool_vertices = ops.concatenate([pool_vertices, vertices], axis=1)
             pool_weights = ops.concatenate([pool_weights, weights], axis=1)
+        if self.keep_modalities:  # the M aligned vectors beside the levels
+            level_vectors.insert(0, ops.reshape(aligned, (-1, self.num_modalities * self.width)))
         fused = ops.concatenate(level_vectors, axis=-1)  # eq. 7
         if return_weights:
             return fused, all_weights, all_vertices
@@ -277,6 +289,7 @@ class HierarchicalGraphFusion(Fusion):
                 "max_vertices": self.max_vertices,
                 "unimodal_weights": self.unimodal_weights,
                 "vertex_network": self.vertex_network,
+                "keep_modalities": self.keep_modalities,
             }
         )
         return config

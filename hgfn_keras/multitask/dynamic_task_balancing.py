@@ -11,6 +11,9 @@ from hgfn_keras.distribute import STATE_AGGREGATION, replica_sum, scale_for_repl
 from hgfn_keras.multitask.task_weighting import TaskWeighting
 
 GRAD_NORM_LAYERS = ("task", "shared")
+#: What the epoch-end re-balancing reads: the epoch's mean training losses (the
+#: paper) or the validation losses Keras computed at the epoch's end.
+REBALANCE_ON = ("train", "validation")
 #: TDB's default SGD step η (on the normalised step), chosen on the validation
 #: splits of scene, human and the embedded reviews (3 seeds each; docs/RESULTS.md).
 DEFAULT_TDB_LEARNING_RATE = 0.02
@@ -74,6 +77,13 @@ class DynamicTaskBalancing(TaskWeighting):
             0.648, 3 seeds).
         grad_norm_layer: `"task"` (default) or `"shared"`.
         rebalance: apply the epoch-end re-balancing (True).
+        rebalance_on: the losses ā_f the re-balancing reads: `"train"` (the
+            paper: the epoch's mean training losses) or `"validation"` (each
+            task's validation loss at the epoch's end, `val_<task>_loss` in
+            Keras' logs). On training losses a task the model has already fitted
+            (near-zero training loss) gets the largest weight and is pushed
+            further into overfitting; its validation loss does not fall that way.
+            Without validation data the training losses are used.
         min_weight: the floor that keeps the weights positive before
             renormalising.
         optimizer: optional Keras optimizer for the weights (default plain SGD).
@@ -110,7 +120,7 @@ class DynamicTaskBalancing(TaskWeighting):
 
     def __init__(self, alpha=1.0, learning_rate=DEFAULT_TDB_LEARNING_RATE, grad_norm_layer="task",
                  rebalance=True, min_weight=1e-3, optimizer=None, use_sample_ratios=True, tdb=True,
-                 normalize_step=True, normalize_losses=True, **kwargs):
+                 normalize_step=True, normalize_losses=True, rebalance_on="train", **kwargs):
         super().__init__(**kwargs)
         if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or alpha < 0:
             raise ValueError(f"`alpha` must be a number >= 0. Received: alpha={alpha!r}")
@@ -123,12 +133,16 @@ class DynamicTaskBalancing(TaskWeighting):
                 f"`grad_norm_layer` must be one of {GRAD_NORM_LAYERS}. "
                 f"Received: grad_norm_layer={grad_norm_layer!r}"
             )
+        if rebalance_on not in REBALANCE_ON:
+            raise ValueError(f"`rebalance_on` must be one of {REBALANCE_ON}. "
+                             f"Received: rebalance_on={rebalance_on!r}")
         if not 0 < min_weight < 1:
             raise ValueError(f"`min_weight` must be in (0, 1). Received: min_weight={min_weight!r}")
         self.alpha = float(alpha)
         self.learning_rate = float(learning_rate)
         self.grad_norm_layer = grad_norm_layer
         self.rebalance = bool(rebalance)
+        self.rebalance_on = rebalance_on
         self.min_weight = float(min_weight)
         self.use_sample_ratios = bool(use_sample_ratios)
         self.tdb = bool(tdb)
@@ -254,21 +268,30 @@ class DynamicTaskBalancing(TaskWeighting):
         """c_f when `normalize_losses`, else ones."""
         return self.chance_losses if self.normalize_losses else super().loss_references()
 
-    def rebalancing_scalars(self):
-        """s_f = max_g ā_g / ā_f from the epoch's mean training losses ā_f, each
+    def rebalancing_losses(self, validation_losses=None):
+        """The losses ā_f the re-balancing reads, `[T]`: `validation_losses` with
+        `rebalance_on="validation"` when they are given, else the epoch's mean
+        training losses."""
+        if self.rebalance_on == "validation" and validation_losses is not None:
+            return ops.convert_to_tensor(np.asarray(validation_losses, "float32"))
+        return self.epoch_mean_losses()
+
+    def rebalancing_scalars(self, validation_losses=None):
+        """s_f = max_g ā_g / ā_f from the losses ā_f (`rebalancing_losses`), each
         divided by its chance loss c_f when `normalize_losses`."""
-        mean_losses = ops.maximum(self.epoch_mean_losses() / self.loss_references(), _EPSILON)
+        losses = self.rebalancing_losses(validation_losses)
+        mean_losses = ops.maximum(losses / self.loss_references(), _EPSILON)
         return ops.max(mean_losses) / mean_losses
 
-    def rebalanced_weights(self):
+    def rebalanced_weights(self, validation_losses=None):
         """The next epoch's initial weights w_f = T · s_f / Σ_g s_g (floored at
         `min_weight`, then summing to T)."""
-        scalars = self.rebalancing_scalars()
+        scalars = self.rebalancing_scalars(validation_losses)
         return self._normalise(self.num_tasks * scalars / ops.sum(scalars))
 
-    def end_epoch(self):
+    def end_epoch(self, validation_losses=None):
         if self.rebalance and float(ops.convert_to_numpy(self.epoch_steps)) > 0:
-            self.task_weights.assign(self.rebalanced_weights())
+            self.task_weights.assign(self.rebalanced_weights(validation_losses))
         return super().end_epoch()
 
     def get_config(self):
@@ -279,6 +302,7 @@ class DynamicTaskBalancing(TaskWeighting):
                 "learning_rate": self.learning_rate,
                 "grad_norm_layer": self.grad_norm_layer,
                 "rebalance": self.rebalance,
+                "rebalance_on": self.rebalance_on,
                 "min_weight": self.min_weight,
                 "optimizer": keras.optimizers.serialize(self.weight_optimizer),
                 "use_sample_ratios": self.use_sample_ratios,

@@ -32,7 +32,7 @@ class DynamicWeightAverage(TaskWeighting):
         self.previous_losses = self.add_weight(shape=(self.num_tasks,), initializer="zeros",
                                                trainable=False, name="previous_losses")
 
-    def end_epoch(self):
+    def end_epoch(self, validation_losses=None):
         current = self.epoch_mean_losses()
         if float(ops.convert_to_numpy(ops.min(self.previous_losses))) > 0:
             rate = current / self.previous_losses

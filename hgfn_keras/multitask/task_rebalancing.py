@@ -15,7 +15,9 @@ class TaskRebalancing(keras.callbacks.Callback):
     III-C)", "Re-balancing"). It also keeps the
     task weights at the end of every epoch in `history` (a list of
     `(epoch, weights)`, the weights the next epoch starts from) and, in
-    `records`, per epoch the mean unweighted training loss of each task (and
+    `records`, per epoch the mean unweighted loss of each task that the
+    re-balancing read (training losses, or validation losses with DMTL's
+    `rebalance_on="validation"`; and
     the chance losses the re-balancing divides them by, 1 when it does not) and the
     weights before (`"tdb"`: after the epoch's TDB steps) and after
     (`"rebalanced"`) the re-balancing, which the training CLI writes to
@@ -36,9 +38,14 @@ class TaskRebalancing(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         weighting = self.model.task_weighting
-        losses = np.asarray(keras.ops.convert_to_numpy(weighting.epoch_mean_losses()), "float64")
+        validation = self.validation_losses(logs)
+        if validation is not None and getattr(weighting, "rebalance_on", "train") == "validation":
+            losses = validation
+        else:
+            losses = np.asarray(keras.ops.convert_to_numpy(weighting.epoch_mean_losses()),
+                                "float64")
         before = np.asarray(keras.ops.convert_to_numpy(weighting.task_weights), "float64")
-        weights = np.asarray(weighting.end_epoch(), "float64")
+        weights = np.asarray(weighting.end_epoch(validation_losses=validation), "float64")
         self.history.append((epoch, weights.tolist()))
         chance = np.asarray(weighting.loss_references(), "float64")
         self.records.append({"epoch": epoch, "losses": losses.tolist(),
@@ -47,3 +54,11 @@ class TaskRebalancing(keras.callbacks.Callback):
         if logs is not None:
             for name, value in zip(self.model.loss_names, weights):
                 logs[f"{name}_weight"] = float(value)
+
+    def validation_losses(self, logs):
+        """Each task's validation loss `[T]` from the epoch's logs (`val_<task>_loss`),
+        or None when the epoch had no validation data."""
+        keys = [f"val_{name}_loss" for name in self.model.loss_names]
+        if not logs or not all(k in logs for k in keys):
+            return None
+        return np.asarray([float(logs[k]) for k in keys], "float64")

@@ -104,8 +104,9 @@ class TaskWeighting(keras.layers.Layer):
         self.epoch_loss_sums.assign(ops.zeros_like(self.epoch_loss_sums))
         self.epoch_steps.assign(0.0)
 
-    def end_epoch(self):
-        """Called at each epoch's end; returns the weights as a numpy array."""
+    def end_epoch(self, validation_losses=None):
+        """Called at each epoch's end (with each task's validation loss, `[T]`,
+        when there was validation data); returns the weights as a numpy array."""
         return np.asarray(ops.convert_to_numpy(self.task_weights))
 
     def set_task_counts(self, num_samples, positives, task_names=None):

@@ -1,0 +1,237 @@
+"""Modality dropout, HGFN's kept modality vectors, DMTL's re-balancing on validation
+losses, and the robustness benchmark (issue 21)."""
+
+import json
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from hgfn_keras import Modality, Task, build_model
+from hgfn_keras.data.dataset import MASK_KEY
+from hgfn_keras.export import export_saved_model
+from hgfn_keras.fusion import HierarchicalGraphFusion, ModalityDropout
+from tests.layer_checks import random_modalities, run_fusion_layer_test
+
+MODALITIES = [Modality("image", width=4), Modality("audio", width=2),
+              Modality("sensor", width=3)]
+TASKS = [Task("flood", 2), Task("damage", 3)]
+
+
+def _data(rows=32, seed=0):
+    rng = np.random.default_rng(seed)
+    x = {m.name: rng.normal(size=(rows, m.width)).astype("float32") for m in MODALITIES}
+    mask = np.ones((rows, len(MODALITIES)), "float32")
+    mask[::4, 1] = 0.0  # some rows already miss a modality
+    mask[1::8, [0, 2]] = 0.0  # and some have one modality only
+    x[MASK_KEY] = mask
+    y = {"flood": (x["image"][:, 0] > 0).astype("int32"),
+         "damage": np.digitize(x["sensor"][:, 0], [-0.4, 0.4]).astype("int32")}
+    return x, y
+
+
+# ----------------------------------------------------------------------- modality dropout
+
+
+def test_modality_dropout_never_masks_every_modality_of_a_row():
+    layer = ModalityDropout(0.9, seed=3)
+    x, _ = _data(rows=2000)
+    mask = x[MASK_KEY]
+    dropped = np.asarray(layer(mask, training=True))
+    assert set(np.unique(dropped)) <= {0.0, 1.0}
+    assert dropped.sum(axis=1).min() >= 1  # never a row with nothing left
+    assert np.all(dropped <= mask)  # a missing modality never comes back
+    assert np.all(dropped[mask.sum(axis=1) == 1] == mask[mask.sum(axis=1) == 1])
+    # It does drop: with rate 0.9 nearly every row of several modalities loses some
+    # (all but one when the draw would take them all).
+    several = mask.sum(axis=1) > 1
+    assert (dropped[several].sum(axis=1) < mask[several].sum(axis=1)).mean() > 0.95
+
+
+def test_modality_dropout_rate_matches_when_rows_keep_something():
+    layer = ModalityDropout(0.2, seed=0)
+    mask = np.ones((20000, 3), "float32")
+    dropped = np.asarray(layer(mask, training=True))
+    # P(dropped) = 0.2 per modality, less the rows that would have lost all three
+    # (0.2**3 = 0.008), which keep one of them: 0.2 - 0.008 / 3 = 0.1973.
+    assert abs((1 - dropped.mean()) - 0.1973) < 0.008
+    assert dropped.sum(axis=1).min() == 1
+
+
+@pytest.mark.parametrize("rate", [-0.1, 1.0, "0.5", None, True])
+def test_modality_dropout_bad_rate_is_named(rate):
+    with pytest.raises(ValueError, match="`rate` must be a number in \\[0, 1\\)"):
+        ModalityDropout(rate)
+
+
+def test_modality_dropout_needs_the_mask_input():
+    with pytest.raises(ValueError, match="needs use_modality_mask=True"):
+        build_model(MODALITIES, TASKS, use_modality_mask=False, modality_dropout=0.3)
+
+
+def test_modality_dropout_is_off_in_predict_evaluate_saved_model_and_keras_file(tmp_path):
+    x, y = _data()
+    keras.utils.set_random_seed(0)
+    model = build_model(MODALITIES, TASKS, fusion="hgfn", head_units=4, mtl="lsew",
+                        modality_dropout=0.7)
+    model.compile(optimizer=keras.optimizers.Adam(1e-2))
+    model.fit(x, y, epochs=2, batch_size=8, verbose=0)
+
+    first = model.predict(x, verbose=0)
+    second = model.predict(x, verbose=0)
+    direct = model(x, training=False)
+    for name in first:
+        np.testing.assert_array_equal(first[name], second[name])
+        np.testing.assert_allclose(first[name], np.asarray(direct[name]), atol=1e-6)
+    assert model.evaluate(x, y, verbose=0) == model.evaluate(x, y, verbose=0)
+    # In training it does act: two training-mode passes differ.
+    a = model(x, training=True)["flood"]
+    b = model(x, training=True)["flood"]
+    assert not np.allclose(np.asarray(a), np.asarray(b))
+
+    path = tmp_path / "model.keras"
+    model.save(path)
+    loaded = keras.saving.load_model(path)
+    layer = loaded.network.get_layer("modality_dropout")
+    assert isinstance(layer, ModalityDropout) and layer.rate == 0.7
+    reloaded = loaded.predict(x, verbose=0)
+    for name in first:
+        np.testing.assert_allclose(reloaded[name], first[name], atol=1e-6)
+
+    export_dir = export_saved_model(model, str(tmp_path / "served"))
+    serve = tf.saved_model.load(export_dir).signatures["serving_default"]
+    served = serve(**{k: tf.constant(v) for k, v in x.items()})
+    for name in ("flood", "damage"):
+        np.testing.assert_allclose(served[name].numpy(), first[name], atol=1e-5)
+
+
+# -------------------------------------------------------------------- kept modality vectors
+
+
+def test_keep_modalities_passes_the_shared_fusion_layer_test(tmp_path):
+    # widths 4, 2, 3 padded to D = 4; M = 3 kept vectors + 3 levels: 6 * 4 wide.
+    run_fusion_layer_test(HierarchicalGraphFusion, {"keep_modalities": True}, [4, 2, 3], 24,
+                          tmp_path, expected_num_trainable_weights=12)
+
+
+def test_keep_modalities_adds_the_masked_aligned_vectors_and_leaves_the_levels_alone():
+    names = ["a", "b", "c"]
+    x = dict(zip(names, random_modalities([4, 2, 3], batch=6)))
+    mask = np.ones((6, 3), "float32")
+    mask[0, 1] = 0.0
+    mask[3, [0, 2]] = 0.0
+    paper = HierarchicalGraphFusion(modality_names=names)
+    kept = HierarchicalGraphFusion(modality_names=names, keep_modalities=True)
+    levels = np.asarray(paper(x, modality_mask=mask))
+    kept(x, modality_mask=mask)
+    kept.set_weights(paper.get_weights())  # the same weights: same levels
+    fused = np.asarray(kept(x, modality_mask=mask))
+    assert fused.shape == (6, 3 * 4 + levels.shape[1])
+    np.testing.assert_allclose(fused[:, 12:], levels, atol=1e-6)
+    padded = np.stack([np.pad(x[n], [(0, 0), (0, 4 - x[n].shape[1])]) for n in names], 1)
+    expected = (padded * mask[:, :, None]).reshape(6, 12)
+    np.testing.assert_allclose(fused[:, :12], expected, atol=1e-6)
+
+
+def test_keep_modalities_must_be_a_bool():
+    with pytest.raises(ValueError, match="`keep_modalities` must be True or False"):
+        HierarchicalGraphFusion(keep_modalities="yes")
+
+
+# ------------------------------------------------------------- re-balancing on validation
+
+
+def test_rebalancing_on_validation_reads_the_validation_losses():
+    x, y = _data(rows=48)
+    keras.utils.set_random_seed(0)
+    model = build_model(MODALITIES, TASKS, fusion="cfc", fusion_kwargs={"units": 8},
+                        head_units=4, mtl="dmtl", mtl_kwargs={"rebalance_on": "validation"})
+    model.compile(optimizer=keras.optimizers.Adam(1e-2))
+    split = {k: v[:32] for k, v in x.items()}, {k: v[:32] for k, v in y.items()}
+    val = {k: v[32:] for k, v in x.items()}, {k: v[32:] for k, v in y.items()}
+    history = model.fit(*split, validation_data=val, epochs=2, batch_size=8, verbose=0)
+    weighting = model.task_weighting
+    val_losses = np.array([history.history[f"val_{n}_loss"][-1] for n in model.loss_names])
+    train_losses = np.array([history.history[f"{n}_loss"][-1] for n in model.loss_names])
+    normalised = val_losses / weighting.loss_references()
+    scalars = normalised.max() / normalised
+    expected = len(scalars) * scalars / scalars.sum()
+    np.testing.assert_allclose(model.task_weights.numpy(), expected, rtol=1e-4)
+    # ... and not the training losses (which would give other weights here).
+    train_scalars = (train_losses / weighting.loss_references()).max() / (
+        train_losses / weighting.loss_references())
+    assert not np.allclose(expected, len(scalars) * train_scalars / train_scalars.sum(),
+                           rtol=1e-3)
+
+
+def test_rebalance_on_is_checked_and_saved():
+    from hgfn_keras.multitask import get_task_weighting
+
+    with pytest.raises(ValueError, match="`rebalance_on` must be one of"):
+        get_task_weighting("dmtl", rebalance_on="test")
+    weighting = get_task_weighting("dmtl", rebalance_on="validation")
+    assert weighting.get_config()["rebalance_on"] == "validation"
+
+
+# ----------------------------------------------------------------- the robustness benchmark
+
+
+def _strict_json(text):
+    def refuse(constant):
+        raise ValueError(f"non-strict JSON constant {constant}")
+
+    return json.loads(text, parse_constant=refuse)
+
+
+def test_robustness_benchmark_end_to_end_on_a_tiny_npz(tmp_path, capsys):
+    from benchmarks import robustness
+
+    rng = np.random.default_rng(0)
+    n = 80
+    audio = rng.normal(size=(n, 3)).astype("float32")
+    video = rng.normal(size=(n, 4)).astype("float32")
+    path = tmp_path / "tiny.npz"
+    np.savez(path, x_audio=audio, x_video=video, y_happy=(audio[:, 0] > 0).astype(int),
+             y_mood=np.digitize(video[:, 0], [-0.4, 0.4]))
+    out = tmp_path / "out"
+    robustness.main(["--dataset", f"npz:{path}", "--pairs", "hgfn+dmtl,cfc+lsew",
+                     "--seeds", "1", "--set", "epochs=2", "--modality-dropout", "0.2",
+                     "--sigmas", "0.5,2", "--output-dir", str(out)])
+    result = _strict_json((out / "robustness.json").read_text())
+    conditions = ["clean", "missing:audio", "missing:video", "noise:audio:0.5",
+                  "noise:audio:2", "noise:video:0.5", "noise:video:2"]
+    assert len(result["rows"]) == 2 * len(conditions)
+    for row in result["rows"]:
+        assert set(row) == {"pair", "seed", "split", "condition", "mean_f1", "mean_map"}
+        assert row["pair"] in ("hgfn+dmtl", "cfc+lsew") and row["seed"] == 0
+        assert row["split"] == "test"
+        assert 0.0 <= row["mean_f1"] <= 1.0 and 0.0 <= row["mean_map"] <= 1.0
+    assert [r["condition"] for r in result["rows"][:len(conditions)]] == conditions
+    measures = result["robustness"]["test"]
+    assert set(measures) == {"hgfn+dmtl", "cfc+lsew"}
+    assert measures["cfc+lsew"]["effective_robustness"] == 0.0  # the reference
+    assert result["settings"]["overrides"] == {"epochs": 2, "modality_dropout": 0.2}
+    printed = capsys.readouterr().out
+    assert "| missing:audio |" in printed and "relative robustness" in printed
+    assert (out / "robustness_test.png").stat().st_size > 0
+
+
+def test_robustness_conditions_perturb_only_their_modality():
+    from types import SimpleNamespace
+
+    from benchmarks import robustness
+
+    dataset = SimpleNamespace(modalities=[Modality("a", width=2), Modality("b", width=3)])
+    x = {"a": np.ones((4, 2), "float32"), "b": np.ones((4, 3), "float32"),
+         MASK_KEY: np.ones((4, 2), "float32")}
+    stds = {"a": np.array([1.0, 0.0]), "b": np.array([2.0, 2.0, 2.0])}
+    missing = robustness.perturb(x, dataset, "missing:b", stds, np.random.default_rng(0))
+    assert missing[MASK_KEY][:, 1].sum() == 0 and missing[MASK_KEY][:, 0].sum() == 4
+    assert np.all(missing["b"] == 0) and np.all(missing["a"] == 1)
+    assert np.all(x[MASK_KEY] == 1)  # the input is not changed in place
+    noisy = robustness.perturb(x, dataset, "noise:a:2", stds, np.random.default_rng(0))
+    assert np.all(noisy["a"][:, 1] == 1)  # a feature of std 0 gets no noise
+    assert not np.allclose(noisy["a"][:, 0], 1) and np.all(noisy["b"] == 1)
+    assert robustness.conditions(dataset, [1.0]) == [
+        "clean", "missing:a", "missing:b", "noise:a:1", "noise:b:1"]
