@@ -8,6 +8,8 @@ from hgfn_keras.fusion import ModalityDropout, get_fusion
 from hgfn_keras.multitask import HEADS, MultiTaskModel, get_task_weighting
 from hgfn_keras.multitask.concept_probabilities import ConceptProbabilities
 from hgfn_keras.multitask.mti_net import mtinet_heads
+from hgfn_keras.presets import (check_preset, preset_fusion_kwargs, preset_modality_dropout,
+                                preset_mtl_kwargs)
 from hgfn_keras.specs import Modality, Task
 
 
@@ -20,7 +22,7 @@ def build_model(
     head_units=64,
     dropout=0.1,
     use_modality_mask=True,
-    modality_dropout=0.0,
+    modality_dropout=None,
     mtl="dmtl",
     mtl_kwargs=None,
     beta=0.0,
@@ -28,6 +30,7 @@ def build_model(
     heads="dense",
     normalize=True,
     normalization_data=None,
+    preset="package",
     name="hgfn_model",
 ):
     """Builds a multi-task model: one input per modality, one output per task.
@@ -64,7 +67,8 @@ def build_model(
         modality_dropout: during training only, each present modality of a row
             is masked with this probability (never all of a row's modalities;
             `ModalityDropout`), so the model learns to answer when a modality
-            is missing. Needs `use_modality_mask`. 0 (default): off.
+            is missing. Needs `use_modality_mask`. None: the preset's (package
+            0.2, paper 0); 0: off.
         mtl: the multi-task strategy: `"dmtl"` (default, the paper's dynamic
             task balancing), `"lsew"` (equal weights), `"moo"` (MGDA-UB),
             `"gradnorm"`, `"uncertainty"`, `"dwa"`, or a `TaskWeighting` layer.
@@ -85,6 +89,13 @@ def build_model(
         normalization_data: optional training inputs `{modality name: array}`
             (with `modality_mask` if some rows miss a modality) to adapt the
             normalisation to; without it, `fit` adapts on its numpy inputs.
+        preset: `"package"` (default): a fusion or strategy given by name gets
+            the package's recommended arguments where `fusion_kwargs` /
+            `mtl_kwargs` do not set them (HGFN: `alignment="project"`,
+            `keep_modalities=True`; DMTL: `rebalance_on="validation"`), and
+            modality dropout 0.2; `"paper"`: the layers' own defaults, the
+            paper's exact reading, and no modality dropout. See
+            `hgfn_keras.presets`.
         name: the model's name.
 
     Returns:
@@ -130,6 +141,16 @@ def build_model(
     if unknown:
         raise ValueError(f"`encoders` names unknown modalities {unknown}. Modalities: {names}")
 
+    check_preset(preset)
+    if modality_dropout is None:  # the preset's; none without a mask to act on
+        modality_dropout = preset_modality_dropout(preset) if use_modality_mask else 0.0
+    if isinstance(modality_dropout, bool) or not isinstance(modality_dropout, (int, float)) \
+            or not 0 <= modality_dropout < 1:
+        raise ValueError("`modality_dropout` must be a number in [0, 1) or None. "
+                         f"Received: modality_dropout={modality_dropout!r}")
+    if modality_dropout and not use_modality_mask:
+        raise ValueError("`modality_dropout` acts on the modality mask: it needs "
+                         f"use_modality_mask=True. Received: modality_dropout={modality_dropout!r}")
     if isinstance(mtl, str) and mtl.lower() == "mtinet":
         # The paper's MTI-NET row: MTI-Net's heads, trained with equal weights.
         heads, mtl = "mtinet", "lsew"
@@ -139,7 +160,7 @@ def build_model(
     if heads == "mtinet" and one_vs_rest:
         raise ValueError(f"MTI-Net heads (`heads='mtinet'`) do not support one-vs-rest "
                          f"tasks yet. Received one-vs-rest task(s): {one_vs_rest}")
-    task_weighting = get_task_weighting(mtl, **dict(mtl_kwargs or {}))
+    task_weighting = get_task_weighting(mtl, **preset_mtl_kwargs(preset, mtl, mtl_kwargs))
     if getattr(task_weighting, "grad_norm_layer", None) == "shared":
         shared_units = shared_units or head_units  # GradNorm's last shared layer
 
@@ -170,7 +191,7 @@ def build_model(
             )
         vectors[m.name] = vector
 
-    kwargs = dict(fusion_kwargs or {})
+    kwargs = preset_fusion_kwargs(preset, fusion, fusion_kwargs)
     if isinstance(fusion, str):
         kwargs.setdefault("modality_names", names)
         kwargs.setdefault("name", "fusion")
@@ -180,9 +201,6 @@ def build_model(
         mask = inputs[MASK_KEY] = keras.Input(shape=(len(modalities),), name=MASK_KEY)
         if modality_dropout:
             mask = ModalityDropout(modality_dropout, name="modality_dropout")(mask)
-    elif modality_dropout:
-        raise ValueError("`modality_dropout` acts on the modality mask: it needs "
-                         f"use_modality_mask=True. Received: modality_dropout={modality_dropout!r}")
     fused = fusion_layer(vectors, modality_mask=mask) if mask is not None else fusion_layer(vectors)
 
     shared_layer = None

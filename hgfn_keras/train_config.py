@@ -10,6 +10,7 @@ import inspect
 import json
 
 from hgfn_keras.fusion import FUSIONS
+from hgfn_keras.presets import PRESETS
 from hgfn_keras.multitask.strategies import MTL_STRATEGIES, TASK_WEIGHTINGS
 
 OPTIMIZERS = ("adam", "adamw")
@@ -117,11 +118,11 @@ class TrainConfig:
     reduce_lr_patience: int = 0
     theta: float = 0.5
     max_order: int = None
-    alignment: str = "auto"
+    alignment: str = None
     units: int = None
     similarity: str = None
-    keep_modalities: bool = False
-    modality_dropout: float = 0.0
+    keep_modalities: object = None
+    modality_dropout: float = None
     cfc_units: int = 128
     embedding_dim: int = 64
     token_dropout: float = 0.3
@@ -143,6 +144,7 @@ class TrainConfig:
     num_classes: dict = None
     one_vs_rest: bool = False
     decision_thresholds: bool = False
+    preset: str = "package"
 
     def __post_init__(self):
         self.validate()
@@ -199,10 +201,16 @@ class TrainConfig:
             fail("dropout", "must be in [0, 1)")
         if not is_number(self.token_dropout) or not 0 <= self.token_dropout < 1:
             fail("token_dropout", "must be in [0, 1)")
-        if not is_number(self.modality_dropout) or not 0 <= self.modality_dropout < 1:
-            fail("modality_dropout", "must be in [0, 1)")
-        if not isinstance(self.keep_modalities, bool):
-            fail("keep_modalities", "must be True or False")
+        if self.modality_dropout is not None and (
+                not is_number(self.modality_dropout) or not 0 <= self.modality_dropout < 1):
+            fail("modality_dropout", "must be in [0, 1) or None")
+        if self.keep_modalities is not None and not (
+                isinstance(self.keep_modalities, bool) or self.keep_modalities == "weighted"):
+            fail("keep_modalities", "must be True, False, 'weighted' or None")
+        if self.alignment not in (None, "auto", "pad", "project"):
+            fail("alignment", "must be 'auto', 'pad', 'project' or None")
+        if self.preset not in PRESETS:
+            fail("preset", f"must be one of {PRESETS}")
         if self.rebalance_on not in (None, "train", "validation"):
             fail("rebalance_on", "must be 'train', 'validation' or None")
         if not is_number(self.beta) or self.beta < 0:
@@ -239,14 +247,27 @@ class TrainConfig:
 
     def fusion_kwargs(self):
         """The fusion's constructor arguments (the fields that apply to it; None
-        values of `similarity` leave the fusion's own default)."""
+        values of `similarity`, `alignment` and `keep_modalities` leave the
+        preset's or the fusion's own default)."""
         kwargs = {}
         for name in fusion_fields(self.fusion):
             if name == "cfc_units":
                 kwargs["units"] = self.cfc_units
-            elif not (name == "similarity" and self.similarity is None):
+            elif not (name in ("similarity", "alignment", "keep_modalities")
+                      and getattr(self, name) is None):
                 kwargs[FUSION_FIELDS[name]] = getattr(self, name)
         return kwargs
+
+    @classmethod
+    def paper(cls, **changes):
+        """The paper's exact reading (`preset="paper"`): the layers' own defaults
+        (HGFN padded, levels only; DMTL re-balanced on training losses) and no
+        modality dropout; `changes` as in the constructor.
+
+        >>> TrainConfig.paper(fusion="cfc", mtl="lsew").preset
+        'paper'
+        """
+        return cls(**dict(changes, preset="paper"))
 
     def mtl_kwargs(self):
         """The strategy's constructor arguments (the fields set, not None)."""

@@ -134,9 +134,24 @@ def test_keep_modalities_adds_the_masked_aligned_vectors_and_leaves_the_levels_a
     np.testing.assert_allclose(fused[:, :12], expected, atol=1e-6)
 
 
-def test_keep_modalities_must_be_a_bool():
-    with pytest.raises(ValueError, match="`keep_modalities` must be True or False"):
-        HierarchicalGraphFusion(keep_modalities="yes")
+@pytest.mark.parametrize("value", ["yes", 1, 0.0, None])
+def test_keep_modalities_bad_value_is_named(value):
+    with pytest.raises(ValueError, match="`keep_modalities` must be one of"):
+        HierarchicalGraphFusion(keep_modalities=value)
+
+
+def test_weighted_kept_modalities_are_scaled_by_m_times_their_dau_weight():
+    names = ["a", "b"]
+    x = dict(zip(names, random_modalities([3, 3], batch=4)))
+    mask = np.ones((4, 2), "float32")
+    mask[1, 0] = 0.0
+    fusion = HierarchicalGraphFusion(modality_names=names, keep_modalities="weighted")
+    fused, weights, vertices = fusion(x, modality_mask=mask, return_weights=True)
+    w = np.asarray(weights[0])
+    aligned = np.asarray(vertices[0])  # [batch, M, D], masked
+    expected = (2 * w[:, :, None] * aligned).reshape(4, 6)
+    np.testing.assert_allclose(np.asarray(fused)[:, :6], expected, atol=1e-6)
+    assert np.all(np.asarray(fused)[1, :3] == 0)  # the missing modality stays 0
 
 
 # ------------------------------------------------------------- re-balancing on validation
@@ -235,3 +250,72 @@ def test_robustness_conditions_perturb_only_their_modality():
     assert not np.allclose(noisy["a"][:, 0], 1) and np.all(noisy["b"] == 1)
     assert robustness.conditions(dataset, [1.0]) == [
         "clean", "missing:a", "missing:b", "noise:a:1", "noise:b:1"]
+
+
+# ------------------------------------------------------------------------------- presets
+
+
+def _layers(model):
+    return {layer.name: layer for layer in model.network.layers}
+
+
+def test_package_preset_adds_the_recommended_settings_and_paper_keeps_the_layers_own():
+    package = build_model(MODALITIES, TASKS, fusion="hgfn", mtl="dmtl")
+    paper = build_model(MODALITIES, TASKS, fusion="hgfn", mtl="dmtl", preset="paper")
+    assert package.fusion_layer.alignment == "project" and package.fusion_layer.keep_modalities
+    assert package.task_weighting.rebalance_on == "validation"
+    assert _layers(package)["modality_dropout"].rate == 0.2
+    defaults = HierarchicalGraphFusion(modality_names=[m.name for m in MODALITIES])
+    for key, value in defaults.get_config().items():
+        if key not in ("name", "trainable", "dtype"):
+            assert paper.fusion_layer.get_config()[key] == value, key
+    assert paper.task_weighting.rebalance_on == "train"
+    assert "modality_dropout" not in _layers(paper)
+    # The caller's own arguments win over the preset's.
+    mine = build_model(MODALITIES, TASKS, fusion_kwargs={"alignment": "pad"},
+                       mtl_kwargs={"rebalance_on": "train"}, modality_dropout=0.0)
+    assert mine.fusion_layer.alignment == "pad" and mine.fusion_layer.keep_modalities
+    assert mine.task_weighting.rebalance_on == "train"
+    assert "modality_dropout" not in _layers(mine)
+    # GFN (the paper's baseline) and the other strategies are left as they are.
+    gfn = build_model(MODALITIES, TASKS, fusion="gfn", mtl="lsew")
+    assert gfn.fusion_layer.alignment == "auto" and not gfn.fusion_layer.keep_modalities
+
+
+def test_paper_preset_gives_the_paper_layers_outputs_for_the_same_weights():
+    x, _ = _data(rows=8)
+    keras.utils.set_random_seed(1)
+    paper = build_model(MODALITIES, TASKS, fusion="hgfn", mtl="dmtl", preset="paper")
+    keras.utils.set_random_seed(2)
+    explicit = build_model(MODALITIES, TASKS, mtl="dmtl", modality_dropout=0.0,
+                           fusion=HierarchicalGraphFusion(
+                               modality_names=[m.name for m in MODALITIES], name="fusion"),
+                           mtl_kwargs={"rebalance_on": "train"})
+    explicit.set_weights(paper.get_weights())
+    got, want = paper.predict(x, verbose=0), explicit.predict(x, verbose=0)
+    for name in want:
+        np.testing.assert_allclose(got[name], want[name], atol=1e-6)
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"preset": "fast"}, "`preset` must be one of"),
+    ({"modality_dropout": 1.0}, "`modality_dropout` must be a number in \\[0, 1\\)"),
+    ({"modality_dropout": "0.2"}, "`modality_dropout` must be a number in \\[0, 1\\)"),
+])
+def test_bad_preset_and_modality_dropout_are_named(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        build_model(MODALITIES, TASKS, **kwargs)
+
+
+def test_train_config_paper_preset_round_trips_and_is_checked():
+    from hgfn_keras import TrainConfig
+
+    config = TrainConfig.paper(fusion="hgfn", mtl="dmtl", modality_dropout=0.1)
+    assert config.preset == "paper" and config.modality_dropout == 0.1
+    assert TrainConfig.from_json(config.to_json()) == config
+    assert "keep_modalities" not in config.fusion_kwargs()  # the preset's choice
+    assert TrainConfig(keep_modalities="weighted").fusion_kwargs()["keep_modalities"] == "weighted"
+    for field, value in (("preset", "fast"), ("modality_dropout", 1.5),
+                         ("keep_modalities", "yes"), ("rebalance_on", "test")):
+        with pytest.raises(ValueError, match=f"`{field}`"):
+            TrainConfig(**{field: value})

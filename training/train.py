@@ -49,11 +49,11 @@ DEFAULTS = {
     "reduce_lr_patience": 0,
     "theta": 0.5,
     "max_order": None,
-    "alignment": "auto",
+    "alignment": None,
     "units": None,
     "similarity": None,
-    "keep_modalities": False,
-    "modality_dropout": 0.0,
+    "keep_modalities": None,
+    "modality_dropout": None,
     "cfc_units": 128,
     "embedding_dim": 64,
     "token_dropout": 0.3,
@@ -75,6 +75,7 @@ DEFAULTS = {
     "num_classes": None,
     "one_vs_rest": False,
     "decision_thresholds": False,
+    "preset": "package",
 }
 #: The arguments of a run that are not part of its `TrainConfig` (where the files
 #: go, how much it prints, the distribution strategy).
@@ -130,6 +131,8 @@ def config_argv(parser, argv):
                 parser.error(f"--config {path}: {key!r} must be true or false. "
                              f"Received: {value!r}")
             tokens += [flag] if value else []
+        elif key == "keep_modalities" and isinstance(value, bool):  # a config.json's
+            tokens += [flag, "yes" if value else "no"]
         elif key == "num_classes" and isinstance(value, dict):  # {task: K}
             for task, classes in value.items():
                 tokens += [flag, f"{task}={classes}"]
@@ -231,22 +234,28 @@ def parse_args(argv=None):
                    choices=["auto", "pad", "project"],
                    help="How HGFN brings the modalities to one width: auto (pad up to width "
                    "256, project wider ones to 256), pad (the paper) or project. "
-                   "Default: %(default)s")
+                   "Default: the preset's (package project, paper auto)")
     p.add_argument("--units", type=int, default=DEFAULTS["units"],
                    help="HGFN's aligned width D. Default: the widest modality")
     p.add_argument("--similarity", default=DEFAULTS["similarity"], choices=["cosine", "dot"],
                    help="Edge similarity of the graph fusions. Default: the fusion's "
                    "(HGFN cosine, GFN dot)")
-    p.add_argument("--keep-modalities", action=argparse.BooleanOptionalAction,
-                   default=DEFAULTS["keep_modalities"],
-                   help="HGFN also outputs the aligned modality vectors beside its levels "
-                   "(--no-keep-modalities: the paper's eq. 7, levels only). "
-                   "Default: %(default)s")
+    p.add_argument("--keep-modalities", default=DEFAULTS["keep_modalities"],
+                   type=_keep_modalities, metavar="{yes,no,weighted}",
+                   help="HGFN also outputs the aligned modality vectors beside its levels: "
+                   "yes, no (the paper's eq. 7, levels only) or weighted (each scaled by "
+                   "M times its DAU weight). Default: the preset's (package yes, paper no)")
     p.add_argument("--modality-dropout", type=float, default=DEFAULTS["modality_dropout"],
                    metavar="P",
                    help="During training only, mask each present modality of a row with "
                    "probability P (never all of a row's modalities), so the model learns "
-                   "to answer when a modality is missing. Default: %(default)s")
+                   "to answer when a modality is missing. Default: the preset's (package "
+                   "0.2, paper 0)")
+    p.add_argument("--preset", default=DEFAULTS["preset"], choices=["package", "paper"],
+                   help="package: the package's recommended settings for what is not given "
+                   "(HGFN projected with its modality vectors kept, DMTL re-balanced on "
+                   "validation losses, modality dropout 0.2); paper: the paper's exact "
+                   "reading. Default: %(default)s")
     p.add_argument("--cfc-units", type=int, default=DEFAULTS["cfc_units"],
                    help="Fused width of CFC and tensor fusion. Default: %(default)s")
     p.add_argument("--embedding-dim", type=int, default=DEFAULTS["embedding_dim"],
@@ -324,7 +333,7 @@ def parse_args(argv=None):
         p.error(f"--theta must be in (0, 1]. Received: {args.theta}")
     if not 0 <= args.dropout < 1:
         p.error(f"--dropout must be in [0, 1). Received: {args.dropout}")
-    if not 0 <= args.modality_dropout < 1:
+    if args.modality_dropout is not None and not 0 <= args.modality_dropout < 1:
         p.error(f"--modality-dropout must be in [0, 1). Received: {args.modality_dropout}")
     if args.beta < 0:
         p.error(f"--beta must be >= 0. Received: {args.beta}")
@@ -343,6 +352,14 @@ def parse_args(argv=None):
     except ValueError as error:
         p.error(str(error))
     return args
+
+
+def _keep_modalities(text):
+    """`--keep-modalities`: yes / no / weighted."""
+    values = {"yes": True, "no": False, "weighted": "weighted"}
+    if text not in values:
+        raise argparse.ArgumentTypeError(f"expected yes, no or weighted. Received: {text!r}")
+    return values[text]
 
 
 def train_config(args):

@@ -16,6 +16,9 @@ from hgfn_keras.fusion.modality_gates import ModalityGates
 from hgfn_keras.fusion.vertex_network import VertexMLP, VertexNetwork
 
 _WARN_VERTICES = 500
+#: `keep_modalities`: no (eq. 7), the aligned vectors as they are, or each scaled
+#: by M · w_i, its DAU weight (1 each when the weights are uniform).
+KEEP_MODALITIES = (False, True, "weighted")
 
 
 @keras.saving.register_keras_serializable(package="hgfn_keras")
@@ -66,7 +69,10 @@ class HierarchicalGraphFusion(Fusion):
             before the levels: F = V_1 ⊕ ... ⊕ V_M ⊕ F_uni ⊕ ... ⊕ F_max_order,
             width D · (M + max_order). The levels mix the modalities through
             weighted sums; kept beside them, every modality's features reach
-            the heads apart, as concatenation gives them (False: eq. 7).
+            the heads apart, as concatenation gives them. `"weighted"`: each
+            kept vector scaled by M · w_i, its DAU weight of eq. 1 (1 when the
+            weights are uniform), so the per-sample weights gate them too.
+            False: eq. 7, the levels only.
         modality_names: optional modality names, in order (see `Fusion`).
         **kwargs: standard `keras.layers.Layer` arguments.
 
@@ -155,8 +161,9 @@ class HierarchicalGraphFusion(Fusion):
         self.max_vertices = max_vertices
         self.unimodal_weights = unimodal_weights
         self.vertex_network = vertex_network
-        if not isinstance(keep_modalities, bool):
-            raise ValueError("`keep_modalities` must be True or False. "
+        if keep_modalities not in KEEP_MODALITIES or isinstance(keep_modalities, (int, float)) \
+                and not isinstance(keep_modalities, bool):
+            raise ValueError(f"`keep_modalities` must be one of {KEEP_MODALITIES}. "
                              f"Received: keep_modalities={keep_modalities!r}")
         self.keep_modalities = keep_modalities
         if modality_names is not None:
@@ -252,7 +259,11 @@ class HierarchicalGraphFusion(Fusion):
             pool_vertices = ops.concatenate([pool_vertices, vertices], axis=1)
             pool_weights = ops.concatenate([pool_weights, weights], axis=1)
         if self.keep_modalities:  # the M aligned vectors beside the levels
-            level_vectors.insert(0, ops.reshape(aligned, (-1, self.num_modalities * self.width)))
+            kept = aligned
+            if self.keep_modalities == "weighted":
+                scale = self.num_modalities * ops.expand_dims(unimodal_weights, -1)
+                kept = aligned * ops.cast(scale, aligned.dtype)
+            level_vectors.insert(0, ops.reshape(kept, (-1, self.num_modalities * self.width)))
         fused = ops.concatenate(level_vectors, axis=-1)  # eq. 7
         if return_weights:
             return fused, all_weights, all_vertices
