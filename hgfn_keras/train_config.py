@@ -27,7 +27,8 @@ FUSION_FIELDS = {"theta": "theta", "max_order": "max_order", "alignment": "align
 STRATEGY_FIELDS = {"alpha": "alpha", "tdb_learning_rate": "learning_rate",
                    "grad_norm_layer": "grad_norm_layer", "rebalance": "rebalance",
                    "tdb": "tdb", "sample_ratios": "use_sample_ratios",
-                   "normalize_losses": "normalize_losses", "rebalance_on": "rebalance_on"}
+                   "normalize_losses": "normalize_losses", "rebalance_on": "rebalance_on",
+                   "max_weight_ratio": "max_weight_ratio"}
 
 
 def constructor_arguments(cls):
@@ -139,6 +140,7 @@ class TrainConfig:
     sample_ratios: bool = None
     normalize_losses: bool = None
     rebalance_on: str = None
+    max_weight_ratio: float = None
     limit: int = None
     class_weight: str = None
     num_classes: dict = None
@@ -211,6 +213,9 @@ class TrainConfig:
             fail("alignment", "must be 'auto', 'pad', 'project' or None")
         if self.preset not in PRESETS:
             fail("preset", f"must be one of {PRESETS}")
+        if self.max_weight_ratio is not None and (
+                not is_number(self.max_weight_ratio) or not self.max_weight_ratio >= 1):
+            fail("max_weight_ratio", "must be a number >= 1 or None")
         if self.rebalance_on not in (None, "train", "validation"):
             fail("rebalance_on", "must be 'train', 'validation' or None")
         if not is_number(self.beta) or self.beta < 0:

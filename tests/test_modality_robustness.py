@@ -2,6 +2,8 @@
 losses, and the robustness benchmark (issue 21)."""
 
 import json
+import os
+import tempfile
 
 import keras
 import numpy as np
@@ -319,3 +321,56 @@ def test_train_config_paper_preset_round_trips_and_is_checked():
                          ("keep_modalities", "yes"), ("rebalance_on", "test")):
         with pytest.raises(ValueError, match=f"`{field}`"):
             TrainConfig(**{field: value})
+
+
+def test_max_weight_ratio_caps_the_rebalanced_weights():
+    from hgfn_keras.multitask import get_task_weighting
+
+    with pytest.raises(ValueError, match="`max_weight_ratio` must be None or a number >= 1"):
+        get_task_weighting("dmtl", max_weight_ratio=0.5)
+    weighting = get_task_weighting("dmtl", max_weight_ratio=2.0)
+    weighting.build((3,))
+    # Losses 1, 0.5 and 0.1: s = 1, 2, 10, capped at 2 -> 1, 2, 2 -> T s / sum s.
+    weights = _rebalanced(weighting, [1.0, 0.5, 0.1])
+    np.testing.assert_allclose(weights, 3 * np.array([1, 2, 2]) / 5, rtol=1e-5)
+    uncapped = get_task_weighting("dmtl")
+    uncapped.build((3,))
+    np.testing.assert_allclose(_rebalanced(uncapped, [1.0, 0.5, 0.1]),
+                               3 * np.array([1, 2, 10]) / 13, rtol=1e-5)
+
+
+def _rebalanced(weighting, losses):
+    weighting.epoch_loss_sums.assign(np.asarray(losses, "float32"))
+    weighting.epoch_steps.assign(1.0)
+    return np.asarray(weighting.rebalanced_weights())
+
+
+def test_multitask_gain_summary_delta_m_and_ranks():
+    from benchmarks.multitask_gain import SINGLE, summarise
+
+    results = {SINGLE: [{"a": {"f1": 0.5, "map": 0.8}, "b": {"f1": 0.0, "map": 0.4}}],
+               "lsew": [{"a": {"f1": 0.6, "map": 0.8}, "b": {"f1": 0.1, "map": 0.2}}]}
+    summary, _ = summarise(results, [SINGLE, "lsew"], ["a", "b"])
+    # a: +20 %, 0 %; b: F1 left out (single-task 0), MAP -50 %.
+    assert summary["lsew"]["delta_m_percent"] == pytest.approx((20 + 0 - 50) / 3)
+    assert summary["lsew"]["skipped_task_metrics"] == 1
+    assert summary[SINGLE]["delta_m_percent"] == 0.0
+    # Ranks over 4 task-metrics: lsew 1, 1 (tie), 1, 2; single 2, 1, 2, 1.
+    assert summary["lsew"]["mean_rank"] == pytest.approx(1.25)
+    assert summary[SINGLE]["mean_rank"] == pytest.approx(1.5)
+
+
+def test_binary_concepts_split_k_class_tasks():
+    from benchmarks.multitask_gain import binary_concepts
+    from hgfn_keras.data import load_npz
+
+    rng = np.random.default_rng(0)
+    with tempfile.TemporaryDirectory() as folder:
+        path = os.path.join(folder, "d.npz")
+        np.savez(path, x_a=rng.normal(size=(30, 2)).astype("float32"),
+                 x_b=rng.normal(size=(30, 2)).astype("float32"),
+                 y_kind=np.arange(30) % 3, y_flag=np.arange(30) % 2)
+        dataset = binary_concepts(load_npz(path))
+    assert sorted(dataset.task_names) == ["flag", "kind_0", "kind_1", "kind_2"]
+    _, y = dataset.splits["train"]
+    assert np.all(y["kind_0"] + y["kind_1"] + y["kind_2"] == 1)

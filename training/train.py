@@ -70,6 +70,7 @@ DEFAULTS = {
     "sample_ratios": None,
     "normalize_losses": None,
     "rebalance_on": None,
+    "max_weight_ratio": None,
     "limit": None,
     "class_weight": None,
     "num_classes": None,
@@ -189,6 +190,9 @@ def parse_args(argv=None):
                    help="Which losses DMTL's epoch-end re-balancing reads: the epoch's "
                    "training losses (the paper) or each task's validation loss (dmtl "
                    "only). Default: the strategy's (train)")
+    p.add_argument("--max-weight-ratio", type=float, default=DEFAULTS["max_weight_ratio"],
+                   help="Cap on how far DMTL's re-balancing sets two tasks' weights apart "
+                   "(a factor >= 1; dmtl only). Default: the strategy's (none)")
     p.add_argument("--grad-norm-layer", default=DEFAULTS["grad_norm_layer"],
                    choices=["task", "shared"],
                    help="Where the gradient norms are taken (dmtl, gradnorm only): each "

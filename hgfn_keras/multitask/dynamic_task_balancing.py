@@ -84,6 +84,9 @@ class DynamicTaskBalancing(TaskWeighting):
             (near-zero training loss) gets the largest weight and is pushed
             further into overfitting; its validation loss does not fall that way.
             Without validation data the training losses are used.
+        max_weight_ratio: None (the paper) or a number >= 1 that caps each
+            s_f = max_g ā_g / ā_f, so that the re-balanced weights of two tasks
+            differ by at most this factor (before TDB moves them).
         min_weight: the floor that keeps the weights positive before
             renormalising.
         optimizer: optional Keras optimizer for the weights (default plain SGD).
@@ -120,7 +123,8 @@ class DynamicTaskBalancing(TaskWeighting):
 
     def __init__(self, alpha=1.0, learning_rate=DEFAULT_TDB_LEARNING_RATE, grad_norm_layer="task",
                  rebalance=True, min_weight=1e-3, optimizer=None, use_sample_ratios=True, tdb=True,
-                 normalize_step=True, normalize_losses=True, rebalance_on="train", **kwargs):
+                 normalize_step=True, normalize_losses=True, rebalance_on="train",
+                 max_weight_ratio=None, **kwargs):
         super().__init__(**kwargs)
         if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or alpha < 0:
             raise ValueError(f"`alpha` must be a number >= 0. Received: alpha={alpha!r}")
@@ -136,6 +140,11 @@ class DynamicTaskBalancing(TaskWeighting):
         if rebalance_on not in REBALANCE_ON:
             raise ValueError(f"`rebalance_on` must be one of {REBALANCE_ON}. "
                              f"Received: rebalance_on={rebalance_on!r}")
+        if max_weight_ratio is not None and (
+                isinstance(max_weight_ratio, bool) or not isinstance(max_weight_ratio, (int, float))
+                or not max_weight_ratio >= 1):
+            raise ValueError("`max_weight_ratio` must be None or a number >= 1. "
+                             f"Received: max_weight_ratio={max_weight_ratio!r}")
         if not 0 < min_weight < 1:
             raise ValueError(f"`min_weight` must be in (0, 1). Received: min_weight={min_weight!r}")
         self.alpha = float(alpha)
@@ -143,6 +152,7 @@ class DynamicTaskBalancing(TaskWeighting):
         self.grad_norm_layer = grad_norm_layer
         self.rebalance = bool(rebalance)
         self.rebalance_on = rebalance_on
+        self.max_weight_ratio = None if max_weight_ratio is None else float(max_weight_ratio)
         self.min_weight = float(min_weight)
         self.use_sample_ratios = bool(use_sample_ratios)
         self.tdb = bool(tdb)
@@ -281,7 +291,10 @@ class DynamicTaskBalancing(TaskWeighting):
         divided by its chance loss c_f when `normalize_losses`."""
         losses = self.rebalancing_losses(validation_losses)
         mean_losses = ops.maximum(losses / self.loss_references(), _EPSILON)
-        return ops.max(mean_losses) / mean_losses
+        scalars = ops.max(mean_losses) / mean_losses
+        if self.max_weight_ratio is not None:
+            scalars = ops.minimum(scalars, self.max_weight_ratio)
+        return scalars
 
     def rebalanced_weights(self, validation_losses=None):
         """The next epoch's initial weights w_f = T · s_f / Σ_g s_g (floored at
@@ -303,6 +316,7 @@ class DynamicTaskBalancing(TaskWeighting):
                 "grad_norm_layer": self.grad_norm_layer,
                 "rebalance": self.rebalance,
                 "rebalance_on": self.rebalance_on,
+                "max_weight_ratio": self.max_weight_ratio,
                 "min_weight": self.min_weight,
                 "optimizer": keras.optimizers.serialize(self.weight_optimizer),
                 "use_sample_ratios": self.use_sample_ratios,
