@@ -22,7 +22,8 @@ SEQUENCE_ENCODERS = ("temporal", "mean")
 #: argument; `cfc_units` is the fused width of the fusions without a graph.
 FUSION_FIELDS = {"theta": "theta", "max_order": "max_order", "alignment": "alignment",
                  "units": "units", "similarity": "similarity",
-                 "keep_modalities": "keep_modalities"}
+                 "keep_modalities": "keep_modalities",
+                 "projection_activation": "projection_activation"}
 #: Config field -> the strategy constructor argument it sets (same rule).
 STRATEGY_FIELDS = {"alpha": "alpha", "tdb_learning_rate": "learning_rate",
                    "grad_norm_layer": "grad_norm_layer", "rebalance": "rebalance",
@@ -123,6 +124,7 @@ class TrainConfig:
     units: int = None
     similarity: str = None
     keep_modalities: object = None
+    projection_activation: str = None
     modality_dropout: float = None
     cfc_units: int = 128
     embedding_dim: int = 64
@@ -258,7 +260,8 @@ class TrainConfig:
         for name in fusion_fields(self.fusion):
             if name == "cfc_units":
                 kwargs["units"] = self.cfc_units
-            elif not (name in ("similarity", "alignment", "keep_modalities")
+            elif not (name in ("similarity", "alignment", "keep_modalities",
+                               "projection_activation")
                       and getattr(self, name) is None):
                 kwargs[FUSION_FIELDS[name]] = getattr(self, name)
         return kwargs

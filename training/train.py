@@ -53,6 +53,7 @@ DEFAULTS = {
     "units": None,
     "similarity": None,
     "keep_modalities": None,
+    "projection_activation": None,
     "modality_dropout": None,
     "cfc_units": 128,
     "embedding_dim": 64,
@@ -249,6 +250,9 @@ def parse_args(argv=None):
                    help="HGFN also outputs the aligned modality vectors beside its levels: "
                    "yes, no (the paper's eq. 7, levels only) or weighted (each scaled by "
                    "M times its DAU weight). Default: the preset's (package yes, paper no)")
+    p.add_argument("--projection-activation", default=DEFAULTS["projection_activation"],
+                   help="Activation of HGFN's learned projections when it projects (a Keras "
+                   "activation name). Default: linear")
     p.add_argument("--modality-dropout", type=float, default=DEFAULTS["modality_dropout"],
                    metavar="P",
                    help="During training only, mask each present modality of a row with "

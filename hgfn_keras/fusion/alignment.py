@@ -53,6 +53,7 @@ class ModalityAlignment(keras.layers.Layer):
         alignment: `"auto"` (default), `"pad"` (the paper) or `"project"`.
         units: the common width D. None: the widest input's width (`"auto"`: at
             most 256, see above).
+        activation: the projections' activation (None: linear); padding has none.
         **kwargs: standard `keras.layers.Layer` arguments.
 
     Call arguments:
@@ -67,7 +68,7 @@ class ModalityAlignment(keras.layers.Layer):
     (2, 2, 5)
     """
 
-    def __init__(self, alignment="auto", units=None, **kwargs):
+    def __init__(self, alignment="auto", units=None, activation=None, **kwargs):
         super().__init__(**kwargs)
         if alignment not in ALIGNMENTS:
             raise ValueError(
@@ -77,6 +78,7 @@ class ModalityAlignment(keras.layers.Layer):
             raise ValueError(f"`units` must be a positive integer or None. Received: units={units!r}")
         self.alignment = alignment
         self.units = units
+        self.activation = keras.activations.serialize(keras.activations.get(activation))
 
     def build(self, input_shape):
         widths = [int(shape[-1]) for shape in input_shape]
@@ -90,7 +92,8 @@ class ModalityAlignment(keras.layers.Layer):
         if self.mode == "project":
             for i, shape in enumerate(input_shape):
                 dense = keras.layers.Dense(
-                    self.output_width, name=f"projection_{i}", dtype=self.dtype_policy
+                    self.output_width, activation=self.activation, name=f"projection_{i}",
+                    dtype=self.dtype_policy
                 )
                 dense.build(tuple(shape))
                 self.projections.append(dense)
@@ -114,5 +117,6 @@ class ModalityAlignment(keras.layers.Layer):
 
     def get_config(self):
         config = super().get_config()
-        config.update({"alignment": self.alignment, "units": self.units})
+        config.update({"alignment": self.alignment, "units": self.units,
+                       "activation": self.activation})
         return config

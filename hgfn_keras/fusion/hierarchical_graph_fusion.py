@@ -73,6 +73,8 @@ class HierarchicalGraphFusion(Fusion):
             kept vector scaled by M · w_i, its DAU weight of eq. 1 (1 when the
             weights are uniform), so the per-sample weights gate them too.
             False: eq. 7, the levels only.
+        projection_activation: the activation of the learned projections when
+            the alignment projects (None: linear).
         modality_names: optional modality names, in order (see `Fusion`).
         **kwargs: standard `keras.layers.Layer` arguments.
 
@@ -118,6 +120,7 @@ class HierarchicalGraphFusion(Fusion):
         unimodal_weights="dau",
         vertex_network="conv",
         keep_modalities=False,
+        projection_activation=None,
         modality_names=None,
         **kwargs,
     ):
@@ -142,6 +145,7 @@ class HierarchicalGraphFusion(Fusion):
             )
         # Build the sub-layers' arguments now, so that bad ones fail at construction.
         self.alignment_layer = ModalityAlignment(alignment, units, name="alignment",
+                                                 activation=projection_activation,
                                                  dtype=self.dtype_policy)
         if unimodal_weights == "dau":
             self.dau = DynamicAttentionUnit(filters=dau_filters, name="dau",
@@ -166,6 +170,7 @@ class HierarchicalGraphFusion(Fusion):
             raise ValueError(f"`keep_modalities` must be one of {KEEP_MODALITIES}. "
                              f"Received: keep_modalities={keep_modalities!r}")
         self.keep_modalities = keep_modalities
+        self.projection_activation = self.alignment_layer.activation
         if modality_names is not None:
             self._plan_levels(len(modality_names), warn=False)  # errors early; warn at build
 
@@ -301,6 +306,7 @@ class HierarchicalGraphFusion(Fusion):
                 "unimodal_weights": self.unimodal_weights,
                 "vertex_network": self.vertex_network,
                 "keep_modalities": self.keep_modalities,
+                "projection_activation": self.projection_activation,
             }
         )
         return config
