@@ -98,8 +98,9 @@ def _input_checks(inputs, specs):
     about an internal op. These name the input and the expected shape, and
     check that every input has the same number of rows, that every float value
     is finite (NaN or inf would give NaN modality weights and meaningless
-    probabilities; `fit` refuses them too) and that no row's `modality_mask` is
-    all 0; the row checks list the offending rows.
+    probabilities; `fit` refuses them too), that `modality_mask` holds only 0
+    and 1 and that no row's `modality_mask` is all 0; the row checks list the
+    offending rows.
     """
     checks = []
     rows = None
@@ -149,6 +150,22 @@ def _input_checks(inputs, specs):
         ))
     if MASK_KEY in inputs:
         mask = inputs[MASK_KEY]
+        # 0 (missing) and 1 (present) only: a mask of -1 or 2 scales the modality's
+        # vector and weight and gives confident nonsense (weights outside [0, 1]).
+        binary = tf.reduce_all(tf.logical_or(tf.equal(mask, 0.0), tf.equal(mask, 1.0)), axis=1)
+        not_binary = tf.reshape(tf.where(tf.logical_not(binary)), [-1])
+        checks.append(tf.debugging.Assert(
+            tf.reduce_all(binary),
+            [
+                f"Bad input {MASK_KEY!r}: every value must be 0 (modality missing) or 1 "
+                "(present); the row(s) of the batch listed next hold other values. Rows:",
+                not_binary,
+                "Values:",
+                tf.gather(mask, not_binary),
+            ],
+            summarize=32,
+            name=f"check_{MASK_KEY}_binary",
+        ))
         present = tf.reduce_any(mask > 0, axis=1)
         empty_rows = tf.reshape(tf.where(tf.logical_not(present)), [-1])
         checks.append(tf.debugging.Assert(
@@ -184,9 +201,9 @@ def export_saved_model(model, export_dir, version=None, return_modality_weights=
     outputs: a client that never masks can leave the mask out by naming it.
 
     Inputs are checked by the signature: a wrong width for an input, NaN or inf
-    in a float input, or a row whose `modality_mask` is all 0 fails a
-    `tf.debugging.Assert` (`InvalidArgumentError`) naming the input (and the
-    rows) before the model runs. Numbers sent as JSON (TF Serving's REST API),
+    in a float input, a `modality_mask` value other than 0 and 1, or a row whose
+    `modality_mask` is all 0 fails a `tf.debugging.Assert` (`InvalidArgumentError`)
+    naming the input (and the rows) before the model runs. Numbers sent as JSON (TF Serving's REST API),
     Python lists or numpy arrays of any numeric dtype (int, float64) are cast to
     the signature's float32 on the way in; a `tf.Tensor` of another dtype is
     refused by TensorFlow's own check of the signature, which names the input by

@@ -10,7 +10,7 @@ from keras import ops
 
 from hgfn_keras import distribute
 from hgfn_keras.class_weights import class_weight_to_sample_weight
-from hgfn_keras.data.dataset import MASK_KEY
+from hgfn_keras.data.dataset import MASK_KEY, check_mask_values
 from hgfn_keras.feature_normalization import FeatureNormalization
 from hgfn_keras.fusion import Fusion
 from hgfn_keras.labels import check_label_range
@@ -496,8 +496,8 @@ class MultiTaskModel(keras.Model):
     def prepare_inputs(self, x):
         """Checks a dict of numpy inputs against the network's inputs.
 
-        The `modality_mask` may be left out (every modality is then present).
-        Returns `x` unchanged.
+        The `modality_mask` may be left out (every modality is then present); when
+        given, it must hold only 0 and 1. Returns `x` unchanged.
         """
         if not isinstance(x, dict):
             return x
@@ -535,6 +535,8 @@ class MultiTaskModel(keras.Model):
                     f"The {what} {tensor.name!r} must have shape [{wanted}]. "
                     f"Received: shape={np.shape(value)}"
                 )
+        if MASK_KEY in x:
+            check_mask_values(x[MASK_KEY])
         return x
 
     def check_labels(self, y):
