@@ -1,9 +1,10 @@
 """SavedModel export for TF Serving, written atomically into `<base>/<name>/<version>/`."""
 
+import errno
 import inspect
 import os
 import shutil
-import tempfile
+import uuid
 
 import keras
 import tensorflow as tf
@@ -211,6 +212,10 @@ def export_saved_model(model, export_dir, version=None, return_modality_weights=
 
     The version is written to a temporary folder beside the target and renamed
     into place, so a reader (TF Serving polls the folder) never sees half of one.
+    Its folders and files follow the umask (0755 and 0644 under the usual 022), so
+    a server running as another user can read them. Exports running at once to
+    one `export_dir` with `version=None` each take the next free version: one that
+    finds its version taken by another when it renames takes the next.
 
     Args:
         model: a built `MultiTaskModel`.
@@ -226,7 +231,7 @@ def export_saved_model(model, export_dir, version=None, return_modality_weights=
         ValueError: if the model is not built, `version` is not a positive
             integer, or `return_modality_weights=True` and the fusion has no
             modality weights.
-        FileExistsError: if the version folder exists already.
+        FileExistsError: if the version folder given as `version` exists already.
     """
     if not model.built:
         raise ValueError(
@@ -238,7 +243,8 @@ def export_saved_model(model, export_dir, version=None, return_modality_weights=
             "`return_modality_weights` must be True or False. "
             f"Received: return_modality_weights={return_modality_weights!r}"
         )
-    if version is None:
+    auto_version = version is None
+    if auto_version:
         version = next_version(export_dir)
     if isinstance(version, bool) or not isinstance(version, int) or version < 1:
         raise ValueError(f"`version` must be a positive integer. Received: version={version!r}")
@@ -309,10 +315,31 @@ def export_saved_model(model, export_dir, version=None, return_modality_weights=
     if names[-1] == MASK_KEY:
         serve_all_present.get_concrete_function()
         archive.add_endpoint(ALL_PRESENT_SIGNATURE, serve_all_present)
-    staging = tempfile.mkdtemp(prefix=f".{version}.partial-", dir=export_dir)
+    # `os.mkdir`, not `tempfile.mkdtemp`: mkdtemp's folder is 0700, and after the rename
+    # TF Serving running as another user could not read the version ("Permission denied").
+    # `mkdir` follows the umask, as the files TensorFlow writes inside do (0755 and 0644
+    # under the usual umask 022).
+    staging = os.path.join(export_dir, f".{version}.partial-{uuid.uuid4().hex}")
+    os.mkdir(staging)
     try:
         archive.write_out(staging, verbose=False)
-        os.rename(staging, target)
+        while True:
+            try:
+                os.rename(staging, target)
+                break
+            except OSError as error:
+                # Another export to the same folder took this version first (the rename
+                # onto its non-empty folder fails): take the next free one, unless the
+                # caller asked for this one.
+                if error.errno not in (errno.ENOTEMPTY, errno.EEXIST):
+                    raise
+                if not auto_version:
+                    raise FileExistsError(
+                        f"{target} exists already: TF Serving versions are immutable. "
+                        "Pick another `version` or leave it out to take the next one."
+                    ) from error
+                version = max(version + 1, next_version(export_dir))
+                target = os.path.join(export_dir, str(version))
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
