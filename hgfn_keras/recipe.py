@@ -362,9 +362,10 @@ def train_and_evaluate(config, dataset, output_dir, strategy=None, verbose=2, re
     entry: `"thresholds"` and the test metrics at them (`"tasks"`, `"mean"`,
     `"mean_over"`).
 
-    The files: `metrics.json` (the test metrics and a `run` entry),
-    `config.json` (`record`, default the config's fields), `history.json`,
-    `task_weights.csv` and `model.keras`. A run killed and started again with
+    The files: `model.keras` (first), `config.json` (`record`, default the
+    config's fields), `history.json`, `task_weights.csv` and, last, `metrics.json`
+    (the test metrics and a `run` entry): a run that has `metrics.json` has all
+    of them. An `output_dir` that cannot be written is refused before training. A run killed and started again with
     the same `output_dir` and settings resumes from its backup; with other
     settings it is refused (`restart=True` moves the old backup aside). The
     caller seeds before
@@ -378,9 +379,10 @@ def train_and_evaluate(config, dataset, output_dir, strategy=None, verbose=2, re
 
     import tensorflow as tf
 
-    from hgfn_keras.io_utils import atomic_write_json
+    from hgfn_keras.io_utils import atomic_write_json, check_writable_folder
 
     _check_config(config)
+    check_writable_folder(output_dir, "output_dir")  # before training, not after it
     if not restart:  # a backup of other settings is refused before the model is built
         check_backup(backup_path(output_dir), config)
     strategy = strategy or tf.distribute.get_strategy()
@@ -404,17 +406,24 @@ def train_and_evaluate(config, dataset, output_dir, strategy=None, verbose=2, re
         "seed": config.seed, "epochs_run": len(result.history.history["loss"]),
         "fit_seconds": round(fit_seconds, 1), "test_rows": dataset.size("test"),
     }
-    atomic_write_json(os.path.join(output_dir, "metrics.json"), metrics)
+    # The model first, through a temporary name (a reader never sees half a model, a
+    # failed save leaves no staging file): metrics.json never describes a model that
+    # was not written.
+    os.makedirs(output_dir, exist_ok=True)
+    staging = os.path.join(output_dir, ".model.partial.keras")
+    try:
+        model.save(staging)
+        os.replace(staging, os.path.join(output_dir, "model.keras"))
+    finally:
+        if os.path.exists(staging):
+            os.remove(staging)
     atomic_write_json(os.path.join(output_dir, "config.json"),
                       config.to_dict() if record is None else record)
     atomic_write_json(os.path.join(output_dir, "history.json"),
                       {k: [float(v) for v in vals] for k, vals in result.history.history.items()})
     write_task_weights(os.path.join(output_dir, "task_weights.csv"), model.loss_names,
                        result.rebalancing)
-    # Through a temporary name, so a reader never sees half a model.
-    staging = os.path.join(output_dir, ".model.partial.keras")
-    model.save(staging)
-    os.replace(staging, os.path.join(output_dir, "model.keras"))
+    atomic_write_json(os.path.join(output_dir, "metrics.json"), metrics)  # last: the run is done
     return RunResult(metrics=metrics, fit=result)
 
 

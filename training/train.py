@@ -366,6 +366,7 @@ def run(args):
     from hgfn_keras.data import load_dataset
     from hgfn_keras.distribute import get_strategy
     from hgfn_keras.export import export_saved_model, has_modality_weights
+    from hgfn_keras.io_utils import check_writable_folder
     from hgfn_keras.metrics import format_results_table
 
     started = time.time()
@@ -377,6 +378,10 @@ def run(args):
     name = args.name or f"{config.fusion}_{dataset.name}"
     output_dir = args.output_dir or os.path.join("runs", name)
     export_dir = args.export_dir or os.path.join("saved_models", name)
+    # Before training, not when the results are written.
+    check_writable_folder(output_dir, "--output-dir")
+    if not args.no_export:
+        check_writable_folder(export_dir, "--export-dir")
     sizes = {s: dataset.size(s) for s in ("train", "validation", "test")}
     print(f"Dataset {dataset.name!r}: modalities {dataset.modality_names}, tasks "
           f"{dataset.task_names}, rows {sizes}", flush=True)
