@@ -41,7 +41,80 @@ def balanced_class_weights(y: dict, tasks) -> dict:
     return weights
 
 
-def class_weight_to_sample_weight(y: dict, class_weight: dict, sample_weight=None) -> dict:
+def _describe_values(values, bad):
+    """`"[nan, -1.0] at row(s) [3, 7]"`: the first few offending values and rows."""
+    rows = np.flatnonzero(bad)
+    found = values[bad][:5].tolist()
+    return f"{found} at row(s) {rows[:10].tolist()}"
+
+
+def check_sample_weight(sample_weight, task_names, num_rows: int):
+    """Checks row weights for `fit`/`evaluate` on numpy labels.
+
+    One NaN weight turns every model weight (and DMTL's task weights) into NaN, a
+    negative one trains on a negative loss, and a wrong length failed deep in Keras
+    with an `IndexError`: each is refused here, naming the task.
+
+    Args:
+        sample_weight: one array `[N]` (or `[N, 1]`) for every task, or a dict
+            `{task: [N]}` (a task left out weighs 1); None passes.
+        task_names: the model's task names.
+        num_rows: N, the number of rows of the labels.
+
+    Returns:
+        The weights as float32 `[N]` arrays (a dict when a dict was given), or None.
+
+    Raises:
+        ValueError: naming the task (or "every task") and what was received, for a
+            task the model does not have, a wrong length or shape, a value that is
+            not a number, NaN or inf, or a negative weight.
+    """
+    if sample_weight is None:
+        return None
+    if isinstance(sample_weight, dict):
+        unknown = sorted(set(sample_weight) - set(task_names), key=str)
+        if unknown:
+            raise ValueError(f"`sample_weight` names task(s) {unknown} the model does not have. "
+                             f"Tasks: {list(task_names)}")
+        return {name: _check_rows(f"`sample_weight[{name!r}]` (task {name!r})", w, num_rows)
+                for name, w in sample_weight.items()}
+    return _check_rows("`sample_weight` (every task's row weights)", sample_weight, num_rows)
+
+
+def _check_rows(what, weights, num_rows):
+    try:
+        values = np.asarray(weights, dtype="float64")
+    except (TypeError, ValueError) as error:
+        raise ValueError(f"{what} must hold numbers. Received: {weights!r:.80}") from error
+    if values.ndim == 2 and values.shape[1] == 1:
+        values = values[:, 0]
+    if values.ndim != 1 or values.shape[0] != num_rows:
+        raise ValueError(f"{what} must have shape [N] with N={num_rows}, one weight per row of "
+                         f"the labels. Received: shape={values.shape}")
+    finite = np.isfinite(values)
+    if not finite.all():
+        raise ValueError(f"{what} must be finite. Received: "
+                         f"{_describe_values(values, ~finite)}")
+    if (values < 0).any():
+        raise ValueError(f"{what} must be >= 0 (0 leaves a row out). Received: "
+                         f"{_describe_values(values, values < 0)}")
+    return values.astype("float32")
+
+
+def _class_index(task, c):
+    """The class index that a `class_weight` key names (an index or a class name)."""
+    names = list(task.class_names or ())
+    if isinstance(c, str) and c in names:
+        return names.index(c)
+    if not isinstance(c, bool) and isinstance(c, (int, np.integer)) and 0 <= c < task.num_classes:
+        return int(c)
+    known = f"classes 0..{task.num_classes - 1}" + (f" or {names}" if names else "")
+    raise ValueError(f"`class_weight[{task.name!r}]` names class {c!r}, which task {task.name!r} "
+                     f"does not have ({known}).")
+
+
+def class_weight_to_sample_weight(y: dict, class_weight: dict, sample_weight=None,
+                                  tasks=None) -> dict:
     """Per-task row weights `{task: float32 [N]}` from per-task class weights.
 
     Args:
@@ -50,12 +123,15 @@ def class_weight_to_sample_weight(y: dict, class_weight: dict, sample_weight=Non
             out of its dict, weighs 1.
         sample_weight: optional row weights to multiply: one array `[N]` for every
             task, or a dict per task.
+        tasks: the `Task` specs (optional): each class named must be one the task
+            has, an index in [0, K) or one of its `class_names`.
 
     Returns:
         A dict `{task name: float32 [N]}` for every task of `y`.
 
     Raises:
-        ValueError: for a task or a class that does not exist, or a negative weight.
+        ValueError: for a task or a class that does not exist, or a weight that is
+            negative or not finite.
 
     >>> class_weight_to_sample_weight({"t": np.array([0, 1, -1])}, {"t": {1: 3.0}})
     {'t': array([1., 3., 1.], dtype=float32)}
@@ -70,14 +146,17 @@ def class_weight_to_sample_weight(y: dict, class_weight: dict, sample_weight=Non
     if unknown:
         raise ValueError(f"`class_weight` names task(s) {unknown} the labels do not have. "
                          f"Tasks: {sorted(y)}")
+    specs = {task.name: task for task in tasks or ()}
     result = {}
     for name, labels in y.items():
         labels = np.asarray(labels).reshape(-1)
         weights = np.ones(labels.shape[0], "float32")
         for c, w in (class_weight.get(name) or {}).items():
-            if not float(w) >= 0:
-                raise ValueError(f"`class_weight[{name!r}][{c!r}]` must be >= 0. Received: {w!r}")
-            weights[labels == int(c)] = float(w)
+            if not (isinstance(w, (int, float, np.number)) and np.isfinite(w) and w >= 0):
+                raise ValueError(f"`class_weight[{name!r}][{c!r}]` must be a finite number "
+                                 f">= 0. Received: {w!r}")
+            index = _class_index(specs[name], c) if name in specs else int(c)
+            weights[labels == index] = float(w)
         if sample_weight is not None:
             rows = sample_weight.get(name) if isinstance(sample_weight, dict) else sample_weight
             if rows is not None:

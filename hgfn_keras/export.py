@@ -1,9 +1,10 @@
 """SavedModel export for TF Serving, written atomically into `<base>/<name>/<version>/`."""
 
+import errno
 import inspect
 import os
 import shutil
-import tempfile
+import uuid
 
 import keras
 import tensorflow as tf
@@ -98,8 +99,9 @@ def _input_checks(inputs, specs):
     about an internal op. These name the input and the expected shape, and
     check that every input has the same number of rows, that every float value
     is finite (NaN or inf would give NaN modality weights and meaningless
-    probabilities; `fit` refuses them too) and that no row's `modality_mask` is
-    all 0; the row checks list the offending rows.
+    probabilities; `fit` refuses them too), that `modality_mask` holds only 0
+    and 1 and that no row's `modality_mask` is all 0; the row checks list the
+    offending rows.
     """
     checks = []
     rows = None
@@ -149,6 +151,22 @@ def _input_checks(inputs, specs):
         ))
     if MASK_KEY in inputs:
         mask = inputs[MASK_KEY]
+        # 0 (missing) and 1 (present) only: a mask of -1 or 2 scales the modality's
+        # vector and weight and gives confident nonsense (weights outside [0, 1]).
+        binary = tf.reduce_all(tf.logical_or(tf.equal(mask, 0.0), tf.equal(mask, 1.0)), axis=1)
+        not_binary = tf.reshape(tf.where(tf.logical_not(binary)), [-1])
+        checks.append(tf.debugging.Assert(
+            tf.reduce_all(binary),
+            [
+                f"Bad input {MASK_KEY!r}: every value must be 0 (modality missing) or 1 "
+                "(present); the row(s) of the batch listed next hold other values. Rows:",
+                not_binary,
+                "Values:",
+                tf.gather(mask, not_binary),
+            ],
+            summarize=32,
+            name=f"check_{MASK_KEY}_binary",
+        ))
         present = tf.reduce_any(mask > 0, axis=1)
         empty_rows = tf.reshape(tf.where(tf.logical_not(present)), [-1])
         checks.append(tf.debugging.Assert(
@@ -184,9 +202,9 @@ def export_saved_model(model, export_dir, version=None, return_modality_weights=
     outputs: a client that never masks can leave the mask out by naming it.
 
     Inputs are checked by the signature: a wrong width for an input, NaN or inf
-    in a float input, or a row whose `modality_mask` is all 0 fails a
-    `tf.debugging.Assert` (`InvalidArgumentError`) naming the input (and the
-    rows) before the model runs. Numbers sent as JSON (TF Serving's REST API),
+    in a float input, a `modality_mask` value other than 0 and 1, or a row whose
+    `modality_mask` is all 0 fails a `tf.debugging.Assert` (`InvalidArgumentError`)
+    naming the input (and the rows) before the model runs. Numbers sent as JSON (TF Serving's REST API),
     Python lists or numpy arrays of any numeric dtype (int, float64) are cast to
     the signature's float32 on the way in; a `tf.Tensor` of another dtype is
     refused by TensorFlow's own check of the signature, which names the input by
@@ -194,6 +212,10 @@ def export_saved_model(model, export_dir, version=None, return_modality_weights=
 
     The version is written to a temporary folder beside the target and renamed
     into place, so a reader (TF Serving polls the folder) never sees half of one.
+    Its folders and files follow the umask (0755 and 0644 under the usual 022), so
+    a server running as another user can read them. Exports running at once to
+    one `export_dir` with `version=None` each take the next free version: one that
+    finds its version taken by another when it renames takes the next.
 
     Args:
         model: a built `MultiTaskModel`.
@@ -209,7 +231,7 @@ def export_saved_model(model, export_dir, version=None, return_modality_weights=
         ValueError: if the model is not built, `version` is not a positive
             integer, or `return_modality_weights=True` and the fusion has no
             modality weights.
-        FileExistsError: if the version folder exists already.
+        FileExistsError: if the version folder given as `version` exists already.
     """
     if not model.built:
         raise ValueError(
@@ -221,7 +243,8 @@ def export_saved_model(model, export_dir, version=None, return_modality_weights=
             "`return_modality_weights` must be True or False. "
             f"Received: return_modality_weights={return_modality_weights!r}"
         )
-    if version is None:
+    auto_version = version is None
+    if auto_version:
         version = next_version(export_dir)
     if isinstance(version, bool) or not isinstance(version, int) or version < 1:
         raise ValueError(f"`version` must be a positive integer. Received: version={version!r}")
@@ -292,10 +315,31 @@ def export_saved_model(model, export_dir, version=None, return_modality_weights=
     if names[-1] == MASK_KEY:
         serve_all_present.get_concrete_function()
         archive.add_endpoint(ALL_PRESENT_SIGNATURE, serve_all_present)
-    staging = tempfile.mkdtemp(prefix=f".{version}.partial-", dir=export_dir)
+    # `os.mkdir`, not `tempfile.mkdtemp`: mkdtemp's folder is 0700, and after the rename
+    # TF Serving running as another user could not read the version ("Permission denied").
+    # `mkdir` follows the umask, as the files TensorFlow writes inside do (0755 and 0644
+    # under the usual umask 022).
+    staging = os.path.join(export_dir, f".{version}.partial-{uuid.uuid4().hex}")
+    os.mkdir(staging)
     try:
         archive.write_out(staging, verbose=False)
-        os.rename(staging, target)
+        while True:
+            try:
+                os.rename(staging, target)
+                break
+            except OSError as error:
+                # Another export to the same folder took this version first (the rename
+                # onto its non-empty folder fails): take the next free one, unless the
+                # caller asked for this one.
+                if error.errno not in (errno.ENOTEMPTY, errno.EEXIST):
+                    raise
+                if not auto_version:
+                    raise FileExistsError(
+                        f"{target} exists already: TF Serving versions are immutable. "
+                        "Pick another `version` or leave it out to take the next one."
+                    ) from error
+                version = max(version + 1, next_version(export_dir))
+                target = os.path.join(export_dir, str(version))
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise

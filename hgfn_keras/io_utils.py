@@ -50,6 +50,36 @@ def atomic_write_text(path, text):
             os.remove(tmp)
 
 
+def check_writable_folder(folder, what):
+    """Refuses an output folder that cannot be written, before any work; creates nothing.
+
+    The folder, or the nearest of its parents that exists (the folder is made later),
+    must be a folder, not a file, and a probe file must be writable in it. A run that
+    finds this out only when it writes its results has trained for nothing.
+
+    Args:
+        folder: the output folder.
+        what: how the error names it (e.g. "--output-dir").
+
+    Raises:
+        ValueError: one line naming `what`, the path and the reason.
+    """
+    path = os.path.abspath(os.fspath(folder))
+    existing = path
+    while not os.path.exists(existing) and os.path.dirname(existing) != existing:
+        existing = os.path.dirname(existing)
+    if not os.path.isdir(existing):
+        raise ValueError(f"{what}: {existing!r} is a file, not a folder, so {path!r} cannot "
+                         "be written. Choose another folder.")
+    try:
+        handle, probe = tempfile.mkstemp(prefix=".probe-", dir=existing)
+        os.close(handle)
+        os.remove(probe)
+    except OSError as error:
+        raise ValueError(f"{what}: cannot write into the folder {existing!r} "
+                         f"({error.strerror or error}). Choose a writable folder.") from error
+
+
 def strict_json_value(data, where="data"):
     """`data` with numpy scalars / arrays as Python values and explained NaN/inf as None.
 

@@ -20,6 +20,7 @@ import os
 
 import keras
 
+from hgfn_keras.backup_fingerprint import check_backup, claim_backup
 from hgfn_keras.callbacks import AtomicBackupAndRestore, RandomStateBackup
 from hgfn_keras.class_weights import balanced_class_weights, class_weight_to_sample_weight
 from hgfn_keras.data.dataset import as_tf_dataset, epoch_shuffled_dataset
@@ -137,7 +138,7 @@ class FitResult:
 
 
 def fit(model, config, dataset, backup_dir=None, callbacks=None, monitor="val_loss",
-        mode="min", verbose=2, epochs=None, **fit_kwargs):
+        mode="min", verbose=2, epochs=None, restart=False, **fit_kwargs):
     """Trains `model` on the dataset's training split, validating on its validation split.
 
     The callbacks, in order: the epoch-keyed row order (a resumed run sees the
@@ -153,18 +154,24 @@ def fit(model, config, dataset, backup_dir=None, callbacks=None, monitor="val_lo
         model: a compiled `MultiTaskModel` (from `build_and_compile`).
         config: the `TrainConfig`.
         dataset: a `MultimodalDataset` or a `StreamedDataset`.
-        backup_dir: where the backup lives during the run (None: no backup).
+        backup_dir: where the backup lives during the run (None: no backup). It
+            records the run's settings; a backup of other settings is refused
+            (`hgfn_keras.backup_fingerprint.claim_backup`), never resumed.
         callbacks: more callbacks, run before the early stopping (e.g.
             `ValidationMetrics`, which adds the keys an objective reads).
         monitor, mode: what the early stopping watches (`val_loss`, min).
         verbose: Keras' fit verbosity.
         epochs: most epochs (default `config.epochs`).
+        restart: move an existing backup aside (`<backup_dir>.old-<timestamp>`) and
+            start afresh.
         **fit_kwargs: other `keras.Model.fit` arguments (e.g. `initial_epoch`).
 
     Returns:
         A `FitResult`.
     """
     _check_config(config)
+    if backup_dir is not None:  # before any work: a backup of another run is refused
+        claim_backup(backup_dir, config, restart=restart)
     train_ds, val_ds, all_callbacks = _training_pipelines(model, config, dataset)
     rebalancing = TaskRebalancing()
     all_callbacks.append(rebalancing)
@@ -345,7 +352,7 @@ class RunResult:
 
 
 def train_and_evaluate(config, dataset, output_dir, strategy=None, verbose=2, record=None,
-                       callbacks=None):
+                       callbacks=None, restart=False):
     """One whole run: build and compile (in `strategy`'s scope), fit, evaluate on
     the test split, and write the run's files into `output_dir`.
 
@@ -355,10 +362,13 @@ def train_and_evaluate(config, dataset, output_dir, strategy=None, verbose=2, re
     entry: `"thresholds"` and the test metrics at them (`"tasks"`, `"mean"`,
     `"mean_over"`).
 
-    The files: `metrics.json` (the test metrics and a `run` entry),
-    `config.json` (`record`, default the config's fields), `history.json`,
-    `task_weights.csv` and `model.keras`. A run killed and started again with
-    the same `output_dir` resumes from its backup. The caller seeds before
+    The files: `model.keras` (first), `config.json` (`record`, default the
+    config's fields), `history.json`, `task_weights.csv` and, last, `metrics.json`
+    (the test metrics and a `run` entry): a run that has `metrics.json` has all
+    of them. An `output_dir` that cannot be written is refused before training. A run killed and started again with
+    the same `output_dir` and settings resumes from its backup; with other
+    settings it is refused (`restart=True` moves the old backup aside). The
+    caller seeds before
     (`keras.utils.set_random_seed(config.seed)`), for repeatable runs.
     `callbacks` go to `fit` (e.g. `MultiTaskTensorBoard`).
 
@@ -369,9 +379,12 @@ def train_and_evaluate(config, dataset, output_dir, strategy=None, verbose=2, re
 
     import tensorflow as tf
 
-    from hgfn_keras.io_utils import atomic_write_json
+    from hgfn_keras.io_utils import atomic_write_json, check_writable_folder
 
     _check_config(config)
+    check_writable_folder(output_dir, "output_dir")  # before training, not after it
+    if not restart:  # a backup of other settings is refused before the model is built
+        check_backup(backup_path(output_dir), config)
     strategy = strategy or tf.distribute.get_strategy()
     with strategy.scope():
         model = build_and_compile(config, dataset)
@@ -381,7 +394,7 @@ def train_and_evaluate(config, dataset, output_dir, strategy=None, verbose=2, re
         model.check_labels(y_test)
     started = time.time()
     result = fit(model, config, dataset, backup_dir=backup_path(output_dir), verbose=verbose,
-                 callbacks=callbacks)
+                 callbacks=callbacks, restart=restart)
     fit_seconds = time.time() - started
     metrics = evaluate(model, dataset)
     if config.decision_thresholds:  # chosen on validation, scored on test
@@ -393,17 +406,24 @@ def train_and_evaluate(config, dataset, output_dir, strategy=None, verbose=2, re
         "seed": config.seed, "epochs_run": len(result.history.history["loss"]),
         "fit_seconds": round(fit_seconds, 1), "test_rows": dataset.size("test"),
     }
-    atomic_write_json(os.path.join(output_dir, "metrics.json"), metrics)
+    # The model first, through a temporary name (a reader never sees half a model, a
+    # failed save leaves no staging file): metrics.json never describes a model that
+    # was not written.
+    os.makedirs(output_dir, exist_ok=True)
+    staging = os.path.join(output_dir, ".model.partial.keras")
+    try:
+        model.save(staging)
+        os.replace(staging, os.path.join(output_dir, "model.keras"))
+    finally:
+        if os.path.exists(staging):
+            os.remove(staging)
     atomic_write_json(os.path.join(output_dir, "config.json"),
                       config.to_dict() if record is None else record)
     atomic_write_json(os.path.join(output_dir, "history.json"),
                       {k: [float(v) for v in vals] for k, vals in result.history.history.items()})
     write_task_weights(os.path.join(output_dir, "task_weights.csv"), model.loss_names,
                        result.rebalancing)
-    # Through a temporary name, so a reader never sees half a model.
-    staging = os.path.join(output_dir, ".model.partial.keras")
-    model.save(staging)
-    os.replace(staging, os.path.join(output_dir, "model.keras"))
+    atomic_write_json(os.path.join(output_dir, "metrics.json"), metrics)  # last: the run is done
     return RunResult(metrics=metrics, fit=result)
 
 

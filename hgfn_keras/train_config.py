@@ -162,7 +162,10 @@ class TrainConfig:
             return isinstance(value, int) and not isinstance(value, bool)
 
         def is_number(value):
-            return isinstance(value, (int, float)) and not isinstance(value, bool)
+            # Finite only: NaN passes every `<`/`<=` range check (`nan <= 0` is False) and
+            # a NaN learning rate or alpha trains to NaN weights.
+            return (isinstance(value, (int, float)) and not isinstance(value, bool)
+                    and float("-inf") < value < float("inf"))
 
         if self.fusion not in FUSIONS:
             fail("fusion", f"must be one of {sorted(FUSIONS)}")

@@ -402,10 +402,11 @@ def test_npz_mask_unknown_modality(tmp_path):
     _bad(tmp_path, arrays, r"`mask_smell` is a mask for an unknown modality 'smell'")
 
 
-def test_npz_mask_values(tmp_path):
+@pytest.mark.parametrize("bad", [0.5, -1.0, 2.0])
+def test_npz_mask_values(tmp_path, bad):
     arrays = _valid_arrays()
-    arrays["mask_audio"] = np.full(20, 0.5)
-    _bad(tmp_path, arrays, r"`mask_audio` must hold only 0 and 1.*\[0\.5\]")
+    arrays["mask_audio"] = np.full(20, bad)
+    _bad(tmp_path, arrays, rf"`mask_audio` must hold only 0 and 1.*\[{bad}\]")
 
 
 # --------------------------------------------------------------------------- load_dataset

@@ -125,6 +125,8 @@ def test_csv_manifest(model_dir, tmp_path):
     ("no_input", "--input:"),
     ("missing_key", "has no 'x_audio'"),
     ("bad_extension", "expected an .npz or .csv file"),
+    ("bad_mask", "`mask_audio` must hold only 0 (modality missing) and 1 (present). "
+                 "Received: value(s) [-1.0, 0.5] in 2 row(s), the first [2, 5]"),
 ])
 def test_bad_input_is_one_error_line(model_dir, tmp_path, case, message):
     folder, _, x, _ = model_dir
@@ -139,6 +141,10 @@ def test_bad_input_is_one_error_line(model_dir, tmp_path, case, message):
     elif case == "bad_extension":
         data = tmp_path / "in.txt"
         data.write_text("x")
+    elif case == "bad_mask":  # not "partly present": refused, never scored
+        mask = x[MASK_KEY][:, 1].copy()
+        mask[[2, 5]] = [-1.0, 0.5]
+        data = _npz(tmp_path, x, mask_audio=mask)
     result = subprocess.run(
         [sys.executable, "-m", "training.predict", "--model", model, "--input", str(data),
          "--output", str(tmp_path / "p.csv")],

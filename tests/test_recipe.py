@@ -88,6 +88,18 @@ def test_train_config_round_trips_through_json():
         TrainConfig(theta=1.5)
 
 
+@pytest.mark.parametrize("field, value", [
+    ("learning_rate", float("nan")), ("learning_rate", float("inf")), ("alpha", float("nan")),
+    ("beta", float("nan")), ("weight_decay", float("inf")), ("theta", float("nan")),
+    ("dropout", float("nan")), ("token_dropout", float("-inf")),
+    ("tdb_learning_rate", float("nan")),
+])
+def test_non_finite_numbers_are_refused_naming_the_field(field, value):
+    """Was: `nan <= 0` is False, so learning_rate=nan and alpha=nan passed."""
+    with pytest.raises(ValueError, match=rf"^`{field}` must .* Received: {field}={value!r}$"):
+        TrainConfig(**{field: value})
+
+
 # ----------------------------------------------------------------- handles
 
 

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from hgfn_keras import Modality, Task, build_model
+from hgfn_keras.class_weights import class_weight_to_sample_weight
 from hgfn_keras.data.dataset import MASK_KEY
 
 MODALITIES = (Modality("image", width=4), Modality("audio", width=3))
@@ -112,3 +113,75 @@ def test_class_weight_per_task_equals_the_sample_weights_it_means():
     by_row = _trained_weights(x, y, sample_weight={"flood": np.ones(NUM_ROWS, "float32"),
                                                    "damage": damage})
     _assert_same(by_class, by_row)
+
+
+# ----------------------------------------------------------------- bad weights, named
+
+def _with(values, at, bad):
+    weights = np.ones(NUM_ROWS, "float32") if values is None else values
+    weights[at] = bad
+    return weights
+
+
+@pytest.mark.parametrize("sample_weight, message", [
+    (_with(None, 3, np.nan), r"`sample_weight` \(every task's row weights\) must be finite. "
+                             r"Received: \[nan\] at row\(s\) \[3\]"),
+    (_with(None, [2, 7], np.inf), r"`sample_weight` \(every task's row weights\) must be "
+                                  r"finite. Received: \[inf, inf\] at row\(s\) \[2, 7\]"),
+    (_with(None, 4, -1.0), r"`sample_weight` \(every task's row weights\) must be >= 0 \(0 "
+                           r"leaves a row out\). Received: \[-1.0\] at row\(s\) \[4\]"),
+    (np.ones(NUM_ROWS - 1), r"`sample_weight` \(every task's row weights\) must have shape "
+                            rf"\[N\] with N={NUM_ROWS}, one weight per row of the labels. "
+                            rf"Received: shape=\({NUM_ROWS - 1},\)"),
+    ({"damage": _with(None, 5, -0.5)}, r"`sample_weight\['damage'\]` \(task 'damage'\) must "
+                                       r"be >= 0 .* Received: \[-0.5\] at row\(s\) \[5\]"),
+    ({"damage": _with(None, 0, np.nan)}, r"`sample_weight\['damage'\]` \(task 'damage'\) "
+                                         r"must be finite"),
+    ({"flood": np.ones(NUM_ROWS + 2)}, r"`sample_weight\['flood'\]` \(task 'flood'\) must "
+                                       rf"have shape \[N\] with N={NUM_ROWS}.*shape=\({NUM_ROWS + 2},\)"),
+    ({"flod": np.ones(NUM_ROWS)}, r"`sample_weight` names task\(s\) \['flod'\] the model does "
+                                  r"not have. Tasks: \['flood', 'damage'\]"),
+    (np.array(["a"] * NUM_ROWS), r"`sample_weight` \(every task's row weights\) must hold "
+                                 r"numbers"),
+], ids=["nan", "inf", "negative", "short", "task-negative", "task-nan", "task-long",
+        "unknown-task", "strings"])
+def test_bad_sample_weights_are_named(sample_weight, message):
+    """Was: one NaN made every weight NaN, a negative weight trained on a negative loss,
+    a wrong length gave a raw IndexError."""
+    x, y = _data()
+    model = _model("dmtl")
+    with pytest.raises(ValueError, match=message):
+        model.fit(x, y, sample_weight=sample_weight, epochs=1, verbose=0)
+    with pytest.raises(ValueError, match=message):
+        model.evaluate(x, y, sample_weight=sample_weight, verbose=0)
+    with pytest.raises(ValueError, match=message):
+        model.fit(x, y, validation_data=(x, y, sample_weight), epochs=1, verbose=0)
+    assert not model.built or all(np.all(np.isfinite(w)) for w in model.get_weights())
+
+
+@pytest.mark.parametrize("class_weight, message", [
+    ({"damage": {3: 2.0}}, r"`class_weight\['damage'\]` names class 3, which task 'damage' "
+                           r"does not have \(classes 0..2\)"),
+    ({"flood": {-1: 2.0}}, r"`class_weight\['flood'\]` names class -1, which task 'flood'"),
+    ({"damage": {"high": 2.0}}, r"names class 'high', which task 'damage' does not have"),
+    ({"damage": {0: float("nan")}}, r"`class_weight\['damage'\]\[0\]` must be a finite number "
+                                    r">= 0. Received: nan"),
+    ({"damage": {0: float("inf")}}, r"must be a finite number >= 0. Received: inf"),
+], ids=["class-3-of-3", "class-minus-1", "unknown-name", "nan-weight", "inf-weight"])
+def test_class_weight_for_a_class_the_task_does_not_have_is_named(class_weight, message):
+    """Was: ignored silently (no row has label 3)."""
+    x, y = _data()
+    with pytest.raises(ValueError, match=message):
+        _model("dmtl").fit(x, y, class_weight=class_weight, epochs=1, verbose=0)
+
+
+def test_class_weight_by_class_name():
+    tasks = [Task("flood", 2), Task("damage", 3, class_names=("none", "some", "severe"))]
+    _, y = _data()
+    by_name = class_weight_to_sample_weight(y, {"damage": {"severe": 2.0}}, tasks=tasks)
+    by_index = class_weight_to_sample_weight(y, {"damage": {2: 2.0}}, tasks=tasks)
+    np.testing.assert_array_equal(by_name["damage"], by_index["damage"])
+    assert by_name["damage"].sum() == NUM_ROWS + 3  # 3 rows of class 2
+    with pytest.raises(ValueError, match=r"names class 'high', which task 'damage' does not "
+                                         r"have \(classes 0..2 or \['none', 'some', 'severe'\]\)"):
+        class_weight_to_sample_weight(y, {"damage": {"high": 1.0}}, tasks=tasks)

@@ -231,8 +231,13 @@ def broken_npz(tmp_path_factory):
         (["--dataset", "nope"], r"'clothing', 'npz:PATH'.*'tfrecord:DIR'.*Received: spec='nope'"),
         (["--dataset", "npz:/does/not/exist.npz"], r"does not exist.*/does/not/exist\.npz"),
         (["--dataset", "npz:BROKEN"], r"at least two modalities.*x_image"),
+        (["--learning-rate", "nan"], r"`learning_rate` must be a positive number. "
+                                     r"Received: learning_rate=nan"),
+        (["--mtl", "dmtl", "--alpha", "nan"], r"`alpha` must be a number >= 0 or None. "
+                                              r"Received: alpha=nan"),
     ],
-    ids=["theta", "epochs", "fusion", "dataset", "missing-npz", "broken-npz"],
+    ids=["theta", "epochs", "fusion", "dataset", "missing-npz", "broken-npz", "nan-learning-rate",
+         "nan-alpha"],
 )
 def test_bad_arguments(args, message, broken_npz, tmp_path):
     args = [a.replace("BROKEN", str(broken_npz)) for a in args]

@@ -284,6 +284,8 @@ def read_npz(path: str, scorer: _Scorer) -> tuple:
     """Reads an .npz feature file; returns `(ids, x, skipped)` as `read_csv` does."""
     import numpy as np
 
+    from hgfn_keras.data.dataset import check_mask_values
+
     try:
         data = np.load(path, allow_pickle=False)
     except Exception as error:  # noqa: BLE001
@@ -317,6 +319,10 @@ def read_npz(path: str, scorer: _Scorer) -> tuple:
                 m = data[f"mask_{name}"].reshape(-1)
                 if len(m) != rows:
                     raise InputError(f"--input: mask_{name} has {len(m)} rows, x_{name} {rows}")
+                try:
+                    check_mask_values(m, f"mask_{name}")
+                except ValueError as error:
+                    raise InputError(f"--input: {error}") from error
                 mask[:, j] = m
     reasons = [None] * rows
     for j, name in enumerate(modalities):

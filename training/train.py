@@ -84,7 +84,7 @@ DEFAULTS = {
 RUN_ARGUMENTS = ("output_dir", "export_dir", "name", "version", "no_export", "verbose",
                  "strategy", "config", "no_rebalance", "no_tdb", "no_sample_ratios",
                  "no_normalize_losses",
-                 "tensorboard")
+                 "tensorboard", "restart")
 
 
 def config_argv(parser, argv):
@@ -93,7 +93,8 @@ def config_argv(parser, argv):
     The file is a JSON object `{argument name: value}` (the names of
     `DIR/config.json`); flags already in `argv` come later and so win. A `null`
     keeps the default; a `true`/`false` turns a switch (`no_export`) on or off;
-    the key `config` is ignored (a run's own config.json records it).
+    the keys `config` and `restart` are ignored (a run's own config.json records
+    them; a restart is asked for on the command line, not repeated by a file).
 
     Args:
         parser: the `argparse.ArgumentParser` of this CLI.
@@ -126,7 +127,7 @@ def config_argv(parser, argv):
     tokens = []
     for key, value in config.items():
         action, flag = actions[key], actions[key].option_strings[-1]
-        if key == "config" or (value is None and action.default is None):
+        if key in ("config", "restart") or (value is None and action.default is None):
             continue
         if action.nargs == 0:  # a switch such as --no-export
             if not isinstance(value, bool):
@@ -214,6 +215,11 @@ def parse_args(argv=None):
                    help="SavedModel version. Default: the next free integer")
     p.add_argument("--no-export", action="store_true",
                    help="Skip the SavedModel export. Default: export")
+    p.add_argument("--restart", action="store_true",
+                   help="Move an interrupted run's backup in the output folder aside "
+                   "(DIR/backup.old-<timestamp>) and start afresh. Without it, the backup is "
+                   "resumed when its settings are this run's and refused otherwise. "
+                   "Default: off")
     p.add_argument("--batch-size", type=int, default=DEFAULTS["batch_size"],
                    help="Rows per training batch. Default: %(default)s")
     p.add_argument("--learning-rate", type=float, default=DEFAULTS["learning_rate"],
@@ -405,6 +411,7 @@ def run(args):
     from hgfn_keras.data import load_dataset
     from hgfn_keras.distribute import get_strategy
     from hgfn_keras.export import export_saved_model, has_modality_weights
+    from hgfn_keras.io_utils import check_writable_folder
     from hgfn_keras.metrics import format_results_table
 
     started = time.time()
@@ -416,6 +423,10 @@ def run(args):
     name = args.name or f"{config.fusion}_{dataset.name}"
     output_dir = args.output_dir or os.path.join("runs", name)
     export_dir = args.export_dir or os.path.join("saved_models", name)
+    # Before training, not when the results are written.
+    check_writable_folder(output_dir, "--output-dir")
+    if not args.no_export:
+        check_writable_folder(export_dir, "--export-dir")
     sizes = {s: dataset.size(s) for s in ("train", "validation", "test")}
     print(f"Dataset {dataset.name!r}: modalities {dataset.modality_names}, tasks "
           f"{dataset.task_names}, rows {sizes}", flush=True)
@@ -431,7 +442,7 @@ def run(args):
     callbacks = tensorboard_callbacks(dataset, output_dir) if args.tensorboard else None
     result = recipe.train_and_evaluate(config, dataset, output_dir, strategy=strategy,
                                        verbose=verbose, record=vars(args),
-                                       callbacks=callbacks)
+                                       callbacks=callbacks, restart=args.restart)
     model, metrics = result.fit.model, result.metrics
     print(f"\nTest split ({sizes['test']} rows), {config.fusion.upper()} + "
           f"{config.mtl.upper()} on {dataset.name}, seed {config.seed}:")

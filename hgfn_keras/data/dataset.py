@@ -57,6 +57,40 @@ class MultimodalDataset:
         return int(np.asarray(x[MASK_KEY]).shape[0])
 
 
+def check_mask_values(mask, name=MASK_KEY):
+    """Refuses a modality mask holding anything but 0 (missing) and 1 (present).
+
+    A mask of -1, 0.5 or 2 is not "partly present": the fusion multiplies by it,
+    so it scales the modality's vector and weight and the model answers with
+    confident nonsense. The serving signature refuses such masks too.
+
+    Args:
+        mask: an array-like mask (`[N, M]` or `[N]`), bool or numeric.
+        name: how the error names it (an input, an npz key).
+
+    Returns:
+        The mask as a numpy array (unchanged values).
+
+    Raises:
+        ValueError: naming `name`, the values other than 0 and 1 and their rows.
+    """
+    values = np.asarray(mask)
+    if values.dtype == bool:
+        return values
+    if not np.issubdtype(values.dtype, np.number):
+        raise ValueError(f"`{name}` must hold only 0 (modality missing) and 1 (present). "
+                         f"Received: dtype={values.dtype}")
+    bad = ~np.isin(values, (0, 1))
+    if bad.any():
+        rows = np.flatnonzero(bad.reshape(len(bad), -1).any(axis=1)) if values.ndim else []
+        found = np.unique(values[bad])[:10].tolist()
+        raise ValueError(
+            f"`{name}` must hold only 0 (modality missing) and 1 (present). Received: "
+            f"value(s) {found} in {len(rows)} row(s), the first {[int(r) for r in rows[:10]]}"
+        )
+    return values
+
+
 def as_tf_dataset(x, y=None, batch_size=128, shuffle=False, seed=0):
     """A batched `tf.data.Dataset` of `(x, y)` (or `x`) from numpy dicts.
 

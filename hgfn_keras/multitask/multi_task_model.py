@@ -9,8 +9,8 @@ import tensorflow as tf
 from keras import ops
 
 from hgfn_keras import distribute
-from hgfn_keras.class_weights import class_weight_to_sample_weight
-from hgfn_keras.data.dataset import MASK_KEY
+from hgfn_keras.class_weights import check_sample_weight, class_weight_to_sample_weight
+from hgfn_keras.data.dataset import MASK_KEY, check_mask_values
 from hgfn_keras.feature_normalization import FeatureNormalization
 from hgfn_keras.fusion import Fusion
 from hgfn_keras.labels import check_label_range
@@ -496,8 +496,8 @@ class MultiTaskModel(keras.Model):
     def prepare_inputs(self, x):
         """Checks a dict of numpy inputs against the network's inputs.
 
-        The `modality_mask` may be left out (every modality is then present).
-        Returns `x` unchanged.
+        The `modality_mask` may be left out (every modality is then present); when
+        given, it must hold only 0 and 1. Returns `x` unchanged.
         """
         if not isinstance(x, dict):
             return x
@@ -535,6 +535,8 @@ class MultiTaskModel(keras.Model):
                     f"The {what} {tensor.name!r} must have shape [{wanted}]. "
                     f"Received: shape={np.shape(value)}"
                 )
+        if MASK_KEY in x:
+            check_mask_values(x[MASK_KEY])
         return x
 
     def check_labels(self, y):
@@ -556,6 +558,14 @@ class MultiTaskModel(keras.Model):
             checked[task.name] = check_label_range(y[task.name], task.num_classes,
                                                    task.name).astype("int32")
         return checked
+
+    def _check_sample_weight(self, sample_weight, y):
+        """Row weights checked against numpy labels (`class_weights.check_sample_weight`):
+        finite, >= 0, one per row, for tasks the model has; float32."""
+        if sample_weight is None or not isinstance(y, dict):
+            return sample_weight
+        num_rows = len(next(iter(y.values()))) if y else 0
+        return check_sample_weight(sample_weight, self.task_names, num_rows)
 
     def summary(self, *args, expand_nested=True, **kwargs):
         """`keras.Model.summary`, nested layers shown by default: the inputs, the
@@ -579,15 +589,15 @@ class MultiTaskModel(keras.Model):
         """
         x = self.prepare_inputs(x)
         y = self.check_labels(y)
+        sample_weight = self._check_sample_weight(sample_weight, y)
         if class_weight is not None:
             if not isinstance(y, dict):
                 raise ValueError(
                     "`class_weight` needs the labels as a dict of numpy arrays (`y=`); with "
                     "a dataset, yield (x, y, sample_weight) instead. Received: "
                     f"y of type {type(y).__name__}")
-            sample_weight = class_weight_to_sample_weight(y, class_weight, sample_weight)
-        if sample_weight is not None and not isinstance(sample_weight, dict):
-            sample_weight = np.asarray(sample_weight, "float32")
+            sample_weight = class_weight_to_sample_weight(y, class_weight, sample_weight,
+                                                          tasks=self.tasks)
         if isinstance(y, dict):
             self.set_task_counts(y, sample_weight)
         if sample_weight is not None:
@@ -604,15 +614,19 @@ class MultiTaskModel(keras.Model):
         if not any(isinstance(c, TaskRebalancing) for c in callbacks):
             callbacks.insert(0, TaskRebalancing())
         if isinstance(validation_data, (tuple, list)) and len(validation_data) >= 2:
+            y_val = self.check_labels(validation_data[1])
             validation_data = (
                 self.prepare_inputs(validation_data[0]),
-                self.check_labels(validation_data[1]),
-                *validation_data[2:],
+                y_val,
+                *[self._check_sample_weight(w, y_val) for w in validation_data[2:3]],
             )
         return super().fit(x, y, validation_data=validation_data, callbacks=callbacks, **kwargs)
 
     def evaluate(self, x=None, y=None, **kwargs):
-        return super().evaluate(self.prepare_inputs(x), self.check_labels(y), **kwargs)
+        y = self.check_labels(y)
+        if kwargs.get("sample_weight") is not None:
+            kwargs["sample_weight"] = self._check_sample_weight(kwargs["sample_weight"], y)
+        return super().evaluate(self.prepare_inputs(x), y, **kwargs)
 
     def predict(self, x, **kwargs):
         return super().predict(self.prepare_inputs(x), **kwargs)
