@@ -68,7 +68,7 @@ def build_model(
             is masked with this probability (never all of a row's modalities;
             `ModalityDropout`), so the model learns to answer when a modality
             is missing. Needs `use_modality_mask`. None: the preset's (package
-            0.2, paper 0); 0: off.
+            `PACKAGE_MODALITY_DROPOUT`, paper 0); 0: off.
         mtl: the multi-task strategy: `"dmtl"` (default, the paper's dynamic
             task balancing), `"lsew"` (equal weights), `"moo"` (MGDA-UB),
             `"gradnorm"`, `"uncertainty"`, `"dwa"`, or a `TaskWeighting` layer.
@@ -91,9 +91,10 @@ def build_model(
             normalisation to; without it, `fit` adapts on its numpy inputs.
         preset: `"package"` (default): a fusion or strategy given by name gets
             the package's recommended arguments where `fusion_kwargs` /
-            `mtl_kwargs` do not set them (HGFN: `alignment="project"`,
-            `keep_modalities=True`; DMTL: `rebalance_on="validation"`), and
-            modality dropout 0.2; `"paper"`: the layers' own defaults, the
+            `mtl_kwargs` do not set them (HGFN: projected to 128 by Dense +
+            ReLU, its modality vectors kept beside the levels, weighted; DMTL:
+            no epoch-end re-balancing), and modality dropout
+            (`hgfn_keras.presets.PACKAGE_MODALITY_DROPOUT`); `"paper"`: the layers' own defaults, the
             paper's exact reading, and no modality dropout. See
             `hgfn_keras.presets`.
         name: the model's name.

@@ -256,16 +256,13 @@ class TrainConfig:
                     f"Received: {name}={getattr(self, name)!r}")
 
     def fusion_kwargs(self):
-        """The fusion's constructor arguments (the fields that apply to it; None
-        values of `similarity`, `alignment` and `keep_modalities` leave the
-        preset's or the fusion's own default)."""
+        """The fusion's constructor arguments (the fields that apply to it; a
+        field left at None leaves the preset's or the fusion's own default)."""
         kwargs = {}
         for name in fusion_fields(self.fusion):
             if name == "cfc_units":
                 kwargs["units"] = self.cfc_units
-            elif not (name in ("similarity", "alignment", "keep_modalities",
-                               "projection_activation")
-                      and getattr(self, name) is None):
+            elif getattr(self, name) is not None:
                 kwargs[FUSION_FIELDS[name]] = getattr(self, name)
         return kwargs
 

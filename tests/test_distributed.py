@@ -53,7 +53,9 @@ MIRRORED = textwrap.dedent("""
     def train(strategy):
         keras.utils.set_random_seed(0)
         with strategy.scope():
+            # No random masks (modality dropout), so that the runs can be compared.
             model = build_model(modalities, tasks, mtl=mtl, dropout=0.0, head_units=8,
+                                modality_dropout=0.0,
                                 shared_units=8 if mtl == "gradnorm" else None,
                                 mtl_kwargs={"learning_rate": 0.05} if mtl == "dmtl" else None)
             model.compile(optimizer=keras.optimizers.SGD(0.1))

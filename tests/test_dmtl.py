@@ -34,7 +34,7 @@ def _data(seed=0, rows=ROWS):
 def _model(seed=0, **mtl_kwargs):
     keras.utils.set_random_seed(seed)
     model = build_model(list(MODALITIES), list(TASKS), fusion="hgfn", head_units=4, dropout=0.0,
-                        mtl="dmtl", mtl_kwargs=mtl_kwargs,
+                        mtl="dmtl", mtl_kwargs=mtl_kwargs, preset="paper",
                         shared_units=4 if mtl_kwargs.get("grad_norm_layer") == "shared" else None)
     model.compile(optimizer=keras.optimizers.SGD(0.05))
     return model

@@ -20,7 +20,7 @@ from hgfn_keras import (
     count_vertices,
     get_fusion,
 )
-from hgfn_keras.fusion import Fusion, build_levels
+from hgfn_keras.fusion import Fusion, ModalityDropout, build_levels
 from tests.layer_checks import random_modalities, run_fusion_layer_test, run_layer_test
 
 SLOPE = 0.3  # the LeakyReLU slope the layers use by default
@@ -247,6 +247,8 @@ SUB_LAYER_CASES = {
                                 (4, 3), 0),
     "level_fusion": (lambda **kw: LevelFusion(scale=0.5, **kw), (WEIGHTS, STACKED), {},
                      (4, 5), 0),
+    "modality_dropout": (lambda **kw: ModalityDropout(0.3, seed=0, **kw), (MASK,), {},
+                         (4, 3), 0),
 }
 
 

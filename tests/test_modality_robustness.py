@@ -163,7 +163,8 @@ def test_rebalancing_on_validation_reads_the_validation_losses():
     x, y = _data(rows=48)
     keras.utils.set_random_seed(0)
     model = build_model(MODALITIES, TASKS, fusion="cfc", fusion_kwargs={"units": 8},
-                        head_units=4, mtl="dmtl", mtl_kwargs={"rebalance_on": "validation"})
+                        head_units=4, mtl="dmtl",
+                        mtl_kwargs={"rebalance": True, "rebalance_on": "validation"})
     model.compile(optimizer=keras.optimizers.Adam(1e-2))
     split = {k: v[:32] for k, v in x.items()}, {k: v[:32] for k, v in y.items()}
     val = {k: v[32:] for k, v in x.items()}, {k: v[32:] for k, v in y.items()}
@@ -264,20 +265,22 @@ def _layers(model):
 def test_package_preset_adds_the_recommended_settings_and_paper_keeps_the_layers_own():
     package = build_model(MODALITIES, TASKS, fusion="hgfn", mtl="dmtl")
     paper = build_model(MODALITIES, TASKS, fusion="hgfn", mtl="dmtl", preset="paper")
-    assert package.fusion_layer.alignment == "project" and package.fusion_layer.keep_modalities
-    assert package.task_weighting.rebalance_on == "validation"
+    fusion = package.fusion_layer
+    assert (fusion.alignment, fusion.units, fusion.keep_modalities) == ("project", 128, "weighted")
+    assert fusion.projection_activation == "relu" and fusion.width == 128
+    assert package.task_weighting.rebalance is False
     assert _layers(package)["modality_dropout"].rate == 0.2
     defaults = HierarchicalGraphFusion(modality_names=[m.name for m in MODALITIES])
     for key, value in defaults.get_config().items():
         if key not in ("name", "trainable", "dtype"):
             assert paper.fusion_layer.get_config()[key] == value, key
-    assert paper.task_weighting.rebalance_on == "train"
+    assert paper.task_weighting.rebalance and paper.task_weighting.rebalance_on == "train"
     assert "modality_dropout" not in _layers(paper)
     # The caller's own arguments win over the preset's.
-    mine = build_model(MODALITIES, TASKS, fusion_kwargs={"alignment": "pad"},
-                       mtl_kwargs={"rebalance_on": "train"}, modality_dropout=0.0)
+    mine = build_model(MODALITIES, TASKS, fusion_kwargs={"alignment": "pad", "units": 4},
+                       mtl_kwargs={"rebalance": True}, modality_dropout=0.0)
     assert mine.fusion_layer.alignment == "pad" and mine.fusion_layer.keep_modalities
-    assert mine.task_weighting.rebalance_on == "train"
+    assert mine.task_weighting.rebalance
     assert "modality_dropout" not in _layers(mine)
     # GFN (the paper's baseline) and the other strategies are left as they are.
     gfn = build_model(MODALITIES, TASKS, fusion="gfn", mtl="lsew")
@@ -292,7 +295,7 @@ def test_paper_preset_gives_the_paper_layers_outputs_for_the_same_weights():
     explicit = build_model(MODALITIES, TASKS, mtl="dmtl", modality_dropout=0.0,
                            fusion=HierarchicalGraphFusion(
                                modality_names=[m.name for m in MODALITIES], name="fusion"),
-                           mtl_kwargs={"rebalance_on": "train"})
+                           mtl_kwargs={"rebalance": True})
     explicit.set_weights(paper.get_weights())
     got, want = paper.predict(x, verbose=0), explicit.predict(x, verbose=0)
     for name in want:

@@ -33,7 +33,7 @@ def _data(seed=0):
 def _model(mtl, fusion="cfc", **kwargs):
     keras.utils.set_random_seed(0)
     model = build_model(list(MODALITIES), list(TASKS), fusion=fusion, mtl=mtl, head_units=4,
-                        dropout=0.0, **kwargs)
+                        dropout=0.0, modality_dropout=0.0, **kwargs)
     model.compile(optimizer=keras.optimizers.SGD(0.05))
     return model
 

@@ -44,7 +44,8 @@ def _data(seed=0, rows=ROWS):
 
 def _model(seed=0, mtl="dmtl", tasks=TASKS):
     keras.utils.set_random_seed(seed)
-    model = build_model(list(MODALITIES), list(tasks), head_units=4, dropout=0.0, mtl=mtl)
+    model = build_model(list(MODALITIES), list(tasks), head_units=4, dropout=0.0, mtl=mtl,
+                        preset="paper")
     model.compile(optimizer=keras.optimizers.Adam(1e-2))
     return model
 

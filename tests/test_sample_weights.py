@@ -39,7 +39,7 @@ def _model(mtl):
     keras.utils.set_random_seed(0)
     model = build_model(list(MODALITIES), list(TASKS), fusion="hgfn",
                         fusion_kwargs={"theta": 0.5}, head_units=4, dropout=0.0,
-                        normalize=False, mtl=mtl)
+                        normalize=False, mtl=mtl, modality_dropout=0.0)
     model.compile(optimizer=keras.optimizers.Adam(1e-2))
     return model
 

@@ -245,9 +245,9 @@ def parse_args(argv=None):
                    choices=["auto", "pad", "project"],
                    help="How HGFN brings the modalities to one width: auto (pad up to width "
                    "256, project wider ones to 256), pad (the paper) or project. "
-                   "Default: the preset's (package project, paper auto)")
+                   "Default: the preset's (package project to 128, paper auto)")
     p.add_argument("--units", type=int, default=DEFAULTS["units"],
-                   help="HGFN's aligned width D. Default: the widest modality")
+                   help="HGFN's aligned width D. Default: the preset's (package 128, paper the widest modality)")
     p.add_argument("--similarity", default=DEFAULTS["similarity"], choices=["cosine", "dot"],
                    help="Edge similarity of the graph fusions. Default: the fusion's "
                    "(HGFN cosine, GFN dot)")
@@ -255,7 +255,8 @@ def parse_args(argv=None):
                    type=_keep_modalities, metavar="{yes,no,weighted}",
                    help="HGFN also outputs the aligned modality vectors beside its levels: "
                    "yes, no (the paper's eq. 7, levels only) or weighted (each scaled by "
-                   "M times its DAU weight). Default: the preset's (package yes, paper no)")
+                   "M times its DAU weight). Default: the preset's (package weighted, "
+                   "paper no)")
     p.add_argument("--projection-activation", default=DEFAULTS["projection_activation"],
                    help="Activation of HGFN's learned projections when it projects (a Keras "
                    "activation name). Default: linear")
@@ -263,13 +264,12 @@ def parse_args(argv=None):
                    metavar="P",
                    help="During training only, mask each present modality of a row with "
                    "probability P (never all of a row's modalities), so the model learns "
-                   "to answer when a modality is missing. Default: the preset's (package "
-                   "0.2, paper 0)")
+                   "to answer when a modality is missing. Default: the preset's (paper 0)")
     p.add_argument("--preset", default=DEFAULTS["preset"], choices=["package", "paper"],
                    help="package: the package's recommended settings for what is not given "
-                   "(HGFN projected with its modality vectors kept, DMTL re-balanced on "
-                   "validation losses, modality dropout 0.2); paper: the paper's exact "
-                   "reading. Default: %(default)s")
+                   "(HGFN projected to 128 by Dense+ReLU with its modality vectors kept, "
+                   "weighted; DMTL without the epoch-end re-balancing; modality dropout); "
+                   "paper: the paper's exact reading. Default: %(default)s")
     p.add_argument("--cfc-units", type=int, default=DEFAULTS["cfc_units"],
                    help="Fused width of CFC and tensor fusion. Default: %(default)s")
     p.add_argument("--embedding-dim", type=int, default=DEFAULTS["embedding_dim"],
