@@ -127,13 +127,30 @@ def summarise(results, methods, task_names):
     return summary, means
 
 
+def strategy_config(args, strategy, seed):
+    """The `TrainConfig` of a `--strategies` entry: a strategy name, optionally
+    with its own settings, e.g. "dmtl@rebalance=true" (they win over `--set`)."""
+    from hgfn_keras.train_config import TrainConfig
+
+    mtl, *settings = strategy.split("@")
+    own = {}
+    for item in settings:
+        field, sep, value = item.partition("=")
+        if not sep:
+            raise ValueError(f"strategy settings are FIELD=VALUE. Received: {item!r}")
+        own[field] = _value(value)
+    return TrainConfig(**dict(args.overrides, dataset=args.dataset, fusion=args.fusion, mtl=mtl,
+                              seed=seed, **own))
+
+
 def parse_args(argv=None):
     p = argparse.ArgumentParser(prog="python -m benchmarks.multitask_gain",
                                 description=__doc__.split("\n\n")[0])
     p.add_argument("--dataset", default="clothing", help="'clothing' or 'npz:PATH'.")
     p.add_argument("--fusion", default="hgfn", help="The fusion of every model. Default: %(default)s")
     p.add_argument("--strategies", default=DEFAULT_STRATEGIES,
-                   help="Comma-separated multi-task strategies. Default: %(default)s")
+                   help="Comma-separated multi-task strategies, each optionally with its "
+                   "own settings (dmtl@rebalance=true). Default: %(default)s")
     p.add_argument("--seeds", type=int, default=3, help="Seeds 0..K-1. Default: %(default)s")
     p.add_argument("--binary-concepts", action="store_true",
                    help="Replace each K-class task by K binary concept tasks first.")
@@ -150,11 +167,9 @@ def parse_args(argv=None):
         if not sep:
             p.error(f"--set expects FIELD=VALUE. Received: {item!r}")
         args.overrides[field.strip()] = _value(value.strip())
-    from hgfn_keras.train_config import TrainConfig
-
     for mtl in ["lsew", *args.strategies]:
         try:
-            TrainConfig(dataset=args.dataset, fusion=args.fusion, mtl=mtl, **args.overrides)
+            strategy_config(args, mtl, 0)
         except (TypeError, ValueError) as error:
             p.error(f"--strategies {mtl}: {error}")
     if args.seeds < 1:
@@ -166,7 +181,6 @@ def main(argv=None):
     args = parse_args(argv)
     from hgfn_keras.data import load_dataset
     from hgfn_keras.io_utils import atomic_write_json, atomic_write_text, strict_json_value
-    from hgfn_keras.train_config import TrainConfig
 
     methods = [SINGLE, *args.strategies]
     results = {method: [] for method in methods}
@@ -177,16 +191,14 @@ def main(argv=None):
         started = time.time()
         single = {}
         for task in dataset.tasks:  # one model per task, same fusion and recipe
-            config = TrainConfig(dataset=args.dataset, fusion=args.fusion, mtl="lsew",
-                                 seed=seed, **args.overrides)
+            config = strategy_config(args, "lsew", seed)
             single.update(run(config, single_task(dataset, task), args.split))
         results[SINGLE].append(single)
         print(f"seed {seed} {SINGLE}: {len(dataset.tasks)} models, "
               f"{time.time() - started:.0f} s", flush=True)
         for mtl in args.strategies:
             started = time.time()
-            config = TrainConfig(dataset=args.dataset, fusion=args.fusion, mtl=mtl, seed=seed,
-                                 **args.overrides)
+            config = strategy_config(args, mtl, seed)
             results[mtl].append(run(config, dataset, args.split))
             mean_f1 = _mean([v["f1"] for v in results[mtl][-1].values()])
             print(f"seed {seed} {mtl}: mean F1 {mean_f1:.3f}, {time.time() - started:.0f} s",

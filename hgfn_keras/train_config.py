@@ -247,8 +247,8 @@ class TrainConfig:
         applies = strategy_fields(self.mtl)
         for name in STRATEGY_FIELDS:
             if name not in applies and getattr(self, name) != defaults[name]:
-                flag = (f"--no-{name.replace('_', '-')}" if name in ("rebalance", "tdb", "sample_ratios",
-                                                                  "normalize_losses")
+                switch = name in ("rebalance", "tdb", "sample_ratios", "normalize_losses")
+                flag = (f"--no-{name.replace('_', '-')}" if switch and getattr(self, name) is False
                         else f"--{name.replace('_', '-')}")
                 raise ValueError(
                     f"`{name}` ({flag}) does not apply to mtl={self.mtl!r}: "

@@ -377,3 +377,25 @@ def test_binary_concepts_split_k_class_tasks():
     assert sorted(dataset.task_names) == ["flag", "kind_0", "kind_1", "kind_2"]
     _, y = dataset.splits["train"]
     assert np.all(y["kind_0"] + y["kind_1"] + y["kind_2"] == 1)
+
+
+def test_multitask_gain_end_to_end_on_a_tiny_npz(tmp_path, capsys):
+    from benchmarks import multitask_gain
+
+    rng = np.random.default_rng(0)
+    n = 60
+    audio = rng.normal(size=(n, 3)).astype("float32")
+    video = rng.normal(size=(n, 2)).astype("float32")
+    path = tmp_path / "tiny.npz"
+    np.savez(path, x_audio=audio, x_video=video, y_happy=(audio[:, 0] > 0).astype(int),
+             y_mood=np.digitize(video[:, 0], [-0.4, 0.4]))
+    out = tmp_path / "out"
+    summary = multitask_gain.main([
+        "--dataset", f"npz:{path}", "--strategies", "lsew,dmtl@rebalance=true", "--seeds", "1",
+        "--binary-concepts", "--set", "epochs=1", "--fusion", "cfc", "--output-dir",
+        str(out)])
+    assert set(summary) == {"single-task", "lsew", "dmtl@rebalance=true"}
+    result = _strict_json((out / "multitask_gain.json").read_text())
+    assert sorted(result["results"]["single-task"][0]) == ["happy", "mood_0", "mood_1", "mood_2"]
+    assert result["summary"]["single-task"]["delta_m_percent"] == 0.0
+    assert "| dmtl@rebalance=true |" in capsys.readouterr().out

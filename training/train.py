@@ -177,7 +177,10 @@ def parse_args(argv=None):
                    "GradNorm Adam 0.025)")
     p.add_argument("--no-rebalance", action="store_true",
                    help="Turn off the epoch-end re-balancing (dmtl, gradnorm only; TDB "
-                   "alone). Default: the strategy's own (on for dmtl)")
+                   "alone). Default: the preset's (package: off for dmtl; paper: on)")
+    p.add_argument("--rebalance", action="store_true",
+                   help="Turn the epoch-end re-balancing on (dmtl, gradnorm only), as the "
+                   "paper does (--preset paper has it on). Default: the preset's")
     p.add_argument("--no-tdb", action="store_true",
                    help="Turn off DMTL's dynamic task balancing step (dmtl only). "
                    "Default: on")
@@ -381,7 +384,9 @@ def train_config(args):
     from hgfn_keras import TrainConfig
 
     values = {k: v for k, v in vars(args).items() if k not in RUN_ARGUMENTS}
-    values["rebalance"] = False if args.no_rebalance else None
+    if args.rebalance and args.no_rebalance:
+        raise ValueError("--rebalance and --no-rebalance contradict each other: give one.")
+    values["rebalance"] = True if args.rebalance else (False if args.no_rebalance else None)
     values["tdb"] = False if args.no_tdb else None
     values["sample_ratios"] = False if args.no_sample_ratios else None
     values["normalize_losses"] = False if args.no_normalize_losses else None
