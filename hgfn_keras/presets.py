@@ -37,7 +37,7 @@ PACKAGE_FUSION_KWARGS = {"hgfn": {"alignment": "project", "units": 128,
 #: Likewise for a multi-task strategy given by name.
 PACKAGE_MTL_KWARGS = {"dmtl": {"rebalance": False}}
 #: `build_model(preset="package")`'s modality dropout.
-PACKAGE_MODALITY_DROPOUT = 0.2
+PACKAGE_MODALITY_DROPOUT = 0.3
 
 
 def check_preset(preset):

@@ -269,7 +269,7 @@ def test_package_preset_adds_the_recommended_settings_and_paper_keeps_the_layers
     assert (fusion.alignment, fusion.units, fusion.keep_modalities) == ("project", 128, "weighted")
     assert fusion.projection_activation == "relu" and fusion.width == 128
     assert package.task_weighting.rebalance is False
-    assert _layers(package)["modality_dropout"].rate == 0.2
+    assert _layers(package)["modality_dropout"].rate == 0.3
     defaults = HierarchicalGraphFusion(modality_names=[m.name for m in MODALITIES])
     for key, value in defaults.get_config().items():
         if key not in ("name", "trainable", "dtype"):
