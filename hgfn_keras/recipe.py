@@ -83,7 +83,8 @@ def build(config, dataset):
         dataset.modalities, model_tasks(config, dataset.tasks), fusion=config.fusion,
         fusion_kwargs=config.fusion_kwargs(), encoders=encoders,
         head_units=config.head_units, dropout=config.dropout,
-        modality_dropout=config.modality_dropout, mtl=config.mtl, mtl_kwargs=config.mtl_kwargs(), beta=config.beta,
+        modality_dropout=config.modality_dropout, mtl=config.mtl,
+        mtl_kwargs=config.mtl_kwargs(), beta=config.beta, preset=config.preset,
         normalization_data=x_train,  # statistics of the training split only
         name=f"{config.fusion}_{dataset.name}",
     )

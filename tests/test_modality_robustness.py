@@ -399,3 +399,21 @@ def test_multitask_gain_end_to_end_on_a_tiny_npz(tmp_path, capsys):
     assert sorted(result["results"]["single-task"][0]) == ["happy", "mood_0", "mood_1", "mood_2"]
     assert result["summary"]["single-task"]["delta_m_percent"] == 0.0
     assert "| dmtl@rebalance=true |" in capsys.readouterr().out
+
+
+def test_the_recipe_builds_the_configs_preset(tmp_path):
+    from hgfn_keras import TrainConfig, recipe
+    from hgfn_keras.data import load_npz
+
+    x, y = _data(rows=40)
+    path = tmp_path / "d.npz"
+    np.savez(path, **{f"x_{k}": v for k, v in x.items() if k != MASK_KEY},
+             **{f"mask_{m.name}": x[MASK_KEY][:, i] for i, m in enumerate(MODALITIES)},
+             **{f"y_{k}": v for k, v in y.items()})
+    dataset = load_npz(str(path))
+    package = recipe.build(TrainConfig(dataset=f"npz:{path}"), dataset)
+    paper = recipe.build(TrainConfig.paper(dataset=f"npz:{path}"), dataset)
+    assert package.fusion_layer.keep_modalities == "weighted"
+    assert "modality_dropout" in _layers(package) and not package.task_weighting.rebalance
+    assert paper.fusion_layer.keep_modalities is False and paper.fusion_layer.alignment == "auto"
+    assert "modality_dropout" not in _layers(paper) and paper.task_weighting.rebalance
