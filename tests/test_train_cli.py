@@ -235,9 +235,14 @@ def broken_npz(tmp_path_factory):
                                      r"Received: learning_rate=nan"),
         (["--mtl", "dmtl", "--alpha", "nan"], r"`alpha` must be a number >= 0 or None. "
                                               r"Received: alpha=nan"),
+        (["--rebalance", "--no-rebalance"], r"--rebalance and --no-rebalance contradict"),
+        (["--mtl", "lsew", "--rebalance"], r"`rebalance` \(--rebalance\) does not apply to "
+                                           r"mtl='lsew'"),
+        (["--modality-dropout", "1"], r"--modality-dropout must be in \[0, 1\). Received: 1.0"),
+        (["--keep-modalities", "maybe"], r"--keep-modalities.*expected yes, no or weighted"),
     ],
     ids=["theta", "epochs", "fusion", "dataset", "missing-npz", "broken-npz", "nan-learning-rate",
-         "nan-alpha"],
+         "nan-alpha", "rebalance-both", "rebalance-lsew", "modality-dropout", "keep-modalities"],
 )
 def test_bad_arguments(args, message, broken_npz, tmp_path):
     args = [a.replace("BROKEN", str(broken_npz)) for a in args]
