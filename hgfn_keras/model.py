@@ -94,9 +94,9 @@ def build_model(
             `mtl_kwargs` do not set them (HGFN: projected to 128 by Dense +
             ReLU, its modality vectors kept beside the levels, weighted; DMTL:
             no epoch-end re-balancing), and modality dropout
-            (`hgfn_keras.presets.PACKAGE_MODALITY_DROPOUT`); `"paper"`: the layers' own defaults, the
-            paper's exact reading, and no modality dropout. See
-            `hgfn_keras.presets`.
+            (`hgfn_keras.presets.PACKAGE_MODALITY_DROPOUT`); `"paper"`: the
+            layers' own defaults, the paper's exact reading, and no modality
+            dropout. See `hgfn_keras.presets`.
         name: the model's name.
 
     Returns:

@@ -92,6 +92,15 @@ class TrainConfig:
     model, see `hgfn_keras.decision_thresholds`). The defaults reproduce the
     package's runs.
 
+    `preset` (`--preset`): `"package"` (default) fills what is left at None
+    with the package's defaults (`hgfn_keras.presets`: HGFN projected to 128
+    by Dense + ReLU with its modality vectors kept, weighted; DMTL without the
+    epoch-end re-balancing; `modality_dropout` 0.3); `"paper"` (or
+    `TrainConfig.paper(...)`) leaves the layers' own defaults, the paper's
+    reading, and no modality dropout. `keep_modalities`, `projection_activation`,
+    `alignment` and `units` are HGFN's; `rebalance_on` and `max_weight_ratio`
+    DMTL's.
+
     `one_vs_rest` (`--one-vs-rest`): every task with K > 2 classes is trained as
     K binary concept tasks (`Task(..., one_vs_rest=True)`: one sigmoid, focal
     loss and strategy weight per concept, as the paper's tables); binary tasks

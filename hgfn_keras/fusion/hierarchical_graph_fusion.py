@@ -165,8 +165,8 @@ class HierarchicalGraphFusion(Fusion):
         self.max_vertices = max_vertices
         self.unimodal_weights = unimodal_weights
         self.vertex_network = vertex_network
-        if keep_modalities not in KEEP_MODALITIES or isinstance(keep_modalities, (int, float)) \
-                and not isinstance(keep_modalities, bool):
+        if not any(keep_modalities is v or keep_modalities == v == "weighted"
+                   for v in KEEP_MODALITIES):  # `is`: 1 and 0.0 are not True and False
             raise ValueError(f"`keep_modalities` must be one of {KEEP_MODALITIES}. "
                              f"Received: keep_modalities={keep_modalities!r}")
         self.keep_modalities = keep_modalities
