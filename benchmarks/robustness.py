@@ -269,7 +269,7 @@ def plot(rows, pairs, condition_names, split, path):
     except ImportError:
         print("matplotlib is not installed: no plot written", file=sys.stderr)
         return None
-    fig, axis = plt.subplots(figsize=(max(6, 0.6 * len(condition_names)), 4))
+    fig, axis = plt.subplots(figsize=(max(6, 0.6 * len(condition_names)) + 3, 4))
     for pair in pairs:
         means = [_mean([r["mean_f1"] for r in rows if r["pair"] == pair
                         and r["condition"] == c and r["split"] == split])
@@ -278,7 +278,7 @@ def plot(rows, pairs, condition_names, split, path):
     axis.set_xticks(range(len(condition_names)))
     axis.set_xticklabels(condition_names, rotation=60, ha="right", fontsize=8)
     axis.set_ylabel(f"mean F1 ({split} split)")
-    axis.legend()
+    axis.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
