@@ -37,7 +37,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np  # noqa: E402
 
-from benchmarks.robustness import _value  # noqa: E402
+from benchmarks.robustness import _value, split_settings  # noqa: E402
 
 DEFAULT_STRATEGIES = "lsew,dmtl,uncertainty,dwa,gradnorm,moo"
 METRICS = ("f1", "map")
@@ -132,13 +132,7 @@ def strategy_config(args, strategy, seed):
     with its own settings, e.g. "dmtl@rebalance=true" (they win over `--set`)."""
     from hgfn_keras.train_config import TrainConfig
 
-    mtl, *settings = strategy.split("@")
-    own = {}
-    for item in settings:
-        field, sep, value = item.partition("=")
-        if not sep:
-            raise ValueError(f"strategy settings are FIELD=VALUE. Received: {item!r}")
-        own[field] = _value(value)
+    mtl, own = split_settings(strategy)
     return TrainConfig(**dict(args.overrides, dataset=args.dataset, fusion=args.fusion, mtl=mtl,
                               seed=seed, **own))
 

@@ -112,6 +112,22 @@ def perturb(x, dataset, condition, stds, rng):
 # ----------------------------------------------------------------------------- training
 
 
+def split_settings(spec):
+    """`"name@field=value@..."` as `(name, {field: value})` (values as `_value` reads them).
+
+    >>> split_settings("hgfn+dmtl@theta=0.3@preset=paper")
+    ('hgfn+dmtl', {'theta': 0.3, 'preset': 'paper'})
+    """
+    name, *settings = spec.split("@")
+    own = {}
+    for item in settings:
+        field, sep, value = item.partition("=")
+        if not sep:
+            raise ValueError(f"settings are FIELD=VALUE. Received: {item!r} in {spec!r}")
+        own[field] = _value(value)
+    return name, own
+
+
 def pair_config(pair, seed, dataset_spec, overrides):
     """The `TrainConfig` of `pair` with `overrides` (`{field: value}`, the
     `--set`s) applied where they apply.
@@ -127,17 +143,11 @@ def pair_config(pair, seed, dataset_spec, overrides):
     from hgfn_keras.train_config import (DEFAULTS, FUSION_FIELDS, STRATEGY_FIELDS,
                                          TrainConfig, fusion_fields, strategy_fields)
 
-    base, *settings = pair.split("@")
+    base, own = split_settings(pair)
     values = {"dataset": dataset_spec, "seed": seed}
     if base != "default":
         fusion, _, mtl = base.partition("+")
         values.update(fusion=fusion, mtl=mtl)
-    own = {}
-    for item in settings:
-        field, sep, value = item.partition("=")
-        if not sep:
-            raise ValueError(f"pair settings are FIELD=VALUE. Received: {item!r} in {pair!r}")
-        own[field] = _value(value)
     fusion = values.get("fusion", DEFAULTS["fusion"])
     mtl = values.get("mtl", DEFAULTS["mtl"])
     applies = set(fusion_fields(fusion)) | set(strategy_fields(mtl))
