@@ -18,6 +18,7 @@ from hgfn_keras.fusion import (  # noqa: E402
     HierarchicalGraphFusion,
     LevelFusion,
     ModalityAlignment,
+    ModalityDropout,
     ModalityGates,
     SimilarityEdgeWeights,
     TensorFusion,
