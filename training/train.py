@@ -250,7 +250,8 @@ def parse_args(argv=None):
                    "256, project wider ones to 256), pad (the paper) or project. "
                    "Default: the preset's (package project to 128, paper auto)")
     p.add_argument("--units", type=int, default=DEFAULTS["units"],
-                   help="HGFN's aligned width D. Default: the preset's (package 128, paper the widest modality)")
+                   help="HGFN's aligned width D. Default: the preset's (package 128, paper "
+                   "the widest modality)")
     p.add_argument("--similarity", default=DEFAULTS["similarity"], choices=["cosine", "dot"],
                    help="Edge similarity of the graph fusions. Default: the fusion's "
                    "(HGFN cosine, GFN dot)")
@@ -262,7 +263,7 @@ def parse_args(argv=None):
                    "paper no)")
     p.add_argument("--projection-activation", default=DEFAULTS["projection_activation"],
                    help="Activation of HGFN's learned projections when it projects (a Keras "
-                   "activation name). Default: linear")
+                   "activation name). Default: the preset's (package relu, paper linear)")
     p.add_argument("--modality-dropout", type=float, default=DEFAULTS["modality_dropout"],
                    metavar="P",
                    help="During training only, mask each present modality of a row with "
