@@ -141,7 +141,8 @@ def parse_args(argv=None):
     p = argparse.ArgumentParser(prog="python -m benchmarks.multitask_gain",
                                 description=__doc__.split("\n\n")[0])
     p.add_argument("--dataset", default="clothing", help="'clothing' or 'npz:PATH'.")
-    p.add_argument("--fusion", default="hgfn", help="The fusion of every model. Default: %(default)s")
+    p.add_argument("--fusion", default="hgfn",
+                   help="The fusion of every model. Default: %(default)s")
     p.add_argument("--strategies", default=DEFAULT_STRATEGIES,
                    help="Comma-separated multi-task strategies, each optionally with its "
                    "own settings (dmtl@rebalance=true). Default: %(default)s")

@@ -172,10 +172,9 @@ def train(config, dataset):
 
 def score(model, dataset, split, condition_names, stds, seed):
     """`{condition: (mean F1, MAP)}` of `model` on `split`."""
-    import tensorflow as tf
-
     from hgfn_keras.data.dataset import as_tf_dataset
     from hgfn_keras.metrics import multitask_metrics
+    from hgfn_keras.recipe import predictor
 
     x, y = dataset.splits[split]
     forward = None
@@ -183,11 +182,9 @@ def score(model, dataset, split, condition_names, stds, seed):
     for number, condition in enumerate(condition_names):
         rng = np.random.default_rng([seed, number])
         batches = as_tf_dataset(perturb(x, dataset, condition, stds, rng), None, 512)
-        if forward is None:  # one trace for every condition (recipe.predict's way)
-            forward = tf.function(lambda inputs: model(inputs, training=False),
-                                  input_signature=[batches.element_spec], autograph=False)
-        parts = [tf.nest.map_structure(np.asarray, forward(b)) for b in batches]
-        probabilities = tf.nest.map_structure(lambda *p: np.concatenate(p), *parts)
+        if forward is None:  # one trace for every condition
+            forward = predictor(model, batches.element_spec)
+        probabilities = forward(batches)
         mean = multitask_metrics(model.tasks, y, probabilities)["mean"]
         scores[condition] = (float(mean["f1"]), float(mean["map"]))
     return scores

@@ -204,9 +204,9 @@ def export_saved_model(model, export_dir, version=None, return_modality_weights=
     Inputs are checked by the signature: a wrong width for an input, NaN or inf
     in a float input, a `modality_mask` value other than 0 and 1, or a row whose
     `modality_mask` is all 0 fails a `tf.debugging.Assert` (`InvalidArgumentError`)
-    naming the input (and the rows) before the model runs. Numbers sent as JSON (TF Serving's REST API),
-    Python lists or numpy arrays of any numeric dtype (int, float64) are cast to
-    the signature's float32 on the way in; a `tf.Tensor` of another dtype is
+    naming the input (and the rows) before the model runs. Numbers sent as JSON
+    (TF Serving's REST API), Python lists or numpy arrays of any numeric dtype
+    (int, float64) are cast to the signature's float32 on the way in; a `tf.Tensor` of another dtype is
     refused by TensorFlow's own check of the signature, which names the input by
     its position. The process that serves stays up either way.
 

@@ -306,15 +306,26 @@ def predict(model, inputs):
     Returns:
         `{output name: numpy array [rows, ...]}`, as `model.predict` returns them.
     """
+    if model.distribute_strategy.num_replicas_in_sync > 1:
+        return model.predict(inputs, verbose=0)
+    return predictor(model, inputs.element_spec)(inputs)
+
+
+def predictor(model, element_spec):
+    """`predict` as a reusable function of datasets whose batches match
+    `element_spec`: traced once, for any number of datasets (e.g. one split under
+    several perturbations)."""
     import numpy as np
     import tensorflow as tf
 
-    if model.distribute_strategy.num_replicas_in_sync > 1:
-        return model.predict(inputs, verbose=0)
     forward = tf.function(lambda x: model(x, training=False),
-                          input_signature=[inputs.element_spec], autograph=False)
-    batches = [tf.nest.map_structure(np.asarray, forward(x)) for x in inputs]
-    return tf.nest.map_structure(lambda *parts: np.concatenate(parts), *batches)
+                          input_signature=[element_spec], autograph=False)
+
+    def run(inputs):
+        batches = [tf.nest.map_structure(np.asarray, forward(x)) for x in inputs]
+        return tf.nest.map_structure(lambda *parts: np.concatenate(parts), *batches)
+
+    return run
 
 
 def write_task_weights(path, task_names, rebalancing):
@@ -366,10 +377,10 @@ def train_and_evaluate(config, dataset, output_dir, strategy=None, verbose=2, re
     The files: `model.keras` (first), `config.json` (`record`, default the
     config's fields), `history.json`, `task_weights.csv` and, last, `metrics.json`
     (the test metrics and a `run` entry): a run that has `metrics.json` has all
-    of them. An `output_dir` that cannot be written is refused before training. A run killed and started again with
-    the same `output_dir` and settings resumes from its backup; with other
-    settings it is refused (`restart=True` moves the old backup aside). The
-    caller seeds before
+    of them. An `output_dir` that cannot be written is refused before training.
+    A run killed and started again with the same `output_dir` and settings
+    resumes from its backup; with other settings it is refused (`restart=True`
+    moves the old backup aside). The caller seeds before
     (`keras.utils.set_random_seed(config.seed)`), for repeatable runs.
     `callbacks` go to `fit` (e.g. `MultiTaskTensorBoard`).
 
@@ -430,4 +441,4 @@ def train_and_evaluate(config, dataset, output_dir, strategy=None, verbose=2, re
 
 __all__ = ["FitResult", "RunResult", "backup_path", "build", "build_and_compile",
            "choose_decision_thresholds", "evaluate", "fit", "make_optimizer", "model_tasks",
-           "predict", "predict_split", "train_and_evaluate", "write_task_weights"]
+           "predict", "predict_split", "predictor", "train_and_evaluate", "write_task_weights"]

@@ -202,16 +202,22 @@ def _strict_json(text):
     return json.loads(text, parse_constant=refuse)
 
 
-def test_robustness_benchmark_end_to_end_on_a_tiny_npz(tmp_path, capsys):
-    from benchmarks import robustness
-
+def _tiny_npz(tmp_path, rows, video_width):
+    """An npz with audio [rows, 3] and video [rows, video_width]; happy (binary) and
+    mood (3 classes) follow the features."""
     rng = np.random.default_rng(0)
-    n = 80
-    audio = rng.normal(size=(n, 3)).astype("float32")
-    video = rng.normal(size=(n, 4)).astype("float32")
+    audio = rng.normal(size=(rows, 3)).astype("float32")
+    video = rng.normal(size=(rows, video_width)).astype("float32")
     path = tmp_path / "tiny.npz"
     np.savez(path, x_audio=audio, x_video=video, y_happy=(audio[:, 0] > 0).astype(int),
              y_mood=np.digitize(video[:, 0], [-0.4, 0.4]))
+    return path
+
+
+def test_robustness_benchmark_end_to_end_on_a_tiny_npz(tmp_path, capsys):
+    from benchmarks import robustness
+
+    path = _tiny_npz(tmp_path, rows=80, video_width=4)
     out = tmp_path / "out"
     robustness.main(["--dataset", f"npz:{path}", "--pairs", "hgfn+dmtl,cfc+lsew",
                      "--seeds", "1", "--set", "epochs=2", "--modality-dropout", "0.2",
@@ -382,13 +388,7 @@ def test_binary_concepts_split_k_class_tasks():
 def test_multitask_gain_end_to_end_on_a_tiny_npz(tmp_path, capsys):
     from benchmarks import multitask_gain
 
-    rng = np.random.default_rng(0)
-    n = 60
-    audio = rng.normal(size=(n, 3)).astype("float32")
-    video = rng.normal(size=(n, 2)).astype("float32")
-    path = tmp_path / "tiny.npz"
-    np.savez(path, x_audio=audio, x_video=video, y_happy=(audio[:, 0] > 0).astype(int),
-             y_mood=np.digitize(video[:, 0], [-0.4, 0.4]))
+    path = _tiny_npz(tmp_path, rows=60, video_width=2)
     out = tmp_path / "out"
     summary = multitask_gain.main([
         "--dataset", f"npz:{path}", "--strategies", "lsew,dmtl@rebalance=true", "--seeds", "1",

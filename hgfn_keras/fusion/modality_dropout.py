@@ -12,8 +12,9 @@ class ModalityDropout(keras.layers.Layer):
     takes: during training each present modality of a row is set to 0 with
     probability `rate`, independently; a row whose draw would leave it with no
     modality keeps one of its present modalities, chosen at random, so no row
-    ever loses all of its modalities (and a row with one modality keeps it). Outside training (`predict`, `evaluate`, a SavedModel) the mask
-    passes through unchanged. The fusion then treats a dropped modality exactly
+    ever loses all of its modalities (and a row with one modality keeps it).
+    Outside training (`predict`, `evaluate`, a SavedModel) the mask passes
+    through unchanged. The fusion then treats a dropped modality exactly
     as a missing one (a zero vector, weight 0 in every level), so the model
     learns to answer from the modalities it still has: what a graph of
     per-sample modality weights is for when a sensor fails.

@@ -39,11 +39,8 @@ class TaskRebalancing(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         weighting = self.model.task_weighting
         validation = self.validation_losses(logs)
-        if validation is not None and getattr(weighting, "rebalance_on", "train") == "validation":
-            losses = validation
-        else:
-            losses = np.asarray(keras.ops.convert_to_numpy(weighting.epoch_mean_losses()),
-                                "float64")
+        losses = np.asarray(
+            keras.ops.convert_to_numpy(weighting.rebalancing_losses(validation)), "float64")
         before = np.asarray(keras.ops.convert_to_numpy(weighting.task_weights), "float64")
         weights = np.asarray(weighting.end_epoch(validation_losses=validation), "float64")
         self.history.append((epoch, weights.tolist()))

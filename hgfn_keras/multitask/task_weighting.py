@@ -99,6 +99,11 @@ class TaskWeighting(keras.layers.Layer):
         """The mean training loss of each task over the epoch so far, `[T]`."""
         return self.epoch_loss_sums / ops.maximum(self.epoch_steps, 1.0)
 
+    def rebalancing_losses(self, validation_losses=None):
+        """The per-task losses `[T]` an epoch-end re-balancing reads: the epoch's
+        mean training losses (DMTL may read `validation_losses` instead)."""
+        return self.epoch_mean_losses()
+
     def start_epoch(self):
         """Called at each epoch's start: resets the epoch's loss sums."""
         self.epoch_loss_sums.assign(ops.zeros_like(self.epoch_loss_sums))
