@@ -3,13 +3,10 @@
 The public API is this list; import from `hgfn_keras`, not from the sub-modules.
 """
 
-from hgfn_keras import _quiet
-
-# Before TensorFlow's first import: its log level, and its start-up lines filtered
-# (HGFN_VERBOSE=1 keeps them; see hgfn_keras/_quiet.py for where each comes from).
-_quiet.configure()
-
-from hgfn_keras.fusion import (  # noqa: E402
+# Importing the library leaves the process as it was (no log level set, no import hook):
+# the programs (`training/`, `tuning/`, `benchmarks/`) quiet TensorFlow themselves, before
+# its first import (hgfn_keras/_quiet.py).
+from hgfn_keras.fusion import (
     FUSIONS,
     ConcatFusion,
     DynamicAttentionUnit,
@@ -27,7 +24,7 @@ from hgfn_keras.fusion import (  # noqa: E402
     count_vertices,
     get_fusion,
 )
-from hgfn_keras.encoders import (  # noqa: E402
+from hgfn_keras.encoders import (
     AudioEncoder,
     HubEncoder,
     ImageEncoder,
@@ -36,16 +33,16 @@ from hgfn_keras.encoders import (  # noqa: E402
     build_vocabulary,
     tokenize,
 )
-from hgfn_keras.data.crisismmd import CRISISMMD_TASKS, read_crisismmd, write_crisismmd_manifest  # noqa: E402,E501
-from hgfn_keras.data.media import sample_frames  # noqa: E402
-from hgfn_keras.data import MultimodalDataset, load_clothing, load_dataset, load_npz  # noqa: E402
-from hgfn_keras.callbacks import ValidationMetrics  # noqa: E402
-from hgfn_keras.tensorboard_logging import MultiTaskTensorBoard  # noqa: E402
-from hgfn_keras.export import export_saved_model, has_modality_weights  # noqa: E402
-from hgfn_keras.metrics import format_results_table, multitask_metrics, task_metrics  # noqa: E402
-from hgfn_keras.decision_thresholds import best_f1_threshold, choose_thresholds  # noqa: E402
-from hgfn_keras.model import build_model  # noqa: E402
-from hgfn_keras.multitask import (  # noqa: E402
+from hgfn_keras.data.crisismmd import CRISISMMD_TASKS, read_crisismmd, write_crisismmd_manifest  # noqa: E501
+from hgfn_keras.data.media import sample_frames
+from hgfn_keras.data import MultimodalDataset, load_clothing, load_dataset, load_npz
+from hgfn_keras.callbacks import ValidationMetrics
+from hgfn_keras.tensorboard_logging import MultiTaskTensorBoard
+from hgfn_keras.export import export_saved_model, has_modality_weights
+from hgfn_keras.metrics import format_results_table, multitask_metrics, task_metrics
+from hgfn_keras.decision_thresholds import best_f1_threshold, choose_thresholds
+from hgfn_keras.model import build_model
+from hgfn_keras.multitask import (
     HEADS,
     MTL_STRATEGIES,
     TASK_WEIGHTINGS,
@@ -63,8 +60,8 @@ from hgfn_keras.multitask import (  # noqa: E402
     task_counts,
     task_loss,
 )
-from hgfn_keras.specs import Modality, Task  # noqa: E402
-from hgfn_keras.train_config import TrainConfig  # noqa: E402
-from hgfn_keras.recipe import FitResult, build_and_compile, fit  # noqa: E402
+from hgfn_keras.specs import Modality, Task
+from hgfn_keras.train_config import TrainConfig
+from hgfn_keras.recipe import FitResult, build_and_compile, fit
 
 __version__ = "0.1.0"

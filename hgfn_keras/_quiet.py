@@ -1,8 +1,10 @@
 """A quiet terminal: TensorFlow's start-up and C++ log lines off unless asked for.
 
-Standard library only, and importable on its own (the entry points load it before
-TensorFlow, without importing the package), so that it runs before TensorFlow's first
-import. Where each noise line comes from and how it is stopped:
+Standard library only, and loaded on its own by the programs (`training/`,
+`tuning/`, `benchmarks/`: see `load_and_configure`), before TensorFlow's first import
+and without importing the package. Importing `hgfn_keras` itself changes nothing in
+the process: a notebook or a server that imports the library keeps TensorFlow's logs
+as it set them. Where each noise line comes from and how it is stopped:
 
 - `WARNING: All log messages before absl::InitializeLog() ...`, `port.cc ... oneDNN
   custom operations are on` and `cudart_stub.cc ... Could not find cuda drivers`, twice:
@@ -59,6 +61,15 @@ def asks_for_logs(argv: "list[str]") -> bool:
     return False
 
 
+def configure_program() -> None:
+    """`configure` for one of the project's programs: a bare `--verbose` counts only on
+    a command line of ours, `python -m <package>.<name>` (argv[0] is "-m" while the
+    package is imported) or an `hgfn-*` console script; not, say, pytest's."""
+    program = os.path.basename(sys.argv[0]) if sys.argv else ""
+    ours = program == "-m" or program.startswith("hgfn-")
+    configure(sys.argv[1:] if ours else None)
+
+
 def configure(argv: "list[str] | None" = None) -> None:
     """Sets the log environment before TensorFlow is imported; installs the start-up filter.
 
@@ -109,7 +120,7 @@ class _TensorFlowFinder(importlib.abc.MetaPathFinder):
 
 
 def _remove_finder():
-    sys.meta_path[:] = [f for f in sys.meta_path if not isinstance(f, _TensorFlowFinder)]
+    sys.meta_path[:] = [f for f in sys.meta_path if type(f).__name__ != "_TensorFlowFinder"]
 
 
 def install() -> None:
@@ -119,7 +130,9 @@ def install() -> None:
     """
     if "tensorflow" in sys.modules or is_verbose():
         return
-    if not any(isinstance(f, _TensorFlowFinder) for f in sys.meta_path):
+    # By class name: each program package runs this file on its own (`runpy`), so two
+    # programs imported in one process hold two copies of the class.
+    if not any(type(f).__name__ == "_TensorFlowFinder" for f in sys.meta_path):
         sys.meta_path.insert(0, _TensorFlowFinder())
 
 

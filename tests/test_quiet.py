@@ -21,21 +21,51 @@ def _run(args, env=None, timeout=600):
                           text=True, timeout=timeout, env=environment)
 
 
-def test_import_is_quiet_and_verbose_brings_the_logs_back():
-    quiet = _run(["-c", "import hgfn_keras"])
+def test_programs_are_quiet_and_verbose_brings_the_logs_back():
+    # What a program package does before TensorFlow's first import (training/__init__.py).
+    quiet = _run(["-c", "import training, hgfn_keras"])
     assert quiet.returncode == 0, quiet.stderr
     assert not NOISE.search(quiet.stderr), quiet.stderr
     # TensorFlow prints its start-up block on every import on a machine without a GPU
     # driver; with HGFN_VERBOSE=1 (what --verbose sets) it is left alone.
-    verbose = _run(["-c", "import hgfn_keras"], env={"HGFN_VERBOSE": "1"})
+    verbose = _run(["-c", "import training, hgfn_keras"], env={"HGFN_VERBOSE": "1"})
     assert verbose.returncode == 0, verbose.stderr
     if not NOISE.search(verbose.stderr):
         pytest.skip("this TensorFlow build prints no start-up lines here")
 
 
+@pytest.mark.parametrize("program", ["training", "tuning", "benchmarks"])
+def test_each_program_package_sets_the_log_level(program):
+    result = _run(["-c", f"import {program}, os; print(os.environ['TF_CPP_MIN_LOG_LEVEL'])"])
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "3"
+
+
+def test_importing_the_library_leaves_the_process_as_it_was():
+    # A notebook or a server that imports the library keeps its own log settings: no
+    # environment variable set, no import hook left (issue 22).
+    code = ("import os, sys, tensorflow, keras\n"
+            "environ, meta_path = dict(os.environ), list(sys.meta_path)\n"
+            "import hgfn_keras\n"
+            "assert dict(os.environ) == environ, set(os.environ) ^ set(environ)\n"
+            "assert list(sys.meta_path) == meta_path, sys.meta_path\n"
+            "print('unchanged', os.environ.get('TF_CPP_MIN_LOG_LEVEL'))\n")
+    result = _run(["-c", code])
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "unchanged None"
+
+
+def test_two_program_packages_install_one_filter():
+    code = ("import sys, training, benchmarks\n"
+            "print(sum(type(f).__name__ == '_TensorFlowFinder' for f in sys.meta_path))\n")
+    result = _run(["-c", code])
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "1"
+
+
 def test_other_lines_printed_during_the_import_are_kept():
     # A line on fd 2 while TensorFlow is imported that is not known noise passes through.
-    code = ("import os, sys\n"
+    code = ("import os, sys, training\n"
             "from hgfn_keras import _quiet\n"
             "with _quiet._filtered_stderr():\n"
             "    os.write(2, b'W0000 00:00 1 port.cc:1] noise\\nkeep me\\n')\n")
