@@ -53,6 +53,7 @@ from hgfn_keras.multitask import (
     MinNormWeighting,
     UncertaintyWeighting,
     min_norm_weights,
+    MultiTaskLoss,
     MultiTaskModel,
     TaskRebalancing,
     TaskWeighting,

@@ -136,6 +136,11 @@ def class_weight_to_sample_weight(y: dict, class_weight: dict, sample_weight=Non
     >>> class_weight_to_sample_weight({"t": np.array([0, 1, -1])}, {"t": {1: 3.0}})
     {'t': array([1., 3., 1.], dtype=float32)}
     """
+    if not isinstance(y, dict):
+        raise ValueError(
+            "`class_weight` needs the labels as a dict of numpy arrays (`y=`); with "
+            "a dataset, yield (x, y, sample_weight) instead (or `add_class_weights`). "
+            f"Received: y of type {type(y).__name__}")
     if not isinstance(class_weight, dict) or not all(
             isinstance(v, dict) or v is None for v in class_weight.values()):
         raise ValueError(
@@ -163,3 +168,28 @@ def class_weight_to_sample_weight(y: dict, class_weight: dict, sample_weight=Non
                 weights = weights * np.asarray(rows, "float32").reshape(-1)
         result[name] = weights
     return result
+
+
+def add_class_weights(dataset, class_weight, tasks):
+    """A `tf.data.Dataset` of `(x, y)` batches as `(x, y, {task: row weights})`: the
+    streamed form of `class_weight_to_sample_weight`, each row's weight looked up from
+    its label (a missing label's weight does not matter: it adds no loss).
+
+    Args:
+        dataset: batches `(x, y)`, `y` a dict `{task name: int labels}`.
+        class_weight: `{task name: {class index: weight}}`, as `balanced_class_weights`
+            returns (a class left out weighs 1).
+        tasks: the `Task` specs.
+    """
+    import tensorflow as tf
+
+    tables = {t.name: tf.constant([class_weight[t.name].get(c, 1.0)
+                                   for c in range(t.num_classes)], tf.float32)
+              for t in tasks}
+
+    def add(x, y):
+        weights = {name: tf.gather(table, tf.maximum(tf.cast(y[name], tf.int32), 0))
+                   for name, table in tables.items()}
+        return x, y, weights
+
+    return dataset.map(add, num_parallel_calls=tf.data.AUTOTUNE)

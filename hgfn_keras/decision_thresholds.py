@@ -20,7 +20,7 @@ import warnings
 import numpy as np
 
 from hgfn_keras.labels import check_label_range
-from hgfn_keras.metrics import _check_probabilities, _task_label
+from hgfn_keras.metrics import _check_probabilities, _task_label, check_threshold
 
 #: The threshold of a task that has no positive label among the rows.
 DEFAULT_THRESHOLD = 0.5
@@ -136,4 +136,35 @@ def choose_thresholds(tasks, y_true, y_prob):
     return thresholds
 
 
-__all__ = ["DEFAULT_THRESHOLD", "best_f1_threshold", "choose_thresholds"]
+def check_decision_thresholds(thresholds, tasks):
+    """`{binary task name: threshold in (0, 1)}` checked against the tasks (what
+    `MultiTaskModel.set_decision_thresholds` stores); returns the floats.
+
+    Raises:
+        ValueError: for an unknown task, a K-class task (it decides by argmax) or
+            a value outside (0, 1), naming the task and the value.
+
+    >>> from hgfn_keras import Task
+    >>> check_decision_thresholds({"flood": 0.25}, [Task("flood", 2), Task("damage", 3)])
+    {'flood': 0.25}
+    """
+    if not isinstance(thresholds, dict):
+        raise ValueError("`decision_thresholds` must be a dict {binary task name: "
+                         f"threshold}}. Received: {thresholds!r}")
+    classes = {t.name: t.num_classes for t in tasks}
+    checked = {}
+    for name, value in thresholds.items():
+        if name not in classes:
+            raise ValueError(f"`decision_thresholds` names an unknown task {name!r} "
+                             f"(threshold {value!r}). Tasks: {list(classes)}")
+        if classes[name] != 2:
+            raise ValueError(
+                f"`decision_thresholds`: task {name!r} has {classes[name]} classes and "
+                f"decides by argmax; only binary tasks take a threshold. Received: "
+                f"{name}={value!r}")
+        checked[name] = check_threshold(value, name)
+    return checked
+
+
+__all__ = ["DEFAULT_THRESHOLD", "best_f1_threshold", "check_decision_thresholds",
+           "choose_thresholds"]

@@ -10,6 +10,7 @@ import keras
 import tensorflow as tf
 
 from hgfn_keras.data.dataset import MASK_KEY
+from hgfn_keras.inspection import fusion_inputs_model
 
 MODALITY_WEIGHTS_KEY = "modality_weights"
 # A second signature for requests without `modality_mask` (every modality present).
@@ -54,7 +55,7 @@ def next_version(model_dir):
 def _weighted_fusion(model):
     """The model's fusion layer (its handle) if it can return its weights, and its call inputs.
 
-    Returns `(layer, probe)`: `probe` is `model.fusion_inputs_model(with_outputs=True)`,
+    Returns `(layer, probe)`: `probe` is `inspection.fusion_inputs_model(model, with_outputs=True)`,
     a functional model from the network's inputs to `{"vectors": what the fusion
     was called on, "mask": its modality_mask or None, "outputs": the network's
     outputs}`, all from one pass. It shares the network's layers (no new
@@ -68,7 +69,7 @@ def _weighted_fusion(model):
             "modality weights (`call(..., return_weights=True)`, e.g. "
             f"HierarchicalGraphFusion). Received: a model with {kind}."
         )
-    return fusion, model.fusion_inputs_model(with_outputs=True)
+    return fusion, fusion_inputs_model(model, with_outputs=True)
 
 
 def has_modality_weights(model):

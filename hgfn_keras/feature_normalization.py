@@ -133,3 +133,37 @@ class FeatureNormalization(keras.layers.Normalization):
             config.pop(key, None)
         config["modality"] = self.modality
         return config
+
+
+def normalization_layers(network):
+    """A network's `FeatureNormalization` layers, `{modality name: layer}`."""
+    return {layer.modality: layer for layer in network.layers
+            if isinstance(layer, FeatureNormalization)}
+
+
+def adapt_normalization(network, x):
+    """Sets every modality's normalisation statistics in `network` from training inputs.
+
+    Args:
+        network: a model whose inputs are the modalities (then `modality_mask`).
+        x: the training inputs, a dict `{modality name: array}`; rows whose
+            `modality_mask` entry is 0 are left out of that modality's statistics.
+            Pass the training split only: validation or test rows would leak into
+            the model.
+    """
+    from hgfn_keras.data.dataset import MASK_KEY
+
+    if not isinstance(x, dict):
+        raise TypeError(
+            "`adapt` needs the training inputs as a dict {modality name: array}. "
+            f"Received: {type(x).__name__}")
+    layers = normalization_layers(network)
+    missing = [name for name in layers if name not in x]
+    if missing:
+        raise ValueError(f"`adapt`: the inputs lack the modality(ies) {missing}. "
+                         f"Received keys: {sorted(x)}")
+    modality_names = [t.name for t in network.inputs if t.name != MASK_KEY]
+    mask = x.get(MASK_KEY)
+    for name, layer in layers.items():
+        present = None if mask is None else np.asarray(mask)[:, modality_names.index(name)]
+        layer.adapt(x[name], present=present)

@@ -14,6 +14,7 @@ labels here, so the rule and its messages cannot drift apart:
   `--num-classes TASK=K`) is used as given, with a warning naming the classes that never
   occur.
 - `check_label_range`: labels against a known K, for the model and the metrics.
+- `check_task_labels`: a dict of labels against a model's tasks (`MultiTaskModel.fit`).
 
 >>> infer_num_classes("flood", np.array([0, 1, 1, -1]))
 2
@@ -255,11 +256,34 @@ def check_label_range(y_true, num_classes, task=None, first_row=0):
     return labels
 
 
+def check_task_labels(y, tasks):
+    """Checks a dict of numpy labels against the tasks: every task present, none
+    other, values in range (`check_label_range`). Returns them as int32 `[N]`;
+    anything not a dict (a `tf.data.Dataset`'s labels) is returned unchecked.
+
+    >>> from hgfn_keras.specs import Task
+    >>> check_task_labels({"a": [0, 1, -1]}, [Task("a", 2)])["a"].tolist()
+    [0, 1, -1]
+    """
+    if not isinstance(y, dict):
+        return y
+    names = [t.name for t in tasks]
+    missing = [n for n in names if n not in y]
+    extra = [k for k in y if k not in names]
+    if missing or extra:
+        raise ValueError(
+            f"The labels do not match the model's tasks {names}. Missing: {missing}; "
+            f"unexpected: {extra}. Received keys: {sorted(y)}")
+    return {t.name: check_label_range(y[t.name], t.num_classes, t.name).astype("int32")
+            for t in tasks}
+
+
 __all__ = [
     "MISSING",
     "as_label_array",
     "check_declared_num_classes",
     "check_label_range",
+    "check_task_labels",
     "infer_num_classes",
     "is_integral",
     "label_from_text",

@@ -115,7 +115,7 @@ def test_concept_losses_by_hand_and_missing_labels_give_no_loss():
               "damage.0": s[:, :1], "damage.1": s[:, 1:], "damage.2": rng.random((4, 1)),
               "damage": np.full((4, 3), 1 / 3, "float32")}
     y_pred["damage.2"] = y_pred["damage.2"].astype("float32")
-    sums, counts = (np.asarray(v) for v in model.loss_terms(y, y_pred))
+    sums, counts = (np.asarray(v) for v in model.multitask_loss.terms(y, y_pred))
     # Rows 1 and 3 have no damage label: no concept counts them.
     np.testing.assert_allclose(counts, [4, 2, 2, 2])
     d = np.array([2, 0])  # the labelled rows 0 and 2
@@ -127,7 +127,7 @@ def test_concept_losses_by_hand_and_missing_labels_give_no_loss():
     changed = {k: v.copy() for k, v in y_pred.items()}
     for k in range(3):
         changed[f"damage.{k}"][[1, 3]] = 0.999
-    np.testing.assert_allclose(np.asarray(model.loss_terms(y, changed)[0]), sums, rtol=1e-6)
+    np.testing.assert_allclose(np.asarray(model.multitask_loss.terms(y, changed)[0]), sums, rtol=1e-6)
     # A batch without any damage label: 0 loss and 0 count for every concept.
     none = {"flood": y["flood"], "damage": np.full(4, -1)}
     total, losses = model.compute_losses(none, y_pred)
@@ -141,7 +141,7 @@ def test_focal_beta_applies_per_concept():
     p = np.array([[0.8], [0.3]], "float32")
     y_pred = {"flood": p, "damage": np.full((2, 3), 1 / 3, "float32"),
               "damage.0": p, "damage.1": p, "damage.2": p}
-    sums = np.asarray(model_focal.loss_terms(y, y_pred)[0])
+    sums = np.asarray(model_focal.multitask_loss.terms(y, y_pred)[0])
     for k in range(3):
         label = np.array([1, 2]) == k
         pd = np.where(label, p[:, 0], 1 - p[:, 0]).astype("float64")

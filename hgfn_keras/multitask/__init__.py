@@ -6,6 +6,7 @@ from hgfn_keras.multitask.dynamic_weight_average import DynamicWeightAverage
 from hgfn_keras.multitask.grad_norm import GradNorm
 from hgfn_keras.multitask.min_norm_weighting import MinNormWeighting, min_norm_weights
 from hgfn_keras.multitask.mti_net import mtinet_heads
+from hgfn_keras.multitask.multi_task_loss import MultiTaskLoss
 from hgfn_keras.multitask.multi_task_model import MultiTaskModel
 from hgfn_keras.multitask.strategies import (
     HEADS,

@@ -59,3 +59,20 @@ class TaskRebalancing(keras.callbacks.Callback):
         if not logs or not all(k in logs for k in keys):
             return None
         return np.asarray([float(logs[k]) for k in keys], "float64")
+
+
+def with_task_rebalancing(callbacks):
+    """`callbacks` (a list, or None) with a `TaskRebalancing` first unless one is there
+    already, and that callback: the one place that adds it, for `MultiTaskModel.fit`
+    and `recipe.fit`.
+
+    >>> callbacks, rebalancing = with_task_rebalancing(None)
+    >>> callbacks == [rebalancing], isinstance(rebalancing, TaskRebalancing)
+    (True, True)
+    """
+    callbacks = list(callbacks or [])
+    for callback in callbacks:
+        if isinstance(callback, TaskRebalancing):
+            return callbacks, callback
+    rebalancing = TaskRebalancing()
+    return [rebalancing, *callbacks], rebalancing
