@@ -42,8 +42,10 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np  # noqa: E402
 
-from benchmarks.peers import DEFAULT_PEERS, PEER_NAMES, has_text, numeric_features, run_peer  # noqa: E402,E501
-from benchmarks.quality_report import main_table, standing_lines, summarise, write_outputs  # noqa: E402,E501
+from benchmarks.peers import (DEFAULT_PEERS, PEER_NAMES, has_text,  # noqa: E402
+                              numeric_features, run_peer)
+from benchmarks.quality_report import (main_table, standing_lines, summarise,  # noqa: E402
+                                       write_outputs)
 from benchmarks.scoring import decision_score, score  # noqa: E402
 
 DEFAULT_PAIRS = "hgfn+dmtl,hgfn+lsew,cfc+lsew"

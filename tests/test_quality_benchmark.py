@@ -35,7 +35,8 @@ def _run(row, kind, seed, f1, hamming_loss, map_):
 
 
 def test_summary_and_report_from_runs_by_hand(tmp_path):
-    runs = [_run("hgfn+dmtl", "pair", 0, 0.6, 0.2, 0.7), _run("hgfn+dmtl", "pair", 1, 0.8, 0.1, 0.9),
+    runs = [_run("hgfn+dmtl", "pair", 0, 0.6, 0.2, 0.7),
+            _run("hgfn+dmtl", "pair", 1, 0.8, 0.1, 0.9),
             _run("lr", "peer", 0, 0.5, 0.15, math.nan), _run("lr", "peer", 1, 0.7, 0.25, math.nan),
             _run("knn", "peer", 0, 0.4, 0.3, 0.6)]
     summary = quality_report.summarise(runs, ["hgfn+dmtl", "lr", "knn"], ["lr", "knn"], ["t"])

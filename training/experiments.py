@@ -185,7 +185,8 @@ def results_markdown(rows, task_names, pairs):
               markdown_table(["Approach", *task_names], body), ""]
     body = [[label(*pair)] + [_cell([r[key] for r in groups[pair]])
                               for key in ("wall_seconds", "epochs_run")] for pair in ordered]
-    lines += ["### Wall time per run (s)", "", markdown_table(["Method", "seconds", "epochs"], body)]
+    lines += ["### Wall time per run (s)", "",
+              markdown_table(["Method", "seconds", "epochs"], body)]
     return "\n".join(lines) + "\n"
 
 
