@@ -16,6 +16,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import numpy as np  # noqa: E402
 
 from hgfn_keras import Modality, Task  # noqa: E402
+from hgfn_keras.report import text_table  # noqa: E402
 
 #: The embedded dataset's fusion widths: two text encoders of 64 and the metadata.
 CLOTHING_MODALITIES = [Modality("review", width=64), Modality("title", width=64),
@@ -76,12 +77,8 @@ def interleaved_medians(functions, repeats, warmup=3):
 def report(result, columns, rows):
     """Prints `result` as JSON, then `rows` (lists of cells) as a table under `columns`."""
     print(json.dumps(result, indent=2))
-    widths = [max(len(str(c)), *(len(_cell(r[i])) for r in rows)) for i, c in enumerate(columns)]
     print()
-    print("  ".join(str(c).ljust(w) for c, w in zip(columns, widths)))
-    print("  ".join("-" * w for w in widths))
-    for row in rows:
-        print("  ".join(_cell(v).ljust(w) for v, w in zip(row, widths)))
+    print(text_table(columns, [[_cell(v) for v in row] for row in rows]))
     return result
 
 

@@ -80,12 +80,15 @@ def check_writable_folder(folder, what):
                          f"({error.strerror or error}). Choose a writable folder.") from error
 
 
-def strict_json_value(data, where="data"):
+def strict_json_value(data, where="data", nulls=None):
     """`data` with numpy scalars / arrays as Python values and explained NaN/inf as None.
 
     Args:
         data: dicts, lists, tuples, strings, numbers (Python or numpy), bools, None.
         where: the name of `data`, for messages.
+        nulls: optional dict that receives `{path: reason}` of every value written
+            as None (e.g. `"quality.json.summary.rows.lr.mean.map.std"`), for a
+            report that says why its numbers are missing.
 
     Returns:
         A structure `json.dumps(..., allow_nan=False)` accepts: every non-finite float
@@ -97,16 +100,18 @@ def strict_json_value(data, where="data"):
             `history.json: loss[3] is nan`).
     """
 
-    def convert(value, path, explained):
+    unexplained = object()  # no reason given (a reason may itself be None)
+
+    def convert(value, path, reason):
         if isinstance(value, dict):
             return {
-                k: convert(v, f"{path}.{k}", f"{k}{UNDEFINED_SUFFIX}" in value)
+                k: convert(v, f"{path}.{k}", value.get(f"{k}{UNDEFINED_SUFFIX}", unexplained))
                 for k, v in value.items()
             }
         if isinstance(value, (list, tuple)):
-            return [convert(v, f"{path}[{i}]", explained) for i, v in enumerate(value)]
+            return [convert(v, f"{path}[{i}]", reason) for i, v in enumerate(value)]
         if isinstance(value, np.ndarray):
-            return convert(value.tolist(), path, explained)
+            return convert(value.tolist(), path, reason)
         if isinstance(value, (bool, np.bool_)):
             return bool(value)
         if isinstance(value, np.integer):
@@ -115,7 +120,9 @@ def strict_json_value(data, where="data"):
             value = float(value)
             if math.isfinite(value):
                 return value
-            if explained:
+            if reason is not unexplained:
+                if nulls is not None:
+                    nulls[path] = reason
                 return None
             raise ValueError(
                 f"{path} is {value}: JSON has no NaN or infinity, and no reason "
@@ -124,7 +131,7 @@ def strict_json_value(data, where="data"):
             )
         return value
 
-    return convert(data, where, False)
+    return convert(data, where, unexplained)
 
 
 def atomic_write_json(path, data):

@@ -1,4 +1,7 @@
-"""The quality benchmark (`benchmarks/quality.py`): its peers' numbers and one end-to-end run."""
+"""The quality benchmark (`benchmarks/quality.py`): its report and one end-to-end run.
+
+The peers are tested in test_quality_peers.py.
+"""
 
 import json
 import math
@@ -8,10 +11,8 @@ import pytest
 
 pytest.importorskip("sklearn")
 
-from sklearn.metrics import average_precision_score, f1_score  # noqa: E402
-
-from benchmarks import quality  # noqa: E402
-from hgfn_keras import Task  # noqa: E402
+from benchmarks import quality, quality_report  # noqa: E402
+from hgfn_keras.report import ONE_VALUE  # noqa: E402
 
 
 def _strict_json(text):
@@ -21,100 +22,51 @@ def _strict_json(text):
     return json.loads(text, parse_constant=refuse)
 
 
-def _tiny_arrays(rows=60, seed=0):
-    """Features and labels with signal: two binary tasks and one 3-class task."""
-    rng = np.random.default_rng(seed)
-    x = rng.normal(size=(rows, 5))
-    y = {"a": (x[:, 0] > 0).astype(np.int32),
-         "b": (x[:, 1] + 0.5 * rng.normal(size=rows) > 0.3).astype(np.int32),
-         "c": np.digitize(x[:, 2], [-0.4, 0.4]).astype(np.int32)}
-    return x, y
+def _run(row, kind, seed, f1, hamming_loss, map_):
+    metrics = {"f1": f1, "hamming_loss": hamming_loss, "map": map_,
+               "accuracy": 1.0 - hamming_loss}
+    if math.isnan(map_):
+        metrics["map_undefined"] = "no positive label among the 4 labelled evaluated rows"
+    decision = {"mean": {m: metrics[m] for m in ("f1", "hamming_loss", "accuracy")},
+                "tasks": {"t": {m: metrics[m] for m in ("f1", "hamming_loss")}}}
+    return {"row": row, "kind": kind, "seed": seed, "wall_seconds": 1.0,
+            "metrics": {"mean": dict(metrics), "tasks": {"t": dict(metrics)},
+                        "decision": decision}}
 
 
-@pytest.mark.parametrize("peer", ["lr", "knn", "rf"])
-def test_peer_metrics_equal_sklearn_on_the_same_predictions(peer):
-    tasks = [Task("a", 2), Task("b", 2), Task("c", 3)]
-    x, y = _tiny_arrays()
-    y["b"][:5] = -1  # missing labels: left out of training rows and of the metrics
-    train, test = slice(0, 40), slice(40, None)
-    probabilities = quality.fit_predict_peer(
-        peer, tasks, x[train], {k: v[train] for k, v in y.items()}, x[test], seed=0)
-    assert probabilities["a"].shape == (20,) and probabilities["c"].shape == (20, 3)
-    metrics = quality.score(tasks, {k: v[test] for k, v in y.items()}, probabilities)
+def test_summary_and_report_from_runs_by_hand(tmp_path):
+    runs = [_run("hgfn+dmtl", "pair", 0, 0.6, 0.2, 0.7),
+            _run("hgfn+dmtl", "pair", 1, 0.8, 0.1, 0.9),
+            _run("lr", "peer", 0, 0.5, 0.15, math.nan), _run("lr", "peer", 1, 0.7, 0.25, math.nan),
+            _run("knn", "peer", 0, 0.4, 0.3, 0.6)]
+    summary = quality_report.summarise(runs, ["hgfn+dmtl", "lr", "knn"], ["lr", "knn"], ["t"])
+    f1 = summary["rows"]["hgfn+dmtl"]["mean"]["f1"]
+    assert f1["mean"] == pytest.approx(0.7) and f1["n"] == 2
+    assert f1["std"] == pytest.approx(np.std([0.6, 0.8], ddof=1))
+    assert summary["rows"]["knn"]["mean"]["f1"]["std_undefined"] == ONE_VALUE
+    assert math.isnan(summary["rows"]["lr"]["mean"]["map"]["mean"])
+    # Best peer: F1 lr (0.6 > 0.4), HL lr (0.2 < 0.3), MAP knn (lr's is undefined).
+    assert {m: b["peer"] for m, b in summary["best_peer"].items()} == {
+        "f1": "lr", "hamming_loss": "lr", "map": "knn"}
+    assert summary["pairs_vs_best_peer"]["hgfn+dmtl"] == {
+        "f1_at_least_best_peer": True, "map_at_least_best_peer": True,
+        "hl_within_best_peer_plus_0.01": True}
 
-    for name in ("a", "b"):
-        truth, p = y[name][test], probabilities[name]
-        assert metrics["tasks"][name]["f1"] == pytest.approx(
-            f1_score(truth, p >= 0.5, zero_division=0))
-        assert metrics["tasks"][name]["map"] == pytest.approx(average_precision_score(truth, p))
-    truth, p = y["c"][test], probabilities["c"]
-    assert metrics["tasks"]["c"]["f1"] == pytest.approx(
-        f1_score(truth, p.argmax(1), average="macro", labels=[0, 1, 2], zero_division=0))
-    assert metrics["tasks"]["c"]["map"] == pytest.approx(np.mean(
-        [average_precision_score(truth == k, p[:, k]) for k in range(3) if np.any(truth == k)]))
-    assert np.allclose(p.sum(axis=1), 1.0)
-
-
-def test_peer_probabilities_follow_the_classes_it_saw():
-    # A classifier that never saw class 1 of a 3-class task gives it probability 0.
-    proba = np.array([[0.2, 0.8], [0.6, 0.4]])
-    full = quality.class_probabilities(np.array([0, 2]), proba, 3)
-    assert np.allclose(full, [[0.2, 0.0, 0.8], [0.6, 0.0, 0.4]])
-    assert np.allclose(quality.class_probabilities(np.array([0, 1]), proba, 2), [0.8, 0.4])
-
-
-def test_joint_peer_matches_a_multilabel_fit():
-    # All tasks binary, no missing label: rf/mlp/knn fit one multi-label model (as peers.py).
-    from sklearn.neighbors import KNeighborsClassifier
-
-    tasks = [Task("a", 2), Task("b", 2)]
-    x, y = _tiny_arrays()
-    y = {"a": y["a"], "b": y["b"]}
-    got = quality.fit_predict_peer("knn", tasks, x[:40], {k: v[:40] for k, v in y.items()},
-                                   x[40:], seed=0)
-    expected = KNeighborsClassifier(10).fit(x[:40], np.stack([y["a"][:40], y["b"][:40]], 1))
-    for j, proba in enumerate(expected.predict_proba(x[40:])):
-        assert np.allclose(got[("a", "b")[j]], proba[:, 1])
-
-
-def test_strict_json_gives_null_with_a_reason():
-    nulls = {}
-    clean = quality.strict({"runs": [{"metrics": {"map": math.nan}}], "s": {"std": np.nan}},
-                           "", nulls)
-    text = json.dumps(clean, allow_nan=False)
-    assert _strict_json(text)["runs"][0]["metrics"]["map"] is None
-    assert set(nulls) == {"runs[0].metrics.map", "s.std"}
-    assert all(nulls.values())
-
-
-def test_peer_thresholds_come_from_validation_and_leave_the_half_numbers_alone(tmp_path):
-    from hgfn_keras.data import load_dataset
-    from hgfn_keras.decision_thresholds import choose_thresholds
-    from hgfn_keras.metrics import multitask_metrics
-
-    x, y = _tiny_arrays(rows=150)
-    y["a"] = (x[:, 0] > 1.0).astype(np.int32)  # rare: 0.5 is a poor threshold
-    np.savez(tmp_path / "toy.npz", x_u=x[:, :3], x_v=x[:, 3:], **{f"y_{k}": v for k, v in y.items()})
-    dataset = load_dataset(f"npz:{tmp_path / 'toy.npz'}", seed=0)
-    numeric = quality.numeric_features(dataset)
-    scored = quality.run_peer("lr", dataset, numeric, "test", seed=0)
-
-    # The 0.5 numbers are those of the peer predicting the test rows alone.
-    (_, y_train), (_, y_val), (_, y_test) = (dataset.splits[s]
-                                             for s in ("train", "validation", "test"))
-    alone = {s: quality.fit_predict_peer("lr", dataset.tasks, numeric["train"], y_train,
-                                         numeric[s], seed=0) for s in ("validation", "test")}
-    plain = multitask_metrics(dataset.tasks, y_test, alone["test"])
-    assert scored["mean"] == pytest.approx(plain["mean"])
-    # The thresholds: chosen on the validation predictions, for the binary tasks only.
-    decision = scored["decision"]
-    assert decision["thresholds"] == pytest.approx(
-        choose_thresholds(dataset.tasks, y_val, alone["validation"]))
-    assert set(decision["thresholds"]) == {"a", "b"}
-    assert decision["mean"] == pytest.approx(multitask_metrics(
-        dataset.tasks, y_test, alone["test"], thresholds=decision["thresholds"])["mean"])
-    assert decision["tasks"]["c"] == scored["tasks"]["c"]  # argmax: unchanged
-    assert decision["tasks"]["a"]["map"] == scored["tasks"]["a"]["map"]
+    result = {"dataset": "npz:toy.npz", "dataset_name": "toy", "split": "test", "limit": None,
+              "seeds": [0, 1], "package": {"version": "0", "git_commit": None, "git_dirty": None},
+              "sklearn_version": "1", "started": "today", "wall_seconds": 3.0, "command": "c",
+              "tasks": [{"name": "t", "num_classes": 2}], "runs": runs, "summary": summary}
+    json_path, md_path = quality_report.write_outputs(result, tmp_path)
+    written = _strict_json(open(json_path).read())
+    assert written["summary"]["rows"]["knn"]["mean"]["f1"]["std"] is None
+    assert written["runs"][2]["metrics"]["mean"]["map"] is None
+    report = open(md_path).read()
+    assert "| HGFN+DMTL | 0.700 ± 0.141 | 0.1500 ± 0.0707 | 0.800 ± 0.141 |" in report
+    assert "| knn: kNN-10 | 0.400 | 0.3000 | **0.600** |" in report
+    # Every reason for a null is said once, sorted.
+    assert report.count("Undefined numbers (null in quality.json): ") == 1
+    assert ("no finite value over the seeds; no positive label among the 4 labelled "
+            f"evaluated rows; {ONE_VALUE}\n") in report
 
 
 @pytest.mark.slow

@@ -26,7 +26,6 @@ import csv
 import io
 import math
 import os
-import statistics
 import sys
 import time
 
@@ -152,18 +151,16 @@ def _cell(values):
 
     "n/a" when every seed's value is undefined; "(k of n seeds)" when some are.
     """
-    kept = [float(v) for v in values if v not in ("", None) and not math.isnan(float(v))]
-    if not kept:
-        return "n/a"
-    text = f"{kept[0]:.3f}" if len(kept) == 1 else (
-        f"{statistics.mean(kept):.3f} ± {statistics.stdev(kept):.3f}")
-    if len(kept) < len(values):
-        text += f" ({len(kept)} of {len(values)} seeds)"
-    return text
+    from hgfn_keras.report import mean_std_text, seed_statistics
+
+    numbers = [None if v in ("", None) else float(v) for v in values]
+    return mean_std_text(seed_statistics(numbers), total=len(values))
 
 
 def results_markdown(rows, task_names, pairs):
     """The paper's table shapes from the result rows (mean ± std over seeds)."""
+    from hgfn_keras.report import markdown_table
+
     def label(fusion, mtl):
         return f"{DISPLAY.get(fusion, fusion)} + {DISPLAY.get(mtl, mtl)}"
 
@@ -178,24 +175,18 @@ def results_markdown(rows, task_names, pairs):
              "leaves out the seeds where the value is undefined and says over how many.", ""]
     tables = [(f"Task `{t}`", t) for t in task_names] + [("Mean over tasks", "mean")]
     for title, prefix in tables:
-        lines += [f"### {title} (Tables I–IV shape)", "", "| Method | F1 | HL | MAP |",
-                  "| --- | --- | --- | --- |"]
-        for pair in ordered:
-            cells = [_cell([r[f"{prefix}_{m}"] for r in groups[pair]])
-                     for m in ("f1", "hamming_loss", "map")]
-            lines.append(f"| {label(*pair)} | " + " | ".join(cells) + " |")
-        lines.append("")
+        body = [[label(*pair)] + [_cell([r[f"{prefix}_{m}"] for r in groups[pair]])
+                                  for m in ("f1", "hamming_loss", "map")] for pair in ordered]
+        lines += [f"### {title} (Tables I–IV shape)", "",
+                  markdown_table(["Method", "F1", "HL", "MAP"], body), ""]
+    body = [[label(*pair)] + [_cell([r[f"{t}_accuracy"] for r in groups[pair]])
+                              for t in task_names] for pair in ordered]
     lines += ["### Per-task accuracy (Table V shape)", "",
-              "| Approach | " + " | ".join(task_names) + " |",
-              "| --- |" + " --- |" * len(task_names)]
-    for pair in ordered:
-        cells = [_cell([r[f"{t}_accuracy"] for r in groups[pair]]) for t in task_names]
-        lines.append(f"| {label(*pair)} | " + " | ".join(cells) + " |")
-    lines += ["", "### Wall time per run (s)", "", "| Method | seconds | epochs |",
-              "| --- | --- | --- |"]
-    for pair in ordered:
-        lines.append(f"| {label(*pair)} | {_cell([r['wall_seconds'] for r in groups[pair]])} | "
-                     f"{_cell([r['epochs_run'] for r in groups[pair]])} |")
+              markdown_table(["Approach", *task_names], body), ""]
+    body = [[label(*pair)] + [_cell([r[key] for r in groups[pair]])
+                              for key in ("wall_seconds", "epochs_run")] for pair in ordered]
+    lines += ["### Wall time per run (s)", "",
+              markdown_table(["Method", "seconds", "epochs"], body)]
     return "\n".join(lines) + "\n"
 
 

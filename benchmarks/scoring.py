@@ -1,0 +1,47 @@
+"""How the quality benchmark scores a row: the same code for its pairs and its peers.
+
+Both take the probabilities a row predicts (the model's outputs, or a
+scikit-learn peer's in the same format) and score them with
+`hgfn_keras.metrics.multitask_metrics`, at 0.5 and at the decision thresholds
+chosen on the validation split; an undefined number keeps its warning.
+"""
+
+import warnings
+
+def score(tasks, y, probabilities):
+    """`multitask_metrics`, with its warnings (an undefined number) kept as reasons.
+
+    Returns:
+        Its dict plus `"warnings"`: the messages of the NaNs it returned.
+    """
+    from hgfn_keras.metrics import multitask_metrics
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        metrics = multitask_metrics(tasks, y, probabilities)
+    metrics["warnings"] = [str(w.message) for w in caught]
+    return metrics
+
+
+def decision_score(tasks, y_val, prob_val, y_eval, prob_eval):
+    """The metrics on the scored rows at the thresholds chosen on the validation rows.
+
+    Each binary task's threshold maximises its F1 on `(y_val, prob_val)`
+    (`hgfn_keras.decision_thresholds.choose_thresholds`); K-class tasks decide
+    by argmax as before.
+
+    Returns:
+        `multitask_metrics(tasks, y_eval, prob_eval, thresholds)` plus
+        `"thresholds"` and `"warnings"` (e.g. a task with no positive label in
+        validation, which keeps 0.5).
+    """
+    from hgfn_keras.decision_thresholds import choose_thresholds
+    from hgfn_keras.metrics import multitask_metrics
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        thresholds = choose_thresholds(tasks, y_val, prob_val)
+        metrics = multitask_metrics(tasks, y_eval, prob_eval, thresholds=thresholds)
+    metrics["thresholds"] = thresholds
+    metrics["warnings"] = [str(w.message) for w in caught]
+    return metrics
