@@ -142,7 +142,7 @@ def normalization_layers(network):
 
 
 def adapt_normalization(network, x):
-    """Sets every modality's normalisation statistics in `network` from training inputs.
+    """Sets every modality's normalisation statistics in `network` from the training inputs.
 
     Args:
         network: a model whose inputs are the modalities (then `modality_mask`).
