@@ -140,8 +140,8 @@ def pair_config(pair, seed, dataset_spec, overrides):
     Returns:
         `(config, left_out)`: the `TrainConfig` and the override fields left out.
     """
-    from hgfn_keras.train_config import (DEFAULTS, FUSION_FIELDS, STRATEGY_FIELDS,
-                                         TrainConfig, fusion_fields, strategy_fields)
+    from hgfn_keras.train_config import (DEFAULTS, FUSION_FIELDS, WEIGHTING_FIELDS,
+                                         TrainConfig, fusion_fields, weighting_fields)
 
     base, own = split_settings(pair)
     values = {"dataset": dataset_spec, "seed": seed}
@@ -150,8 +150,8 @@ def pair_config(pair, seed, dataset_spec, overrides):
         values.update(fusion=fusion, mtl=mtl)
     fusion = values.get("fusion", DEFAULTS["fusion"])
     mtl = values.get("mtl", DEFAULTS["mtl"])
-    applies = set(fusion_fields(fusion)) | set(strategy_fields(mtl))
-    owned = set(FUSION_FIELDS) | {"cfc_units"} | set(STRATEGY_FIELDS)
+    applies = set(fusion_fields(fusion)) | set(weighting_fields(mtl))
+    owned = set(FUSION_FIELDS) | {"cfc_units"} | set(WEIGHTING_FIELDS)
     left_out = sorted(f for f in overrides if f in owned and f not in applies)
     kept = {f: v for f, v in overrides.items() if f not in left_out}
     return TrainConfig.from_dict(dict(values, **kept, **own)), left_out

@@ -17,6 +17,7 @@ worker reads its own shards).
 
 import dataclasses
 import os
+import warnings
 
 import keras
 
@@ -363,10 +364,12 @@ class RunResult:
     fit: FitResult
 
 
-def train_and_evaluate(config, dataset, output_dir, strategy=None, verbose=2, record=None,
-                       callbacks=None, restart=False):
-    """One whole run: build and compile (in `strategy`'s scope), fit, evaluate on
-    the test split, and write the run's files into `output_dir`.
+def train_and_evaluate(config, dataset, output_dir, distribution=None, verbose=2, record=None,
+                       callbacks=None, restart=False, strategy=None):
+    """One whole run: build and compile (in the scope of `distribution`, a
+    `tf.distribute.Strategy`, or the default one), fit, evaluate on the test split,
+    and write the run's files into `output_dir`. (`strategy=`: the old name of
+    `distribution=`, kept for one release.)
 
     With `config.decision_thresholds`, each binary task's threshold is then
     chosen on the validation split and stored in the model before it is saved
@@ -397,8 +400,12 @@ def train_and_evaluate(config, dataset, output_dir, strategy=None, verbose=2, re
     check_writable_folder(output_dir, "output_dir")  # before training, not after it
     if not restart:  # a backup of other settings is refused before the model is built
         check_backup(backup_path(output_dir), config)
-    strategy = strategy or tf.distribute.get_strategy()
-    with strategy.scope():
+    if strategy is not None:
+        warnings.warn("`train_and_evaluate(strategy=...)` is now `distribution=...`; the old "
+                      "name goes in the next release.", DeprecationWarning, stacklevel=2)
+        distribution = distribution or strategy
+    distribution = distribution or tf.distribute.get_strategy()
+    with distribution.scope():
         model = build_and_compile(config, dataset)
     if not _streamed(dataset):  # a streamed dataset's shards were checked when opened
         x_test, y_test = dataset.splits["test"]

@@ -10,12 +10,29 @@ import inspect
 import json
 
 from hgfn_keras.fusion import FUSIONS
+from hgfn_keras.fusion.similarity_edge_weights import SIMILARITIES
 from hgfn_keras.presets import PRESETS
+from hgfn_keras.multitask.dynamic_task_balancing import GRAD_NORM_LAYERS
 from hgfn_keras.multitask.strategies import MTL_STRATEGIES, TASK_WEIGHTINGS
 
 OPTIMIZERS = ("adam", "adamw")
 CLASS_WEIGHTS = (None, "balanced")
 SEQUENCE_ENCODERS = ("temporal", "mean")
+
+#: The fields whose values come from a closed list (besides None where the default is
+#: None): `validate` checks them and `training.train` offers them as its flags' choices.
+CHOICES = {
+    "fusion": tuple(FUSIONS),
+    "mtl": tuple(MTL_STRATEGIES),
+    "optimizer": OPTIMIZERS,
+    "class_weight": ("balanced",),
+    "sequence_encoder": SEQUENCE_ENCODERS,
+    "alignment": ("auto", "pad", "project"),
+    "similarity": SIMILARITIES,
+    "grad_norm_layer": GRAD_NORM_LAYERS,
+    "rebalance_on": ("train", "validation"),
+    "preset": PRESETS,
+}
 
 #: Config field -> the fusion constructor argument it sets. A field applies to a
 #: fusion whose constructor (or, through `**kwargs`, a base class's) takes that
@@ -24,8 +41,8 @@ FUSION_FIELDS = {"theta": "theta", "max_order": "max_order", "alignment": "align
                  "units": "units", "similarity": "similarity",
                  "keep_modalities": "keep_modalities",
                  "projection_activation": "projection_activation"}
-#: Config field -> the strategy constructor argument it sets (same rule).
-STRATEGY_FIELDS = {"alpha": "alpha", "tdb_learning_rate": "learning_rate",
+#: Config field -> the task weighting's constructor argument it sets (same rule).
+WEIGHTING_FIELDS = {"alpha": "alpha", "tdb_learning_rate": "learning_rate",
                    "grad_norm_layer": "grad_norm_layer", "rebalance": "rebalance",
                    "tdb": "tdb", "sample_ratios": "use_sample_ratios",
                    "normalize_losses": "normalize_losses", "rebalance_on": "rebalance_on",
@@ -47,7 +64,7 @@ def constructor_arguments(cls):
     return names
 
 
-def strategy_class(mtl):
+def weighting_class(mtl):
     """The `TaskWeighting` class of a `--mtl` choice (MTI-Net: equal weights)."""
     return TASK_WEIGHTINGS["lsew" if mtl == "mtinet" else mtl]
 
@@ -61,23 +78,23 @@ def fusion_fields(fusion):
     return fields
 
 
-def strategy_fields(mtl):
-    """The config fields that apply to the strategy `mtl` (from its constructor)."""
-    takes = constructor_arguments(strategy_class(mtl))
-    return [f for f, argument in STRATEGY_FIELDS.items() if argument in takes]
+def weighting_fields(mtl):
+    """The config fields that apply to the task weighting `mtl` (from its constructor)."""
+    takes = constructor_arguments(weighting_class(mtl))
+    return [f for f, argument in WEIGHTING_FIELDS.items() if argument in takes]
 
 
 @dataclasses.dataclass
 class TrainConfig:
-    """One training run's choices: data, model, multi-task strategy, recipe.
+    """One training run's choices: data, model, task weighting, recipe.
 
     Its fields are the `python -m training.train` arguments of the same names
     (its `config.json`, `--config FILE`). A field that belongs to one fusion or
-    strategy (e.g. `theta`, `alpha`) and is set to something other than its
+    task weighting (e.g. `theta`, `alpha`) and is set to something other than its
     default while another is chosen is an error that says so; which field
     belongs to which comes from the constructors in the registries
-    (`FUSIONS`, `TASK_WEIGHTINGS`). Strategy fields left at None take the
-    strategy's own default (DMTL: α = 1, η = 0.02 (normalised step), `"task"`,
+    (`FUSIONS`, `TASK_WEIGHTINGS`). Weighting fields left at None take the
+    weighting's own default (DMTL: α = 1, η = 0.02 (normalised step), `"task"`,
     TDB, N / n_f and re-balancing on;
     GradNorm: α = 1.5, Adam(0.025), `"shared"`, off).
 
@@ -103,7 +120,7 @@ class TrainConfig:
 
     `one_vs_rest` (`--one-vs-rest`): every task with K > 2 classes is trained as
     K binary concept tasks (`Task(..., one_vs_rest=True)`: one sigmoid, focal
-    loss and strategy weight per concept, as the paper's tables); binary tasks
+    loss and task weight per concept, as the paper's tables); binary tasks
     stay as they are.
 
     >>> config = TrainConfig(fusion="cfc", mtl="lsew", epochs=2)
@@ -176,14 +193,12 @@ class TrainConfig:
             return (isinstance(value, (int, float)) and not isinstance(value, bool)
                     and float("-inf") < value < float("inf"))
 
-        if self.fusion not in FUSIONS:
-            fail("fusion", f"must be one of {sorted(FUSIONS)}")
-        if self.mtl not in MTL_STRATEGIES:
-            fail("mtl", f"must be one of {list(MTL_STRATEGIES)}")
-        if self.optimizer not in OPTIMIZERS:
-            fail("optimizer", f"must be one of {OPTIMIZERS}")
-        if self.class_weight not in CLASS_WEIGHTS:
-            fail("class_weight", f"must be one of {CLASS_WEIGHTS}")
+        defaults = {f.name: f.default for f in dataclasses.fields(self)}
+        for name, allowed in CHOICES.items():
+            value = getattr(self, name)
+            if not (value is None and defaults[name] is None) and value not in allowed:
+                fail(name, f"must be one of {list(allowed)}"
+                     + (" or None" if defaults[name] is None else ""))
         if self.num_classes is not None and not (
                 isinstance(self.num_classes, dict) and self.num_classes
                 and all(isinstance(k, str) and is_int(v) and v >= 2
@@ -194,8 +209,6 @@ class TrainConfig:
             fail("one_vs_rest", "must be True or False")
         if not isinstance(self.decision_thresholds, bool):
             fail("decision_thresholds", "must be True or False")
-        if self.sequence_encoder not in SEQUENCE_ENCODERS:
-            fail("sequence_encoder", f"must be one of {SEQUENCE_ENCODERS}")
         for name in ("epochs", "batch_size", "embedding_dim", "max_vocabulary", "head_units",
                      "cfc_units"):
             if not is_int(getattr(self, name)) or getattr(self, name) < 1:
@@ -223,15 +236,9 @@ class TrainConfig:
         if self.keep_modalities is not None and not (
                 isinstance(self.keep_modalities, bool) or self.keep_modalities == "weighted"):
             fail("keep_modalities", "must be True, False, 'weighted' or None")
-        if self.alignment not in (None, "auto", "pad", "project"):
-            fail("alignment", "must be 'auto', 'pad', 'project' or None")
-        if self.preset not in PRESETS:
-            fail("preset", f"must be one of {PRESETS}")
         if self.max_weight_ratio is not None and (
                 not is_number(self.max_weight_ratio) or not self.max_weight_ratio >= 1):
             fail("max_weight_ratio", "must be a number >= 1 or None")
-        if self.rebalance_on not in (None, "train", "validation"):
-            fail("rebalance_on", "must be 'train', 'validation' or None")
         if not is_number(self.beta) or self.beta < 0:
             fail("beta", "must be a number >= 0")
         if self.alpha is not None and (not is_number(self.alpha) or self.alpha < 0):
@@ -253,15 +260,15 @@ class TrainConfig:
                     f"`{name}` (--{name.replace('_', '-')}) does not apply to "
                     f"fusion={self.fusion!r}: {FUSIONS[self.fusion].__name__} takes none of "
                     f"it. Received: {name}={getattr(self, name)!r}")
-        applies = strategy_fields(self.mtl)
-        for name in STRATEGY_FIELDS:
+        applies = weighting_fields(self.mtl)
+        for name in WEIGHTING_FIELDS:
             if name not in applies and getattr(self, name) != defaults[name]:
                 switch = name in ("rebalance", "tdb", "sample_ratios", "normalize_losses")
                 flag = (f"--no-{name.replace('_', '-')}" if switch and getattr(self, name) is False
                         else f"--{name.replace('_', '-')}")
                 raise ValueError(
                     f"`{name}` ({flag}) does not apply to mtl={self.mtl!r}: "
-                    f"{strategy_class(self.mtl).__name__} takes none of it. "
+                    f"{weighting_class(self.mtl).__name__} takes none of it. "
                     f"Received: {name}={getattr(self, name)!r}")
 
     def fusion_kwargs(self):
@@ -287,8 +294,8 @@ class TrainConfig:
         return cls(**dict(changes, preset="paper"))
 
     def mtl_kwargs(self):
-        """The strategy's constructor arguments (the fields set, not None)."""
-        return {STRATEGY_FIELDS[name]: getattr(self, name) for name in strategy_fields(self.mtl)
+        """The task weighting's constructor arguments (the fields set, not None)."""
+        return {WEIGHTING_FIELDS[name]: getattr(self, name) for name in weighting_fields(self.mtl)
                 if getattr(self, name) is not None}
 
     def to_dict(self):
@@ -317,3 +324,6 @@ class TrainConfig:
 
 #: The fields of `TrainConfig` and their defaults.
 DEFAULTS = {f.name: f.default for f in dataclasses.fields(TrainConfig)}
+
+# The names these had before one word was kept for the task weighting (one release).
+strategy_class, strategy_fields, STRATEGY_FIELDS = weighting_class, weighting_fields, WEIGHTING_FIELDS

@@ -47,3 +47,29 @@ def tiny_npz_file(tmp_path_factory):
              x_video=rng.normal(size=(n, 4)).astype("float32"),
              y_happy=np.arange(n) % 2, y_mood=np.arange(n) % 3)
     return path
+
+
+def make_inputs(modalities, rows, rng, mask=False, missing=()):
+    """Random inputs `{modality name: float32 [rows, width]}` drawn from `rng` (a numpy
+    Generator, which the caller may go on drawing labels from); with `mask` (or any
+    `missing`), a `modality_mask` of ones with 0 at each `(row, modality index)` in
+    `missing`."""
+    x = {m.name: rng.normal(size=(rows, m.width)).astype("float32") for m in modalities}
+    if mask or missing:
+        x["modality_mask"] = np.ones((rows, len(modalities)), "float32")
+        for row, column in missing:
+            x["modality_mask"][row, column] = 0.0
+    return x
+
+
+def make_model(modalities, tasks, optimizer=None, seed=0, **build_kwargs):
+    """`build_model(modalities, tasks, **build_kwargs)` after seeding, compiled with
+    `optimizer` (default SGD 0.05): the tests' tiny model."""
+    import keras
+
+    from hgfn_keras import build_model
+
+    keras.utils.set_random_seed(seed)
+    model = build_model(list(modalities), list(tasks), **build_kwargs)
+    model.compile(optimizer=optimizer or keras.optimizers.SGD(0.05))
+    return model

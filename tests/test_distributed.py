@@ -136,7 +136,7 @@ def test_two_workers_on_localhost_end_with_the_same_weights(tmp_path):
         tf_config = json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}})
         command = [sys.executable, "-m", "training.train", "--dataset",
                    f"npz:{tmp_path / 'tiny.npz'}", "--fusion", "hgfn", "--mtl", "dmtl",
-                   "--strategy", "multi-worker", "--epochs", "2", "--batch-size", "8",
+                   "--distribution", "multi-worker", "--epochs", "2", "--batch-size", "8",
                    "--head-units", "8", "--tdb-learning-rate", "0.05", "--no-export",
                    "--verbose", "0", "--output-dir", str(tmp_path / f"worker{index}")]
         workers.append(subprocess.Popen(command, cwd=REPO, env=_env(TF_CONFIG=tf_config),

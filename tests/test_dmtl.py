@@ -15,6 +15,7 @@ from hgfn_keras import (
     task_counts,
 )
 from hgfn_keras.data.dataset import as_tf_dataset
+from tests.conftest import make_inputs, make_model
 from tests.layer_checks import check_backup_and_restore_resumes
 
 MODALITIES = (Modality("image", width=5), Modality("audio", width=3))
@@ -24,7 +25,7 @@ ROWS = 32
 
 def _data(seed=0, rows=ROWS):
     rng = np.random.default_rng(seed)
-    x = {m.name: rng.normal(size=(rows, m.width)).astype("float32") for m in MODALITIES}
+    x = make_inputs(MODALITIES, rows, rng)
     y = {"flood": rng.integers(0, 2, rows), "damage": rng.integers(0, 3, rows),
          "victim": rng.integers(0, 2, rows)}
     y["damage"][::7] = -1
@@ -32,12 +33,9 @@ def _data(seed=0, rows=ROWS):
 
 
 def _model(seed=0, **mtl_kwargs):
-    keras.utils.set_random_seed(seed)
-    model = build_model(list(MODALITIES), list(TASKS), fusion="hgfn", head_units=4, dropout=0.0,
-                        mtl="dmtl", mtl_kwargs=mtl_kwargs, preset="paper",
-                        shared_units=4 if mtl_kwargs.get("grad_norm_layer") == "shared" else None)
-    model.compile(optimizer=keras.optimizers.SGD(0.05))
-    return model
+    return make_model(MODALITIES, TASKS, seed=seed, fusion="hgfn", head_units=4, dropout=0.0,
+                      mtl="dmtl", mtl_kwargs=mtl_kwargs, preset="paper",
+                      shared_units=4 if mtl_kwargs.get("grad_norm_layer") == "shared" else None)
 
 
 def _tdb_by_hand(w, norms, losses, initial, ratios, alpha, lr, min_weight=1e-3):

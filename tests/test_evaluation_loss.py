@@ -6,9 +6,9 @@ import pytest
 import tensorflow as tf
 
 from hgfn_keras import Modality, Task, build_model
-from hgfn_keras.data.dataset import MASK_KEY
 from hgfn_keras.multitask.loss_tracker import TaskLossTracker
 from hgfn_keras.multitask.task_loss import task_loss
+from tests.conftest import make_inputs
 
 MODALITIES = (Modality("image", width=3), Modality("audio", width=2))
 TASKS = (Task("flood", 2), Task("damage", 3))
@@ -17,8 +17,7 @@ ROWS = 50
 
 def _data():
     rng = np.random.default_rng(0)
-    x = {m.name: rng.normal(size=(ROWS, m.width)).astype("float32") for m in MODALITIES}
-    x[MASK_KEY] = np.ones((ROWS, len(MODALITIES)), "float32")
+    x = make_inputs(MODALITIES, ROWS, rng, mask=True)
     flood = rng.integers(0, 2, ROWS).astype("int32")
     damage = rng.integers(0, 3, ROWS).astype("int32")
     flood[rng.random(ROWS) < 0.5] = -1  # missing labels, unevenly spread over batches

@@ -12,11 +12,11 @@ from hgfn_keras import (
     Modality,
     Task,
     UncertaintyWeighting,
-    build_model,
     min_norm_weights,
     task_loss,
 )
 from hgfn_keras.multitask import MinNormWeighting
+from tests.conftest import make_inputs, make_model
 
 MODALITIES = (Modality("image", width=5), Modality("audio", width=3))
 TASKS = (Task("flood", 2), Task("damage", 3), Task("victim", 2))
@@ -25,17 +25,14 @@ ROWS = 24
 
 def _data(seed=0):
     rng = np.random.default_rng(seed)
-    x = {m.name: rng.normal(size=(ROWS, m.width)).astype("float32") for m in MODALITIES}
+    x = make_inputs(MODALITIES, ROWS, rng)
     y = {t.name: rng.integers(0, t.num_classes, ROWS).astype("int32") for t in TASKS}
     return x, y
 
 
 def _model(mtl, fusion="cfc", **kwargs):
-    keras.utils.set_random_seed(0)
-    model = build_model(list(MODALITIES), list(TASKS), fusion=fusion, mtl=mtl, head_units=4,
-                        dropout=0.0, modality_dropout=0.0, **kwargs)
-    model.compile(optimizer=keras.optimizers.SGD(0.05))
-    return model
+    return make_model(MODALITIES, TASKS, fusion=fusion, mtl=mtl, head_units=4, dropout=0.0,
+                      modality_dropout=0.0, **kwargs)
 
 
 def _brute_force_min_norm(gram, steps=400):

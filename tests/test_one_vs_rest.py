@@ -25,6 +25,7 @@ from hgfn_keras import (
 )
 from hgfn_keras.data import load_dataset
 from hgfn_keras.export import export_saved_model
+from tests.conftest import make_inputs, make_model
 from tests.layer_checks import check_backup_and_restore_resumes
 
 MODALITIES = (Modality("image", width=5), Modality("audio", width=3))
@@ -36,18 +37,15 @@ ROWS = 24
 
 def _data(seed=0, rows=ROWS):
     rng = np.random.default_rng(seed)
-    x = {m.name: rng.normal(size=(rows, m.width)).astype("float32") for m in MODALITIES}
+    x = make_inputs(MODALITIES, rows, rng)
     y = {"flood": np.arange(rows) % 2, "damage": np.arange(rows) % 3}
     y["damage"][[1, 9, 17]] = -1  # missing
     return x, {k: v.astype("int32") for k, v in y.items()}
 
 
 def _model(seed=0, mtl="dmtl", tasks=TASKS):
-    keras.utils.set_random_seed(seed)
-    model = build_model(list(MODALITIES), list(tasks), head_units=4, dropout=0.0, mtl=mtl,
-                        preset="paper")
-    model.compile(optimizer=keras.optimizers.Adam(1e-2))
-    return model
+    return make_model(MODALITIES, tasks, keras.optimizers.Adam(1e-2), seed=seed, head_units=4,
+                      dropout=0.0, mtl=mtl, preset="paper")
 
 
 # ------------------------------------------------------------------------ Task

@@ -19,7 +19,7 @@ from hgfn_keras import (
     load_npz,
     recipe,
 )
-from hgfn_keras.train_config import DEFAULTS, strategy_fields
+from hgfn_keras.train_config import DEFAULTS, weighting_fields
 from training import train
 from tests.conftest import TINY_MODALITIES, TINY_TASKS, tiny_xy
 from tuning import HGFNHyperModel
@@ -30,25 +30,49 @@ MODALITIES, TASKS = list(TINY_MODALITIES), list(TINY_TASKS)
 # ------------------------------------------------------------ CLI == registries
 
 
-def test_cli_choices_equal_the_registries():
-    assert sorted(train.FUSION_CHOICES) == sorted(FUSIONS)
-    assert sorted(train.MTL_CHOICES) == sorted(MTL_STRATEGIES)
-    assert train.DEFAULTS == DEFAULTS
-    args = train.parse_args([])
+def test_the_cli_is_derived_from_train_config():
+    # One source of defaults and choices: every TrainConfig field is a flag whose default
+    # and choices are the field's (issue 22: the CLI is built from the library).
+    from hgfn_keras.train_config import CHOICES
+
+    parser = train.build_parser()
+    flags = {a.dest: a for a in parser._actions}
     for name, value in DEFAULTS.items():
-        if name not in ("rebalance", "tdb", "sample_ratios", "normalize_losses"):  # --no-<name>
-            assert getattr(args, name) == value, name
-    assert train.train_config(args) == TrainConfig()
+        if name in train.OFF_SWITCHES:
+            assert f"no_{name}" in flags, name
+            continue
+        assert flags[name].default == value, name
+        assert flags[name].option_strings == ["--" + name.replace("_", "-")], name
+        if name in CHOICES:
+            assert list(flags[name].choices) == list(CHOICES[name]), name
+    assert set(CHOICES["fusion"]) == set(FUSIONS)
+    assert set(CHOICES["mtl"]) == set(MTL_STRATEGIES)
+    assert train.train_config(train.parse_args([])) == TrainConfig()
 
 
-def test_strategy_flags_follow_the_constructors():
+def test_parse_config_raises_instead_of_exiting():
+    assert train.parse_config(["--fusion", "cfc", "--mtl", "lsew"]) == TrainConfig(
+        fusion="cfc", mtl="lsew")
+    with pytest.raises(ValueError, match="does not apply to mtl='lsew'"):
+        train.parse_config(["--mtl", "lsew", "--alpha", "2"])
+    with pytest.raises(ValueError, match="invalid choice: 'nope'"):
+        train.parse_config(["--fusion", "nope"])
+
+
+def test_the_old_strategy_flag_still_works(capsys):
+    args = train.parse_args(["--strategy", "mirrored"])
+    assert args.distribution == "mirrored"
+    assert "--strategy is now --distribution" in capsys.readouterr().err
+
+
+def test_weighting_flags_follow_the_constructors():
     for mtl in MTL_STRATEGIES:
         cls = TASK_WEIGHTINGS["lsew" if mtl == "mtinet" else mtl]
         import inspect
 
         takes = set(inspect.signature(cls.__init__).parameters)
-        assert ("alpha" in strategy_fields(mtl)) == ("alpha" in takes), mtl
-    assert "alpha" in strategy_fields("gradnorm")  # GradNorm has an α too
+        assert ("alpha" in weighting_fields(mtl)) == ("alpha" in takes), mtl
+    assert "alpha" in weighting_fields("gradnorm")  # GradNorm has an α too
     assert TrainConfig(mtl="gradnorm", alpha=2.0).mtl_kwargs() == {"alpha": 2.0}
     assert TrainConfig(mtl="gradnorm").mtl_kwargs() == {}  # GradNorm's own defaults
 

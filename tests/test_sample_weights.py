@@ -9,9 +9,9 @@ import keras
 import numpy as np
 import pytest
 
-from hgfn_keras import Modality, Task, build_model
+from hgfn_keras import Modality, Task
 from hgfn_keras.class_weights import class_weight_to_sample_weight
-from hgfn_keras.data.dataset import MASK_KEY
+from tests.conftest import make_inputs, make_model
 
 MODALITIES = (Modality("image", width=4), Modality("audio", width=3))
 TASKS = (Task("flood", 2), Task("damage", 3))
@@ -19,9 +19,7 @@ NUM_ROWS = 10
 
 
 def _data(num_rows=NUM_ROWS, seed=0):
-    rng = np.random.default_rng(seed)
-    x = {m.name: rng.normal(size=(num_rows, m.width)).astype("float32") for m in MODALITIES}
-    x[MASK_KEY] = np.ones((num_rows, len(MODALITIES)), "float32")
+    x = make_inputs(MODALITIES, num_rows, np.random.default_rng(seed), mask=True)
     y = {"flood": (np.arange(num_rows) % 2).astype("int32"),
          "damage": (np.arange(num_rows) % 3).astype("int32")}
     return x, y
@@ -36,12 +34,9 @@ def _concat(a, b):
 
 
 def _model(mtl):
-    keras.utils.set_random_seed(0)
-    model = build_model(list(MODALITIES), list(TASKS), fusion="hgfn",
-                        fusion_kwargs={"theta": 0.5}, head_units=4, dropout=0.0,
-                        normalize=False, mtl=mtl, modality_dropout=0.0)
-    model.compile(optimizer=keras.optimizers.Adam(1e-2))
-    return model
+    return make_model(MODALITIES, TASKS, keras.optimizers.Adam(1e-2), fusion="hgfn",
+                      fusion_kwargs={"theta": 0.5}, head_units=4, dropout=0.0,
+                      normalize=False, mtl=mtl, modality_dropout=0.0)
 
 
 def _trained_weights(x, y, mtl="dmtl", **fit_kwargs):

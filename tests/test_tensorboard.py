@@ -11,18 +11,15 @@ import tensorflow as tf
 pytest.importorskip("tensorboard")
 
 from hgfn_keras import Modality, Task, ValidationMetrics, build_model  # noqa: E402
-from hgfn_keras.data.dataset import MASK_KEY  # noqa: E402
 from hgfn_keras.tensorboard_logging import MultiTaskTensorBoard  # noqa: E402
+from tests.conftest import make_inputs
 
 MODALITIES = (Modality("image", width=4), Modality("audio", width=2), Modality("text", width=3))
 TASKS = (Task("flood", 2), Task("damage", 3))
 
 
 def _data(num_rows, seed):
-    rng = np.random.default_rng(seed)
-    x = {m.name: rng.normal(size=(num_rows, m.width)).astype("float32") for m in MODALITIES}
-    x[MASK_KEY] = np.ones((num_rows, len(MODALITIES)), "float32")
-    x[MASK_KEY][1, 0] = 0.0
+    x = make_inputs(MODALITIES, num_rows, np.random.default_rng(seed), missing=[(1, 0)])
     y = {"flood": (np.arange(num_rows) % 2).astype("int32"),
          "damage": (np.arange(num_rows) % 3).astype("int32")}
     return x, y

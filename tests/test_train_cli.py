@@ -225,8 +225,8 @@ def broken_npz(tmp_path_factory):
 @pytest.mark.parametrize(
     "args, message",
     [
-        (["--theta", "1.5"], r"--theta must be in \(0, 1\]. Received: 1.5"),
-        (["--epochs", "0"], r"--epochs must be positive"),
+        (["--theta", "1.5"], r"`theta` must be in \(0, 1\]. Received: theta=1.5"),
+        (["--epochs", "0"], r"`epochs` must be a positive integer. Received: epochs=0"),
         (["--fusion", "nope"], r"--fusion.*invalid choice: 'nope'"),
         (["--dataset", "nope"], r"'clothing', 'npz:PATH'.*'tfrecord:DIR'.*Received: spec='nope'"),
         (["--dataset", "npz:/does/not/exist.npz"], r"does not exist.*/does/not/exist\.npz"),
@@ -238,7 +238,8 @@ def broken_npz(tmp_path_factory):
         (["--rebalance", "--no-rebalance"], r"--rebalance and --no-rebalance contradict"),
         (["--mtl", "lsew", "--rebalance"], r"`rebalance` \(--rebalance\) does not apply to "
                                            r"mtl='lsew'"),
-        (["--modality-dropout", "1"], r"--modality-dropout must be in \[0, 1\). Received: 1.0"),
+        (["--modality-dropout", "1"], r"`modality_dropout` must be in \[0, 1\) or None. "
+                                     r"Received: modality_dropout=1.0"),
         (["--keep-modalities", "maybe"], r"--keep-modalities.*expected yes, no or weighted"),
     ],
     ids=["theta", "epochs", "fusion", "dataset", "missing-npz", "broken-npz", "nan-learning-rate",

@@ -87,7 +87,7 @@ def test_train_config_file_and_cli_flags(tmp_path, capsys):
     args = train.parse_args(["--config", str(path), "--epochs", "2"])
     assert (args.theta, args.epochs, args.no_export, args.max_order) == (0.25, 2, True, None)
     for bad, message in (({"thetta": 1}, "unknown key(s) ['thetta']"),
-                         ({"theta": 1.5}, "--theta must be in (0, 1]"),
+                         ({"theta": 1.5}, "`theta` must be in (0, 1]"),
                          ({"epochs": [1]}, "'epochs' must be a number or a string"),
                          ({"no_export": "yes"}, "'no_export' must be true or false")):
         path.write_text(json.dumps(bad))

@@ -18,14 +18,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
 def parse_args(argv=None):
-    """Parses the command line.
-
-    Args:
-        argv: the arguments (None: `sys.argv[1:]`).
-
-    Returns:
-        An `argparse.Namespace`.
-    """
+    """The `python -m training.convert` arguments of `argv` (None: `sys.argv[1:]`)."""
     p = argparse.ArgumentParser(
         prog="python -m training.convert",
         description="Convert an npz feature file to sharded TFRecord files.",

@@ -29,9 +29,9 @@ import os
 import sys
 import time
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+from hgfn_keras.train_config import CHOICES
 
-from training.train import FUSION_CHOICES, MTL_CHOICES  # noqa: E402
+FUSION_CHOICES, MTL_CHOICES = list(CHOICES["fusion"]), list(CHOICES["mtl"])
 
 PAPER_ROWS = ["cfc+lsew", "tensor+lsew", "gfn+lsew", "hgfn+lsew", "cfc+moo", "cfc+mtinet",
               "cfc+dmtl", "hgfn+dmtl"]
@@ -210,19 +210,19 @@ def _plots(run_dir, args, seed):
 
 
 def run_config(args, fusion, mtl, seed):
-    """The `TrainConfig` of one run of the grid (`--train-args` read by the
-    training CLI's parser, which also rejects a flag that does not apply)."""
-    from training import train
+    """The `TrainConfig` of one run of the grid (`--train-args` read as
+    `training.train` flags, `train.parse_config`: a flag that does not apply is refused)."""
+    from training.train import parse_config
 
     train_argv = ["--dataset", args.dataset, "--fusion", fusion, "--mtl", mtl,
                   "--seed", str(seed), "--epochs", str(args.epochs), *args.train_args.split()]
     if args.limit:
         train_argv += ["--limit", str(args.limit)]
     try:
-        return train.train_config(train.parse_args(train_argv))
-    except SystemExit:
-        raise ValueError(f"--train-args {args.train_args!r} do not apply to {fusion}+{mtl} "
-                         "(see the message above).") from None
+        return parse_config(train_argv)
+    except ValueError as error:
+        raise ValueError(f"--train-args {args.train_args!r} for {fusion}+{mtl}: {error}") \
+            from None
 
 
 def main(argv=None):

@@ -19,14 +19,7 @@ MODEL_FILE = "model.keras"
 
 
 def parse_args(argv=None):
-    """Parses the command line.
-
-    Args:
-        argv: the arguments (None: `sys.argv[1:]`).
-
-    Returns:
-        An `argparse.Namespace`.
-    """
+    """The `python -m training.export` arguments of `argv` (None: `sys.argv[1:]`)."""
     p = argparse.ArgumentParser(
         prog="python -m training.export",
         description="Export a trained model (.keras) as a SavedModel for TF Serving.",

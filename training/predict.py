@@ -40,14 +40,7 @@ class InputError(ValueError):
 
 
 def parse_args(argv: "list[str] | None" = None) -> argparse.Namespace:
-    """Parses the command line.
-
-    Args:
-        argv: the arguments (None: `sys.argv[1:]`).
-
-    Returns:
-        An `argparse.Namespace`.
-    """
+    """The `python -m training.predict` arguments of `argv` (None: `sys.argv[1:]`)."""
     p = argparse.ArgumentParser(
         prog="python -m training.predict",
         description="Score rows with a trained model; write probabilities, predicted "

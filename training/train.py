@@ -22,69 +22,147 @@ win over the file.
 """
 
 import argparse
+import dataclasses
 import os
 import sys
 import time
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
-# Copies of the registries' names and of `hgfn_keras.TrainConfig`'s defaults, kept
-# here so that --help answers without importing TensorFlow; tests/test_train_cli.py
-# checks that they are equal.
-FUSION_CHOICES = ["hgfn", "cfc", "tensor", "gfn"]
-MTL_CHOICES = ["dmtl", "lsew", "moo", "mtinet", "gradnorm", "uncertainty", "dwa"]
-
-DEFAULTS = {
-    "dataset": "clothing",
-    "fusion": "hgfn",
-    "mtl": "dmtl",
-    "epochs": 12,
-    "seed": 0,
-    "batch_size": 128,
-    "learning_rate": 5e-3,
-    "optimizer": "adam",
-    "weight_decay": 0.0,
-    "patience": 3,
-    "min_epochs": 0,
-    "reduce_lr_patience": 0,
-    "theta": 0.5,
-    "max_order": None,
-    "alignment": None,
-    "units": None,
-    "similarity": None,
-    "keep_modalities": None,
-    "projection_activation": None,
-    "modality_dropout": None,
-    "cfc_units": 128,
-    "embedding_dim": 64,
-    "token_dropout": 0.3,
-    "max_vocabulary": 20000,
-    "sequence_encoder": "temporal",
-    "head_units": 64,
-    "dropout": 0.1,
-    "beta": 0.0,
-    "alpha": None,
-    "tdb_learning_rate": None,
-    "grad_norm_layer": None,
-    "rebalance": None,
-    "tdb": None,
-    "sample_ratios": None,
-    "normalize_losses": None,
-    "rebalance_on": None,
-    "max_weight_ratio": None,
-    "limit": None,
-    "class_weight": None,
-    "num_classes": None,
-    "one_vs_rest": False,
-    "decision_thresholds": False,
-    "preset": "package",
+#: The help of each `hgfn_keras.TrainConfig` field's flag. The flag (`--<field-name>`),
+#: its type, default and choices come from the field itself (`hgfn_keras.train_config`:
+#: one source of defaults and checks); where the default is None, the help says what
+#: None stands for.
+CONFIG_HELP = {
+    "dataset": "'clothing' (the embedded reviews), 'npz:PATH' (a feature file; see "
+               "docs/DESIGN.md, 'The feature-file contract') or 'tfrecord:DIR' (its sharded "
+               "form, from python -m training.convert; streamed, for data larger than memory).",
+    "fusion": "Fusion layer: HGFN (the paper's), or a baseline: CFC (concatenate), tensor "
+              "fusion (TFN/LMF, for MATF), GFN.",
+    "mtl": "Task weighting: DMTL (dynamic task balancing, the paper's), LSEW (equal "
+           "weights), MOO (MGDA-UB), MTI-Net heads, or beyond the paper GradNorm, "
+           "uncertainty weighting, DWA.",
+    "epochs": "Most epochs (early stopping on validation loss may stop sooner).",
+    "seed": "Seeds the split, the weights and the shuffling.",
+    "batch_size": "Rows per training batch.",
+    "learning_rate": "The main optimizer's learning rate.",
+    "optimizer": "The main optimizer.",
+    "weight_decay": "AdamW's decoupled weight decay (--optimizer adamw only).",
+    "patience": "Early-stopping patience in epochs on val_loss, best weights restored "
+                "(0: no early stopping).",
+    "min_epochs": "Epochs before early stopping may stop the run.",
+    "reduce_lr_patience": "Halve the learning rate after this many epochs without a better "
+                          "val_loss (ReduceLROnPlateau; 0: off).",
+    "theta": "HGFN's θ in (0, 1] (eq. 5).",
+    "max_order": "HGFN's deepest level. Default: min(M, 3)",
+    "alignment": "How HGFN brings the modalities to one width: auto (pad up to width 256, "
+                 "project wider ones to 256), pad (the paper) or project. Default: the "
+                 "preset's (package project to 128, paper auto)",
+    "units": "HGFN's aligned width D. Default: the preset's (package 128, paper the widest "
+             "modality)",
+    "similarity": "Edge similarity of the graph fusions. Default: the fusion's (HGFN "
+                  "cosine, GFN dot)",
+    "keep_modalities": "HGFN also outputs the aligned modality vectors beside its levels: "
+                       "yes, no (the paper's eq. 7, levels only) or weighted (each scaled "
+                       "by M times its DAU weight). Default: the preset's (package "
+                       "weighted, paper no)",
+    "projection_activation": "Activation of HGFN's learned projections when it projects "
+                             "(a Keras activation name). Default: the preset's (package "
+                             "relu, paper linear)",
+    "modality_dropout": "During training only, mask each present modality of a row with "
+                        "probability P (never all of a row's modalities), so the model "
+                        "learns to answer when a modality is missing. Default: the "
+                        "preset's (package 0.3, paper 0)",
+    "cfc_units": "Fused width of CFC and tensor fusion.",
+    "embedding_dim": "Width of each text encoder's output.",
+    "token_dropout": "Word dropout in the text encoders during training.",
+    "max_vocabulary": "Most words in a text encoder's vocabulary (from the training split).",
+    "sequence_encoder": "Encoder of sequence modalities ([N, T, D] in an npz): 2 Bi-GRU "
+                        "layers with attention (the paper's, for video) or the mean over "
+                        "steps.",
+    "head_units": "Width of each task head's hidden Dense layer.",
+    "dropout": "Dropout in each task head.",
+    "beta": "Focal loss β >= 0 (eq. 10; 0 = cross-entropy).",
+    "alpha": "α of eq. 11 (dmtl, gradnorm only). Default: the weighting's (DMTL 1.0, "
+             "GradNorm 1.5)",
+    "tdb_learning_rate": "Learning rate of the task weights' optimizer (dmtl, gradnorm "
+                         "only). Default: the weighting's (DMTL SGD 0.02, its step divided "
+                         "by the mean N / n_f; GradNorm Adam 0.025)",
+    "grad_norm_layer": "Where the gradient norms are taken (dmtl, gradnorm only): each "
+                       "task's last layer (the paper) or a last shared layer (adds a shared "
+                       "Dense). Default: the weighting's (DMTL task, GradNorm shared)",
+    "rebalance": "Turn off the epoch-end re-balancing (dmtl, gradnorm only; TDB alone). "
+                 "Default: the preset's (package: off for dmtl; paper: on)",
+    "tdb": "Turn off DMTL's dynamic task balancing step (dmtl only). Default: on",
+    "sample_ratios": "Leave DMTL's N / n_f out of the balancing (dmtl only). Default: on",
+    "normalize_losses": "Re-balance on the tasks' raw mean losses, not on each divided by "
+                        "its chance loss log K (dmtl only; no effect when all tasks have the "
+                        "same number of classes). Default: divided",
+    "rebalance_on": "Which losses DMTL's epoch-end re-balancing reads: the epoch's training "
+                    "losses (the paper) or each task's validation loss (dmtl only). "
+                    "Default: the weighting's (train)",
+    "max_weight_ratio": "Cap on how far DMTL's re-balancing sets two tasks' weights apart "
+                        "(a factor >= 1; dmtl only). Default: the weighting's (none)",
+    "limit": "Use a random subset of this many rows (clothing only; for quick runs). "
+             "Default: every row",
+    "class_weight": "'balanced': weigh each task's training rows by N / (K n_c) of their "
+                    "class (N labelled rows, K classes, n_c rows of the class), in the "
+                    "losses and in DMTL's N / n_f. Default: none (every row weighs 1)",
+    "num_classes": "Declare an npz task's number of classes (repeat per task), for a task "
+                   "whose labels do not show every class. Default: max label + 1, which "
+                   "must leave no class unseen",
+    "one_vs_rest": "Train every task with K > 2 classes as K binary concept tasks (one "
+                   "sigmoid, focal loss and weight per concept, as the paper's tables; "
+                   "concepts named <task>.<k>); the task's output stays its K-class "
+                   "probabilities (the sigmoids normalised), and metrics.json adds each "
+                   "concept under 'concepts'. Default: off",
+    "decision_thresholds": "After training, choose each binary task's decision threshold on "
+                           "the validation F1 (not 0.5), store it in the model (model.keras, "
+                           "and the SavedModel's extra output <task>_decision) and report "
+                           "the test metrics at it under \"decision\" in metrics.json. "
+                           "Default: off",
+    "preset": "package: the package's recommended settings for what is not given (HGFN "
+              "projected to 128 by Dense+ReLU with its modality vectors kept, weighted; DMTL "
+              "without the epoch-end re-balancing; modality dropout); paper: the paper's "
+              "exact reading.",
 }
+#: Fields that a switch turns off (`--no-<name>`; None: the weighting's own default).
+OFF_SWITCHES = ("rebalance", "tdb", "sample_ratios", "normalize_losses")
 #: The arguments of a run that are not part of its `TrainConfig` (where the files
-#: go, how much it prints, the distribution strategy).
+#: go, how much it prints, the tf.distribute strategy).
 RUN_ARGUMENTS = ("output_dir", "export_dir", "name", "version", "no_export", "verbose",
-                 "strategy", "config", "no_rebalance", "no_tdb", "no_sample_ratios",
-                 "no_normalize_losses",
-                 "tensorboard", "restart")
+                 "distribution", "config", "no_rebalance", "no_tdb", "no_sample_ratios",
+                 "no_normalize_losses", "tensorboard", "restart")
+
+
+def add_config_arguments(parser):
+    """Adds one flag per `TrainConfig` field to `parser`: `--<field-name>`, with the
+    field's default, its type and (`train_config.CHOICES`) its choices."""
+    from hgfn_keras.train_config import CHOICES, TrainConfig
+
+    for field in dataclasses.fields(TrainConfig):
+        name, default = field.name, field.default
+        flag, text = "--" + name.replace("_", "-"), CONFIG_HELP[name]
+        if "Default" not in text:
+            text += " Default: %(default)s"
+        if name in OFF_SWITCHES:
+            parser.add_argument(f"--no-{name.replace('_', '-')}", action="store_true",
+                                help=text)
+            if name == "rebalance":
+                parser.add_argument("--rebalance", action="store_true",
+                                    help="Turn the epoch-end re-balancing on (dmtl, gradnorm "
+                                    "only), as the paper does (--preset paper has it on). "
+                                    "Default: the preset's")
+        elif field.type is bool:
+            parser.add_argument(flag, action="store_true", help=text)
+        elif name == "num_classes":
+            parser.add_argument(flag, action="append", default=None, metavar="TASK=K",
+                                help=text)
+        elif name == "keep_modalities":
+            parser.add_argument(flag, type=_keep_modalities, default=None,
+                                metavar="{yes,no,weighted}", help=text)
+        else:
+            metavar = "P" if name == "modality_dropout" else None
+            parser.add_argument(flag, type=field.type, default=default,
+                                choices=CHOICES.get(name), metavar=metavar, help=text)
 
 
 def config_argv(parser, argv):
@@ -119,6 +197,8 @@ def config_argv(parser, argv):
     if not isinstance(config, dict):
         parser.error(f"--config {path}: must hold a JSON object {{name: value}}. "
                      f"Received: {type(config).__name__}")
+    if "strategy" in config:  # a config.json written before --strategy became --distribution
+        config["distribution"] = config.pop("strategy")
     actions = {a.dest: a for a in parser._actions if a.option_strings and a.dest != "help"}
     unknown = sorted(k for k in config if k not in actions)
     if unknown:
@@ -147,67 +227,14 @@ def config_argv(parser, argv):
     return tokens + argv
 
 
-def parse_args(argv=None):
+def build_parser():
+    """The `python -m training.train` parser: the `TrainConfig` flags, then the run's."""
     p = argparse.ArgumentParser(
         prog="python -m training.train",
         description="Train HGFN (or a baseline fusion) on a multimodal multi-task dataset, "
         "print the per-task test metrics, write metrics.json and export a SavedModel.",
     )
-    p.add_argument("--dataset", default=DEFAULTS["dataset"],
-                   help="'clothing' (the embedded reviews), 'npz:PATH' (a feature file; "
-                   "see docs/DESIGN.md, 'The feature-file contract') or 'tfrecord:DIR' "
-                   "(its sharded form, "
-                   "from python -m training.convert; streamed, for data larger than "
-                   "memory). Default: %(default)s")
-    p.add_argument("--fusion", default=DEFAULTS["fusion"], choices=FUSION_CHOICES,
-                   help="Fusion layer: HGFN (the paper's), or a baseline: CFC (concatenate), "
-                   "tensor fusion (TFN/LMF, for MATF), GFN. Default: %(default)s")
-    p.add_argument("--mtl", default=DEFAULTS["mtl"], choices=MTL_CHOICES,
-                   help="Multi-task strategy: DMTL (dynamic task balancing, the paper's), "
-                   "LSEW (equal weights), MOO (MGDA-UB), MTI-Net heads, or beyond the paper "
-                   "GradNorm, uncertainty weighting, DWA. Default: %(default)s")
-    p.add_argument("--beta", type=float, default=DEFAULTS["beta"],
-                   help="Focal loss β >= 0 (eq. 10; 0 = cross-entropy). Default: %(default)s")
-    p.add_argument("--alpha", type=float, default=DEFAULTS["alpha"],
-                   help="α of eq. 11 (dmtl, gradnorm only). Default: the strategy's "
-                   "(DMTL 1.0, GradNorm 1.5)")
-    p.add_argument("--tdb-learning-rate", type=float, default=DEFAULTS["tdb_learning_rate"],
-                   help="Learning rate of the task weights' optimizer (dmtl, gradnorm only). "
-                   "Default: the strategy's (DMTL SGD 0.02, its step divided by the mean N / n_f; "
-                   "GradNorm Adam 0.025)")
-    p.add_argument("--no-rebalance", action="store_true",
-                   help="Turn off the epoch-end re-balancing (dmtl, gradnorm only; TDB "
-                   "alone). Default: the preset's (package: off for dmtl; paper: on)")
-    p.add_argument("--rebalance", action="store_true",
-                   help="Turn the epoch-end re-balancing on (dmtl, gradnorm only), as the "
-                   "paper does (--preset paper has it on). Default: the preset's")
-    p.add_argument("--no-tdb", action="store_true",
-                   help="Turn off DMTL's dynamic task balancing step (dmtl only). "
-                   "Default: on")
-    p.add_argument("--no-sample-ratios", action="store_true",
-                   help="Leave DMTL's N / n_f out of the balancing (dmtl only). Default: on")
-    p.add_argument("--no-normalize-losses", action="store_true",
-                   help="Re-balance on the tasks' raw mean losses, not on each divided by "
-                   "its chance loss log K (dmtl only; no effect when all tasks have the "
-                   "same number of classes). Default: divided")
-    p.add_argument("--rebalance-on", default=DEFAULTS["rebalance_on"],
-                   choices=["train", "validation"],
-                   help="Which losses DMTL's epoch-end re-balancing reads: the epoch's "
-                   "training losses (the paper) or each task's validation loss (dmtl "
-                   "only). Default: the strategy's (train)")
-    p.add_argument("--max-weight-ratio", type=float, default=DEFAULTS["max_weight_ratio"],
-                   help="Cap on how far DMTL's re-balancing sets two tasks' weights apart "
-                   "(a factor >= 1; dmtl only). Default: the strategy's (none)")
-    p.add_argument("--grad-norm-layer", default=DEFAULTS["grad_norm_layer"],
-                   choices=["task", "shared"],
-                   help="Where the gradient norms are taken (dmtl, gradnorm only): each "
-                   "task's last layer (the paper) or a last shared layer (adds a shared "
-                   "Dense). Default: the strategy's (DMTL task, GradNorm shared)")
-    p.add_argument("--epochs", type=int, default=DEFAULTS["epochs"],
-                   help="Most epochs (early stopping on validation loss may stop sooner). "
-                   "Default: %(default)s")
-    p.add_argument("--seed", type=int, default=DEFAULTS["seed"],
-                   help="Seeds the split, the weights and the shuffling. Default: %(default)s")
+    add_config_arguments(p)
     p.add_argument("--output-dir", default=None,
                    help="Where metrics.json and friends go. Default: runs/<name>")
     p.add_argument("--export-dir", default=None,
@@ -223,116 +250,36 @@ def parse_args(argv=None):
                    "(DIR/backup.old-<timestamp>) and start afresh. Without it, the backup is "
                    "resumed when its settings are this run's and refused otherwise. "
                    "Default: off")
-    p.add_argument("--batch-size", type=int, default=DEFAULTS["batch_size"],
-                   help="Rows per training batch. Default: %(default)s")
-    p.add_argument("--learning-rate", type=float, default=DEFAULTS["learning_rate"],
-                   help="The main optimizer's learning rate. Default: %(default)s")
-    p.add_argument("--optimizer", default=DEFAULTS["optimizer"], choices=["adam", "adamw"],
-                   help="The main optimizer. Default: %(default)s")
-    p.add_argument("--weight-decay", type=float, default=DEFAULTS["weight_decay"],
-                   help="AdamW's decoupled weight decay (--optimizer adamw only). "
-                   "Default: %(default)s")
-    p.add_argument("--patience", type=int, default=DEFAULTS["patience"],
-                   help="Early-stopping patience in epochs on val_loss, best weights "
-                   "restored (0: no early stopping). Default: %(default)s")
-    p.add_argument("--min-epochs", type=int, default=DEFAULTS["min_epochs"],
-                   help="Epochs before early stopping may stop the run. Default: %(default)s")
-    p.add_argument("--reduce-lr-patience", type=int, default=DEFAULTS["reduce_lr_patience"],
-                   help="Halve the learning rate after this many epochs without a better "
-                   "val_loss (ReduceLROnPlateau; 0: off). Default: %(default)s")
-    p.add_argument("--theta", type=float, default=DEFAULTS["theta"],
-                   help="HGFN's θ in (0, 1] (eq. 5). Default: %(default)s")
-    p.add_argument("--max-order", type=int, default=DEFAULTS["max_order"],
-                   help="HGFN's deepest level. Default: min(M, 3)")
-    p.add_argument("--alignment", default=DEFAULTS["alignment"],
-                   choices=["auto", "pad", "project"],
-                   help="How HGFN brings the modalities to one width: auto (pad up to width "
-                   "256, project wider ones to 256), pad (the paper) or project. "
-                   "Default: the preset's (package project to 128, paper auto)")
-    p.add_argument("--units", type=int, default=DEFAULTS["units"],
-                   help="HGFN's aligned width D. Default: the preset's (package 128, paper "
-                   "the widest modality)")
-    p.add_argument("--similarity", default=DEFAULTS["similarity"], choices=["cosine", "dot"],
-                   help="Edge similarity of the graph fusions. Default: the fusion's "
-                   "(HGFN cosine, GFN dot)")
-    p.add_argument("--keep-modalities", default=DEFAULTS["keep_modalities"],
-                   type=_keep_modalities, metavar="{yes,no,weighted}",
-                   help="HGFN also outputs the aligned modality vectors beside its levels: "
-                   "yes, no (the paper's eq. 7, levels only) or weighted (each scaled by "
-                   "M times its DAU weight). Default: the preset's (package weighted, "
-                   "paper no)")
-    p.add_argument("--projection-activation", default=DEFAULTS["projection_activation"],
-                   help="Activation of HGFN's learned projections when it projects (a Keras "
-                   "activation name). Default: the preset's (package relu, paper linear)")
-    p.add_argument("--modality-dropout", type=float, default=DEFAULTS["modality_dropout"],
-                   metavar="P",
-                   help="During training only, mask each present modality of a row with "
-                   "probability P (never all of a row's modalities), so the model learns "
-                   "to answer when a modality is missing. Default: the preset's (paper 0)")
-    p.add_argument("--preset", default=DEFAULTS["preset"], choices=["package", "paper"],
-                   help="package: the package's recommended settings for what is not given "
-                   "(HGFN projected to 128 by Dense+ReLU with its modality vectors kept, "
-                   "weighted; DMTL without the epoch-end re-balancing; modality dropout); "
-                   "paper: the paper's exact reading. Default: %(default)s")
-    p.add_argument("--cfc-units", type=int, default=DEFAULTS["cfc_units"],
-                   help="Fused width of CFC and tensor fusion. Default: %(default)s")
-    p.add_argument("--embedding-dim", type=int, default=DEFAULTS["embedding_dim"],
-                   help="Width of each text encoder's output. Default: %(default)s")
-    p.add_argument("--token-dropout", type=float, default=DEFAULTS["token_dropout"],
-                   help="Word dropout in the text encoders during training. Default: %(default)s")
-    p.add_argument("--sequence-encoder", default=DEFAULTS["sequence_encoder"],
-                   choices=["temporal", "mean"],
-                   help="Encoder of sequence modalities ([N, T, D] in an npz): 2 Bi-GRU layers "
-                   "with attention (the paper's, for video) or the mean over steps. "
-                   "Default: %(default)s")
-    p.add_argument("--max-vocabulary", type=int, default=DEFAULTS["max_vocabulary"],
-                   help="Most words in a text encoder's vocabulary (from the training "
-                   "split). Default: %(default)s")
-    p.add_argument("--head-units", type=int, default=DEFAULTS["head_units"],
-                   help="Width of each task head's hidden Dense layer. Default: %(default)s")
-    p.add_argument("--dropout", type=float, default=DEFAULTS["dropout"],
-                   help="Dropout in each task head. Default: %(default)s")
-    p.add_argument("--limit", type=int, default=DEFAULTS["limit"],
-                   help="Use a random subset of this many rows (clothing only; for quick "
-                   "runs). Default: every row")
     p.add_argument("--verbose", type=int, default=None, choices=[0, 1, 2], nargs="?",
                    help="Keras' fit verbosity (0, 1, 2). A bare --verbose also shows "
                    "TensorFlow's own log lines. Default: a progress bar on a terminal, "
                    "a line per epoch otherwise")
-    p.add_argument("--class-weight", default=DEFAULTS["class_weight"], choices=["balanced"],
-                   help="'balanced': weigh each task's training rows by N / (K n_c) of "
-                   "their class (N labelled rows, K classes, n_c rows of the class), in "
-                   "the losses and in DMTL's N / n_f. Default: none (every row weighs 1)")
-    p.add_argument("--num-classes", action="append", default=DEFAULTS["num_classes"],
-                   metavar="TASK=K",
-                   help="Declare an npz task's number of classes (repeat per task), for a "
-                   "task whose labels do not show every class. Default: max label + 1, "
-                   "which must leave no class unseen")
-    p.add_argument("--one-vs-rest", action="store_true",
-                   help="Train every task with K > 2 classes as K binary concept tasks "
-                   "(one sigmoid, focal loss and strategy weight per concept, as the "
-                   "paper's tables; concepts named <task>.<k>); the task's output stays "
-                   "its K-class probabilities (the sigmoids normalised), and metrics.json "
-                   "adds each concept under 'concepts'. Default: off")
-    p.add_argument("--decision-thresholds", action="store_true",
-                   help="After training, choose each binary task's decision threshold on "
-                   "the validation F1 (not 0.5), store it in the model (model.keras, and "
-                   "the SavedModel's extra output <task>_decision) and report the test "
-                   "metrics at it under \"decision\" in metrics.json. Default: off")
     p.add_argument("--tensorboard", action="store_true",
                    help="Write TensorBoard logs to DIR/tensorboard/: per-step task losses "
                    "and weights, per-epoch validation metrics, histograms of the fusion's "
                    "modality and vertex weights (needs the tensorboard package: "
                    "pip install 'hgfn-keras[tensorboard]'). Default: off")
-    p.add_argument("--strategy", default=None, choices=["mirrored", "multi-worker"],
+    p.add_argument("--distribution", "--strategy", dest="distribution", default=None,
+                   choices=["mirrored", "multi-worker"],
                    help="tf.distribute strategy: every local GPU (mirrored), or workers "
                    "named by TF_CONFIG (multi-worker; run the same command on each). "
-                   "Default: none")
+                   "(--strategy: its old name, kept for one release.) Default: none")
     p.add_argument("--config", default=None, metavar="FILE",
                    help="A JSON object {argument name: value} (e.g. a tuning search's "
                    "best_hyperparameters.json); flags given on the command line win. "
                    "Default: none")
-    args = p.parse_args(config_argv(p, sys.argv[1:] if argv is None else list(argv)))
+    return p
+
+
+def parse_args(argv=None, parser=None):
+    """The parsed arguments; the `TrainConfig` they make is checked here (its own
+    `validate`: one source of checks), so that a bad value stops before any work."""
+    p = parser or build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if "--strategy" in argv or any(a.startswith("--strategy=") for a in argv):
+        print("note: --strategy is now --distribution (the old name goes in the next "
+              "release)", file=sys.stderr)
+    args = p.parse_args(config_argv(p, argv))
     if args.num_classes is not None:
         declared = {}
         for item in args.num_classes:
@@ -342,34 +289,31 @@ def parse_args(argv=None):
                         f"Received: {item!r}")
             declared[task] = int(classes)
         args.num_classes = declared
-    for name in ("epochs", "batch_size", "patience", "embedding_dim", "max_vocabulary",
-                 "head_units", "cfc_units", "min_epochs", "reduce_lr_patience"):
-        value = getattr(args, name)
-        if value < (0 if name in ("patience", "min_epochs", "reduce_lr_patience") else 1):
-            p.error(f"--{name.replace('_', '-')} must be positive. Received: {value}")
-    if not 0 < args.theta <= 1:
-        p.error(f"--theta must be in (0, 1]. Received: {args.theta}")
-    if not 0 <= args.dropout < 1:
-        p.error(f"--dropout must be in [0, 1). Received: {args.dropout}")
-    if args.modality_dropout is not None and not 0 <= args.modality_dropout < 1:
-        p.error(f"--modality-dropout must be in [0, 1). Received: {args.modality_dropout}")
-    if args.beta < 0:
-        p.error(f"--beta must be >= 0. Received: {args.beta}")
-    if args.alpha is not None and args.alpha < 0:
-        p.error(f"--alpha must be >= 0. Received: {args.alpha}")
-    if args.tdb_learning_rate is not None and args.tdb_learning_rate <= 0:
-        p.error(f"--tdb-learning-rate must be positive. Received: {args.tdb_learning_rate}")
     if args.version is not None and args.version < 1:
         p.error(f"--version must be a positive integer. Received: {args.version}")
-    if args.learning_rate <= 0:
-        p.error(f"--learning-rate must be positive. Received: {args.learning_rate}")
-    if args.weight_decay < 0:
-        p.error(f"--weight-decay must be >= 0. Received: {args.weight_decay}")
     try:
-        train_config(args)  # a flag that does not apply to the fusion or strategy
+        train_config(args)
     except ValueError as error:
         p.error(str(error))
     return args
+
+
+class _RaisingParser(argparse.ArgumentParser):
+    def error(self, message):
+        raise ValueError(message)
+
+
+def parse_config(argv):
+    """The `TrainConfig` of a `training.train` command line (without the program name);
+    a bad flag or value raises `ValueError` with argparse's or `TrainConfig`'s message
+    (for programs that build runs from flags, e.g. `training.experiments`).
+
+    >>> parse_config(["--fusion", "cfc", "--mtl", "lsew", "--epochs", "2"]).epochs
+    2
+    """
+    parser = build_parser()
+    parser.__class__ = _RaisingParser
+    return train_config(parse_args(argv, parser))
 
 
 def _keep_modalities(text):
@@ -422,7 +366,7 @@ def run(args):
 
     started = time.time()
     config = train_config(args)
-    strategy = get_strategy(args.strategy)  # before any other op (multi-worker)
+    strategy = get_strategy(args.distribution)  # before any other op (multi-worker)
     keras.utils.set_random_seed(config.seed)
     dataset = load_dataset(config.dataset, seed=config.seed, limit=config.limit,
                            num_classes=config.num_classes)
@@ -446,7 +390,7 @@ def run(args):
             )
     verbose = args.verbose if args.verbose is not None else (1 if sys.stdout.isatty() else 2)
     callbacks = tensorboard_callbacks(dataset, output_dir) if args.tensorboard else None
-    result = recipe.train_and_evaluate(config, dataset, output_dir, strategy=strategy,
+    result = recipe.train_and_evaluate(config, dataset, output_dir, distribution=strategy,
                                        verbose=verbose, record=vars(args),
                                        callbacks=callbacks, restart=args.restart)
     model, metrics = result.fit.model, result.metrics

@@ -11,7 +11,7 @@ from hgfn_keras import TrainConfig, recipe
 from hgfn_keras.callbacks import ValidationMetrics
 from hgfn_keras.data.dataset import as_tf_dataset
 from hgfn_keras.multitask.dynamic_task_balancing import DEFAULT_TDB_LEARNING_RATE
-from hgfn_keras.train_config import fusion_fields, strategy_fields
+from hgfn_keras.train_config import fusion_fields, weighting_fields
 
 OBJECTIVES = {
     "val_loss": keras_tuner.Objective("val_loss", "min"),
@@ -110,7 +110,7 @@ class HGFNHyperModel(keras_tuner.HyperModel):
         if base.fusion == "cfc" and "cfc_units" in fusion_fields(base.fusion):
             draw("cfc_units", lambda: hp.Choice("cfc_units", [64, 128, 256], default=128))
         draw("beta", lambda: hp.Float("beta", 0.0, 5.0, default=0.0))
-        if "alpha" in strategy_fields(base.mtl):
+        if "alpha" in weighting_fields(base.mtl):
             default = 1.0 if base.mtl == "dmtl" else 1.5  # the strategy's own
             draw("alpha", lambda: hp.Float("alpha", 0.0, 3.0, default=default))
         if base.mtl == "dmtl":  # TDB's step size (normalised by the mean N / n_f)

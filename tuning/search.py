@@ -36,14 +36,7 @@ RESUME_DEFAULTS = {"one_vs_rest": False}
 
 
 def parse_args(argv=None):
-    """Parses the command line.
-
-    Args:
-        argv: the arguments (None: `sys.argv[1:]`).
-
-    Returns:
-        An `argparse.Namespace`.
-    """
+    """The `python -m tuning.search` arguments of `argv` (None: `sys.argv[1:]`)."""
     from hgfn_keras.train_config import DEFAULTS
 
     p = argparse.ArgumentParser(
