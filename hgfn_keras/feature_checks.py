@@ -8,6 +8,7 @@ wherever it is found. (The SavedModel checks its inputs in the graph,
 - `check_finite`: no NaN or inf; names the input, the count of rows and the first.
 - `check_inputs`: a dict of numpy inputs against a network's input tensors: the
   names, one row count, the shapes, finite values, a 0/1 `modality_mask`.
+- `placeholder_row`: one row shaped as the inputs (for a prediction on no row).
 """
 
 import numpy as np
@@ -84,4 +85,15 @@ def check_inputs(x, input_tensors):
     return x
 
 
-__all__ = ["check_finite", "check_inputs"]
+def placeholder_row(x):
+    """One row of the inputs' shapes and dtypes (0, "" for text, a mask of ones): what
+    a model is called on to learn its outputs' shapes when `x` has no row."""
+    row = {}
+    for name, value in x.items():
+        value = np.asarray(value)
+        fill = 1 if name == MASK_KEY else ("" if value.dtype.kind in "OUS" else 0)
+        row[name] = np.full((1,) + value.shape[1:], fill, dtype=value.dtype)
+    return row
+
+
+__all__ = ["check_finite", "check_inputs", "placeholder_row"]

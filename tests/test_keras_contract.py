@@ -52,3 +52,16 @@ def test_losses_are_the_loss_objects():
     model = _model()
     assert isinstance(model.multitask_loss, hgfn_keras.multitask.MultiTaskLoss)
     assert model.loss_names == model.multitask_loss.loss_names == ["t", "k"]
+
+
+def test_predict_on_no_row_gives_outputs_of_no_row():
+    # Keras' own predict stops with an UnboundLocalError when there is no batch at all.
+    model = _model()
+    x = {"a": np.zeros((0, 3), "float32"), "b": np.zeros((0, 2), "float32")}
+    outputs = model.predict(x, verbose=0)
+    assert {k: v.shape for k, v in outputs.items()} == {"t": (0, 1), "k": (0, 3)}
+    assert all(v.dtype == np.float32 for v in outputs.values())
+    # One row still goes through Keras' own path.
+    one = model.predict({k: np.ones((1,) + v.shape[1:], "float32") for k, v in x.items()},
+                        verbose=0)
+    assert one["k"].shape == (1, 3)

@@ -7,11 +7,12 @@ from keras import ops
 from hgfn_keras import distribute
 from hgfn_keras.data.dataset import MASK_KEY
 from hgfn_keras.decision_thresholds import check_decision_thresholds
-from hgfn_keras.feature_checks import check_inputs
+from hgfn_keras.feature_checks import check_inputs, placeholder_row
 from hgfn_keras.feature_normalization import adapt_normalization, normalization_layers
 from hgfn_keras.labels import check_task_labels
 from hgfn_keras.multitask.strategies import TASK_WEIGHTINGS, get_task_weighting
 from hgfn_keras.multitask.handles import find_handles, require_head_layers
+from hgfn_keras.multitask.keras_contract import check_compile_arguments, refuse_export
 from hgfn_keras.multitask.loss_tracker import TaskLossTracker
 from hgfn_keras.multitask.multi_task_loss import MultiTaskLoss
 from hgfn_keras.multitask.numpy_fit import checked_sample_weight, prepare_numpy_fit
@@ -287,17 +288,7 @@ class MultiTaskModel(keras.Model):
     def compile(self, optimizer="rmsprop", loss=None, metrics=None, weighted_metrics=None,
                 **kwargs):
         """`keras.Model.compile`; `loss` and `metrics` are refused (they would be ignored)."""
-        if loss is not None or kwargs.get("loss_weights") is not None:
-            raise ValueError("MultiTaskModel computes its own loss (each task's focal loss, "
-                             "β from `beta=`, weighted by its task weighting): `compile` "
-                             f"takes no `loss` or `loss_weights`. Received: loss={loss!r}, "
-                             f"loss_weights={kwargs.get('loss_weights')!r}")
-        if metrics is not None or weighted_metrics is not None:
-            raise ValueError(
-                "MultiTaskModel logs each task's loss and weight; for per-task F1, MAP and "
-                "accuracy pass `hgfn_keras.ValidationMetrics` to `fit` or use "
-                "`hgfn_keras.recipe.evaluate`. Received: "
-                f"metrics={metrics!r}, weighted_metrics={weighted_metrics!r}")
+        check_compile_arguments(loss, kwargs.get("loss_weights"), metrics, weighted_metrics)
         super().compile(optimizer=optimizer, **kwargs)
 
     def compile_from_config(self, config):
@@ -308,10 +299,7 @@ class MultiTaskModel(keras.Model):
             self.optimizer.build(self.trainable_variables)
 
     def export(self, filepath, format="tf_saved_model", **kwargs):
-        raise ValueError("Export a MultiTaskModel for TF Serving with `hgfn_keras."
-                         "export_saved_model(model, export_dir)` (a version folder whose "
-                         "signature takes each modality by name and `modality_mask`). "
-                         f"Received: filepath={filepath!r}")
+        refuse_export(filepath)
 
     def evaluate(self, x=None, y=None, **kwargs):
         """`keras.Model.evaluate`: the losses (`loss`, `<name>_loss`) over every
@@ -323,7 +311,12 @@ class MultiTaskModel(keras.Model):
         return super().evaluate(self.prepare_inputs(x), y, **kwargs)
 
     def predict(self, x, **kwargs):
-        return super().predict(self.prepare_inputs(x), **kwargs)
+        x = self.prepare_inputs(x)
+        if isinstance(x, dict) and x and len(next(iter(x.values()))) == 0:
+            # Keras' own stops on no batch at all: the outputs of one placeholder row, cut.
+            outputs = super().predict(placeholder_row(x), **kwargs)
+            return keras.tree.map_structure(lambda a: a[:0], outputs)
+        return super().predict(x, **kwargs)
 
     def get_config(self):
         config = super().get_config()
