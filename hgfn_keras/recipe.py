@@ -21,7 +21,7 @@ import os
 import keras
 
 from hgfn_keras.backup_fingerprint import check_backup, claim_backup
-from hgfn_keras.callbacks import AtomicBackupAndRestore, RandomStateBackup
+from hgfn_keras.callbacks import AtomicBackupAndRestore
 from hgfn_keras.class_weights import balanced_class_weights, class_weight_to_sample_weight
 from hgfn_keras.data.dataset import as_tf_dataset, epoch_shuffled_dataset
 from hgfn_keras.data.tfrecord import StreamedDataset
@@ -144,12 +144,14 @@ def fit(model, config, dataset, backup_dir=None, callbacks=None, monitor="val_lo
 
     The callbacks, in order: the epoch-keyed row order (a resumed run sees the
     batches an unbroken one would have seen), `TaskRebalancing`,
-    `BackupAndRestore` and `RandomStateBackup` (when `backup_dir` is given: a
-    run killed at any point and started again resumes from its last finished
-    epoch), `TerminateOnNaN`, the given `callbacks`, then `EarlyStopping` on
+    `TerminateOnNaN`, the given `callbacks`, then `EarlyStopping` on
     `monitor` (when `config.patience` > 0, from `config.min_epochs`, best
-    weights restored) and `ReduceLROnPlateau` on `val_loss` (when
-    `config.reduce_lr_patience` > 0).
+    weights restored), `ReduceLROnPlateau` on `val_loss` (when
+    `config.reduce_lr_patience` > 0), `History` and, when `backup_dir` is
+    given, `AtomicBackupAndRestore` keeping the state of all of them and the
+    random states: a run killed at any point and started again resumes from its
+    last finished epoch and ends as the unbroken run does (the same weights,
+    early stopping, history and task-weight records).
 
     Args:
         model: a compiled `MultiTaskModel` (from `build_and_compile`).
@@ -176,9 +178,6 @@ def fit(model, config, dataset, backup_dir=None, callbacks=None, monitor="val_lo
     train_ds, val_ds, all_callbacks = _training_pipelines(model, config, dataset)
     rebalancing = TaskRebalancing()
     all_callbacks.append(rebalancing)
-    if backup_dir is not None:
-        # The folder goes away when the run ends.
-        all_callbacks += [AtomicBackupAndRestore(backup_dir), RandomStateBackup(backup_dir)]
     all_callbacks.append(keras.callbacks.TerminateOnNaN())
     all_callbacks += list(callbacks or [])
     if config.patience > 0:  # patience 0: no early stopping
@@ -188,6 +187,13 @@ def fit(model, config, dataset, backup_dir=None, callbacks=None, monitor="val_lo
     if config.reduce_lr_patience > 0:
         all_callbacks.append(keras.callbacks.ReduceLROnPlateau(
             monitor="val_loss", factor=0.5, patience=config.reduce_lr_patience))
+    # Keras' own History, given so that the backup can keep it (a resumed run's
+    # history holds every epoch); last but the backup, as Keras would put it.
+    all_callbacks.append(keras.callbacks.History())
+    if backup_dir is not None:
+        # Last: it saves (and restores) the state of the callbacks before it, random
+        # states included. The folder goes away when the run ends.
+        all_callbacks.append(AtomicBackupAndRestore(backup_dir, keep=list(all_callbacks)))
     if model.optimizer is not None and not model.optimizer.built:
         # Its slot variables made here, not in the first traced train step: creating
         # variables there makes TensorFlow trace the train function twice.

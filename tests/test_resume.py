@@ -1,0 +1,161 @@
+"""A run interrupted at any point and started again ends where the unbroken run ends:
+the same weights, test metrics, history (`history.json`, `epochs_run`) and task-weight
+records (`task_weights.csv`), early stopping included.
+
+In process: a callback raising `Killed` stands for a SIGKILL at that point (the slow
+subprocess test, `test_interruption.py`, sends a real one); the resumed run is a new
+`train_and_evaluate` (a new model, seeded and built as a new process builds it), so
+what it keeps is only what `AtomicBackupAndRestore` wrote. The settings make early
+stopping matter: with a high learning rate the validation loss is best at the third
+epoch and the run stops after the fifth of eight, restoring the third epoch's weights.
+"""
+
+import json
+
+import keras
+import numpy as np
+import pytest
+
+from hgfn_keras import TrainConfig, load_npz, recipe
+
+EPOCHS = 8
+
+
+class Killed(Exception):
+    """Stands for a SIGKILL."""
+
+
+class Kill(keras.callbacks.Callback):
+    """Records the epochs a fit runs; raises `Killed` at batch `batch` of epoch `epoch`
+    (mid-epoch: that epoch is not backed up) or, with `at_train_end`, when training
+    has ended but before the backup is removed and the best weights restored."""
+
+    def __init__(self, epoch=None, batch=1, at_train_end=False):
+        super().__init__()
+        self.epoch, self.batch, self.at_train_end = epoch, batch, at_train_end
+        self.seen, self.current = [], None
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.seen.append(epoch)
+        self.current = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.current == self.epoch and batch == self.batch:
+            raise Killed
+
+    def on_train_end(self, logs=None):
+        if self.at_train_end:
+            raise Killed
+
+
+@pytest.fixture(scope="module")
+def npz(tmp_path_factory):
+    rng = np.random.default_rng(0)
+    n = 60
+    path = tmp_path_factory.mktemp("resume") / "tiny.npz"
+    np.savez(path, x_audio=rng.normal(size=(n, 3)).astype("float32"),
+             x_video=rng.normal(size=(n, 4)).astype("float32"),
+             y_happy=rng.integers(0, 2, n), y_mood=rng.integers(0, 3, n))
+    return path
+
+
+def _config(npz):
+    return TrainConfig(dataset=f"npz:{npz}", epochs=EPOCHS, patience=2, learning_rate=0.05,
+                       batch_size=8, head_units=4)
+
+
+def _run(npz, output_dir, kill=None):
+    keras.utils.set_random_seed(0)
+    kill = kill or Kill()
+    result = recipe.train_and_evaluate(_config(npz), load_npz(npz), str(output_dir),
+                                       verbose=0, callbacks=[kill])
+    return result, kill.seen
+
+
+def _outcome(result, output_dir):
+    """What must not depend on an interruption: the weights, the test metrics
+    (the wall time aside), history.json, task_weights.csv and the task weights."""
+    metrics = dict(result.metrics, run={k: v for k, v in result.metrics["run"].items()
+                                        if k != "fit_seconds"})
+    return {"weights": result.fit.model.get_weights(), "metrics": metrics,
+            "history": json.loads((output_dir / "history.json").read_text()),
+            "task_weights": (output_dir / "task_weights.csv").read_text(),
+            "task_weight_history": result.fit.rebalancing.history}
+
+
+def _assert_same(outcome, unbroken):
+    assert outcome["metrics"] == unbroken["metrics"]
+    assert outcome["history"] == unbroken["history"]
+    assert outcome["task_weights"] == unbroken["task_weights"]
+    assert outcome["task_weight_history"] == unbroken["task_weight_history"]
+    assert len(outcome["weights"]) == len(unbroken["weights"])
+    for a, b in zip(outcome["weights"], unbroken["weights"]):
+        np.testing.assert_array_equal(a, b)
+
+
+@pytest.fixture(scope="module")
+def unbroken(npz, tmp_path_factory):
+    output_dir = tmp_path_factory.mktemp("unbroken")
+    result, seen = _run(npz, output_dir)
+    outcome = _outcome(result, output_dir)
+    # The premise: early stopping stopped the run before its last epoch, and its best
+    # epoch is not its last, so its state decides the weights.
+    assert seen == [0, 1, 2, 3, 4]
+    assert outcome["metrics"]["run"]["epochs_run"] == 5
+    val_loss = outcome["history"]["val_loss"]
+    assert int(np.argmin(val_loss)) == 2 < len(val_loss) - 1
+    assert not (output_dir / "backup").exists()
+    return outcome
+
+
+@pytest.mark.parametrize("where, kill, resumed_epochs", [
+    ("mid-epoch", dict(epoch=2), [2, 3, 4]),
+    # Killed in the epoch after which early stopping stops the run.
+    ("last epoch", dict(epoch=4), [4]),
+    # Killed when the last epoch is backed up (early stopping has told the run to
+    # stop) but before its best weights are restored.
+    ("after the last backup", dict(at_train_end=True), []),
+])
+def test_a_run_interrupted_and_resumed_ends_as_the_unbroken_run(npz, unbroken, tmp_path,
+                                                                 where, kill, resumed_epochs):
+    output_dir = tmp_path / "run"
+    with pytest.raises(Killed):
+        _run(npz, output_dir, Kill(**kill))
+    assert (output_dir / "backup" / "training_metadata.json").is_file()
+    assert not (output_dir / "metrics.json").exists()
+    result, seen = _run(npz, output_dir)
+    assert seen == resumed_epochs  # resumed from the backup, not started afresh
+    assert not (output_dir / "backup").exists()
+    _assert_same(_outcome(result, output_dir), unbroken)
+
+
+def test_a_run_killed_during_export_ends_as_the_unbroken_run(npz, unbroken, tmp_path,
+                                                             monkeypatch):
+    from hgfn_keras import export
+    from training import train
+
+    output_dir, export_dir = tmp_path / "run", tmp_path / "exported"
+    argv = ["--dataset", f"npz:{npz}", "--epochs", str(EPOCHS), "--patience", "2",
+            "--learning-rate", "0.05", "--batch-size", "8", "--head-units", "4",
+            "--seed", "0", "--verbose", "0", "--output-dir", str(output_dir),
+            "--export-dir", str(export_dir)]
+    assert train.train_config(train.parse_args(argv)) == _config(npz)  # the same run
+    real_export = export.export_saved_model
+
+    def killed(*args, **kwargs):
+        raise Killed
+
+    monkeypatch.setattr(export, "export_saved_model", killed)
+    with pytest.raises(Killed):
+        train.main(argv)
+    monkeypatch.setattr(export, "export_saved_model", real_export)
+    assert train.main(argv) == 0
+    assert sorted(p.name for p in export_dir.iterdir()) == ["1"]
+    model = keras.saving.load_model(output_dir / "model.keras")
+    metrics = json.loads((output_dir / "metrics.json").read_text())
+    metrics["run"].pop("fit_seconds")
+    outcome = {"weights": model.get_weights(), "metrics": metrics,
+               "history": json.loads((output_dir / "history.json").read_text()),
+               "task_weights": (output_dir / "task_weights.csv").read_text(),
+               "task_weight_history": unbroken["task_weight_history"]}
+    _assert_same(outcome, unbroken)
