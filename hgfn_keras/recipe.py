@@ -139,7 +139,7 @@ class FitResult:
 
 
 def fit(model, config, dataset, backup_dir=None, callbacks=None, monitor="val_loss",
-        mode="min", verbose=2, epochs=None, restart=False, **fit_kwargs):
+        mode="min", verbose=2, epochs=None, restart=False, keep_backup=False, **fit_kwargs):
     """Trains `model` on the dataset's training split, validating on its validation split.
 
     The callbacks, in order: the epoch-keyed row order (a resumed run sees the
@@ -167,6 +167,9 @@ def fit(model, config, dataset, backup_dir=None, callbacks=None, monitor="val_lo
         epochs: most epochs (default `config.epochs`).
         restart: move an existing backup aside (`<backup_dir>.old-<timestamp>`) and
             start afresh.
+        keep_backup: leave the backup when training ends (the caller removes it
+            once the run's results are written: a run killed before resumes with
+            no further epoch, where it would otherwise train again).
         **fit_kwargs: other `keras.Model.fit` arguments (e.g. `initial_epoch`).
 
     Returns:
@@ -193,7 +196,8 @@ def fit(model, config, dataset, backup_dir=None, callbacks=None, monitor="val_lo
     if backup_dir is not None:
         # Last: it saves (and restores) the state of the callbacks before it, random
         # states included. The folder goes away when the run ends.
-        all_callbacks.append(AtomicBackupAndRestore(backup_dir, keep=list(all_callbacks)))
+        all_callbacks.append(AtomicBackupAndRestore(backup_dir, keep=list(all_callbacks),
+                                                    delete_checkpoint=not keep_backup))
     if model.optimizer is not None and not model.optimizer.built:
         # Its slot variables made here, not in the first traced train step: creating
         # variables there makes TensorFlow trace the train function twice.
@@ -260,6 +264,14 @@ def _with_class_weights(data, class_weight, tasks):
 def backup_path(output_dir):
     """The backup folder of a run writing to `output_dir`."""
     return os.path.join(output_dir, "backup")
+
+
+def remove_backup(output_dir):
+    """Removes the backup folder of a run writing to `output_dir`, once its results
+    are written."""
+    import shutil
+
+    shutil.rmtree(backup_path(output_dir), ignore_errors=True)
 
 
 def predict_split(model, dataset, split, batch_size=512):
@@ -370,7 +382,7 @@ class RunResult:
 
 
 def train_and_evaluate(config, dataset, output_dir, strategy=None, verbose=2, record=None,
-                       callbacks=None, restart=False):
+                       callbacks=None, restart=False, keep_backup=False):
     """One whole run: build and compile (in `strategy`'s scope), fit, evaluate on
     the test split, and write the run's files into `output_dir`.
 
@@ -388,7 +400,10 @@ def train_and_evaluate(config, dataset, output_dir, strategy=None, verbose=2, re
     resumes from its backup; with other settings it is refused (`restart=True`
     moves the old backup aside). The caller seeds before
     (`keras.utils.set_random_seed(config.seed)`), for repeatable runs.
-    `callbacks` go to `fit` (e.g. `MultiTaskTensorBoard`).
+    `callbacks` go to `fit` (e.g. `MultiTaskTensorBoard`). The backup is removed
+    once `metrics.json` is written (`keep_backup=True`: left to the caller, which
+    writes more, e.g. the SavedModel): a run killed while it evaluates or writes
+    its files resumes with no further epoch.
 
     Returns:
         A `RunResult`.
@@ -412,7 +427,7 @@ def train_and_evaluate(config, dataset, output_dir, strategy=None, verbose=2, re
         model.check_labels(y_test)
     started = time.time()
     result = fit(model, config, dataset, backup_dir=backup_path(output_dir), verbose=verbose,
-                 callbacks=callbacks, restart=restart)
+                 callbacks=callbacks, restart=restart, keep_backup=True)
     fit_seconds = time.time() - started
     metrics = evaluate(model, dataset)
     if config.decision_thresholds:  # chosen on validation, scored on test
@@ -442,9 +457,12 @@ def train_and_evaluate(config, dataset, output_dir, strategy=None, verbose=2, re
     write_task_weights(os.path.join(output_dir, "task_weights.csv"), model.loss_names,
                        result.rebalancing)
     atomic_write_json(os.path.join(output_dir, "metrics.json"), metrics)  # last: the run is done
+    if not keep_backup:
+        remove_backup(output_dir)
     return RunResult(metrics=metrics, fit=result)
 
 
 __all__ = ["FitResult", "RunResult", "backup_path", "build", "build_and_compile",
            "choose_decision_thresholds", "evaluate", "fit", "make_optimizer", "model_tasks",
-           "predict", "predict_split", "predictor", "train_and_evaluate", "write_task_weights"]
+           "predict", "predict_split", "predictor", "remove_backup", "train_and_evaluate",
+           "write_task_weights"]

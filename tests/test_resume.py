@@ -5,7 +5,9 @@ records (`task_weights.csv`), early stopping included.
 In process: a callback raising `Killed` stands for a SIGKILL at that point (the slow
 subprocess test, `test_interruption.py`, sends a real one); the resumed run is a new
 `train_and_evaluate` (a new model, seeded and built as a new process builds it), so
-what it keeps is only what `AtomicBackupAndRestore` wrote. The settings make early
+what it keeps is only what `AtomicBackupAndRestore` wrote. A run killed after
+training (while it evaluates, writes its files or exports) resumes its finished
+backup: no epoch trained again. The settings make early
 stopping matter: with a high learning rate the validation loss is best at the third
 epoch and the run stops after the fifth of eight, restoring the third epoch's weights.
 """
@@ -130,14 +132,14 @@ def test_a_run_interrupted_and_resumed_ends_as_the_unbroken_run(npz, unbroken, t
 
 
 def test_a_run_killed_during_export_ends_as_the_unbroken_run(npz, unbroken, tmp_path,
-                                                             monkeypatch):
+                                                             monkeypatch, capsys):
     from hgfn_keras import export
     from training import train
 
     output_dir, export_dir = tmp_path / "run", tmp_path / "exported"
     argv = ["--dataset", f"npz:{npz}", "--epochs", str(EPOCHS), "--patience", "2",
             "--learning-rate", "0.05", "--batch-size", "8", "--head-units", "4",
-            "--seed", "0", "--verbose", "0", "--output-dir", str(output_dir),
+            "--seed", "0", "--verbose", "2", "--output-dir", str(output_dir),
             "--export-dir", str(export_dir)]
     assert train.train_config(train.parse_args(argv)) == _config(npz)  # the same run
     real_export = export.export_saved_model
@@ -148,8 +150,15 @@ def test_a_run_killed_during_export_ends_as_the_unbroken_run(npz, unbroken, tmp_
     monkeypatch.setattr(export, "export_saved_model", killed)
     with pytest.raises(Killed):
         train.main(argv)
+    assert f"Epoch 5/{EPOCHS}" in capsys.readouterr().out
+    # The results are written and the backup kept until the export is done.
+    assert (output_dir / "metrics.json").is_file()
+    assert (output_dir / "backup" / "training_metadata.json").is_file()
     monkeypatch.setattr(export, "export_saved_model", real_export)
     assert train.main(argv) == 0
+    out = capsys.readouterr().out
+    assert "Epoch " not in out and "Exported the SavedModel" in out  # resumed, not retrained
+    assert not (output_dir / "backup").exists()
     assert sorted(p.name for p in export_dir.iterdir()) == ["1"]
     model = keras.saving.load_model(output_dir / "model.keras")
     metrics = json.loads((output_dir / "metrics.json").read_text())
