@@ -110,16 +110,16 @@ def unbroken(npz, tmp_path_factory):
     return outcome
 
 
-@pytest.mark.parametrize("where, kill, resumed_epochs", [
-    ("mid-epoch", dict(epoch=2), [2, 3, 4]),
+@pytest.mark.parametrize("kill, resumed_epochs", [
+    pytest.param(dict(epoch=2), [2, 3, 4], id="mid-epoch"),
     # Killed in the epoch after which early stopping stops the run.
-    ("last epoch", dict(epoch=4), [4]),
+    pytest.param(dict(epoch=4), [4], id="last-epoch"),
     # Killed when the last epoch is backed up (early stopping has told the run to
     # stop) but before its best weights are restored.
-    ("after the last backup", dict(at_train_end=True), []),
+    pytest.param(dict(at_train_end=True), [], id="after-last-backup"),
 ])
 def test_a_run_interrupted_and_resumed_ends_as_the_unbroken_run(npz, unbroken, tmp_path,
-                                                                 where, kill, resumed_epochs):
+                                                                 kill, resumed_epochs):
     output_dir = tmp_path / "run"
     with pytest.raises(Killed):
         _run(npz, output_dir, Kill(**kill))
