@@ -66,10 +66,10 @@ def _config(npz):
                        batch_size=8, head_units=4)
 
 
-def _run(npz, output_dir, kill=None):
+def _run(npz, output_dir, kill=None, config=None):
     keras.utils.set_random_seed(0)
     kill = kill or Kill()
-    result = recipe.train_and_evaluate(_config(npz), load_npz(npz), str(output_dir),
+    result = recipe.train_and_evaluate(config or _config(npz), load_npz(npz), str(output_dir),
                                        verbose=0, callbacks=[kill])
     return result, kill.seen
 
@@ -128,6 +128,22 @@ def test_a_run_interrupted_and_resumed_ends_as_the_unbroken_run(npz, unbroken, t
     result, seen = _run(npz, output_dir)
     assert seen == resumed_epochs  # resumed from the backup, not started afresh
     assert not (output_dir / "backup").exists()
+    _assert_same(_outcome(result, output_dir), unbroken)
+
+
+def test_a_resumed_run_keeps_the_reduced_learning_rate_and_its_plateau_count(npz, tmp_path):
+    """`ReduceLROnPlateau` halves the learning rate at an epoch's end: the backup,
+    written after it, holds the halved rate and the callback's wait and best value."""
+    config = _config(npz).replace(patience=0, reduce_lr_patience=1, epochs=6)
+    result, _ = _run(npz, tmp_path / "unbroken", config=config)
+    unbroken = _outcome(result, tmp_path / "unbroken")
+    rates = unbroken["history"]["learning_rate"]
+    assert rates[4] < rates[3]  # the premise: halved at the end of epoch 4 (index 3)
+    output_dir = tmp_path / "run"
+    with pytest.raises(Killed):
+        _run(npz, output_dir, Kill(epoch=4), config=config)
+    result, seen = _run(npz, output_dir, config=config)
+    assert seen == [4, 5]
     _assert_same(_outcome(result, output_dir), unbroken)
 
 
