@@ -5,7 +5,8 @@ Keras' `BackupAndRestore` saves the variables and the epoch. The callbacks that
 remember earlier epochs keep that memory in attributes, which a new process starts
 empty: `EarlyStopping` forgets its best value, its wait, its best epoch and its best
 weights (a run killed in its last epoch and resumed ended with that epoch's weights,
-not the best epoch's: mean F1 0.920 where the unbroken run ends with 0.938), `History`,
+not the best epoch's; issue 23: mean F1 0.920 where the unbroken run ends with 0.938),
+`ReduceLROnPlateau` its wait and best value, `History`,
 `TaskRebalancing` and `ValidationMetrics` hold only the resumed epochs (`history.json`,
 `epochs_run` and `task_weights.csv` lost the earlier ones), and the
 `keras.random.SeedGenerator` states that draw dropout masks are not variables that
@@ -16,13 +17,12 @@ named by the backup's metadata, so that the variables, the epoch and this state 
 come from the same epoch.
 
 A snapshot is a `.npz` file: arrays (the best weights, the random states) under
-`"<part>/<i>"` and `"random/<variable path>"`, everything else as one JSON document
+`"<callback>/<i>"` and `"random/<i>"`, everything else as one JSON document
 under `"state"` (Python's `json`, which writes NaN and infinity: a loss may be NaN
 before `TerminateOnNaN` stops the run; never pickled objects).
 """
 
 import json
-import os
 
 import keras
 import numpy as np

@@ -184,3 +184,56 @@ def test_a_run_killed_during_export_ends_as_the_unbroken_run(npz, unbroken, tmp_
                "task_weights": (output_dir / "task_weights.csv").read_text(),
                "task_weight_history": unbroken["task_weight_history"]}
     _assert_same(outcome, unbroken)
+
+
+def test_snapshot_restores_each_kept_callback_and_the_random_states(tmp_path):
+    """`resume_state` round trip, no training: every kept attribute comes back equal
+    (NaN and infinity included), a callback it does not know is left alone, and the
+    random states are set by position in a model built later (other variable paths)."""
+    from hgfn_keras import ValidationMetrics, build_model, resume_state
+    from hgfn_keras.multitask import TaskRebalancing
+    from tests.conftest import TINY_MODALITIES, TINY_TASKS, tiny_xy
+
+    def model():
+        return build_model(list(TINY_MODALITIES), list(TINY_TASKS), head_units=4,
+                           modality_dropout=0.2)
+
+    def callbacks():
+        x, y = tiny_xy()
+        return [keras.callbacks.EarlyStopping(restore_best_weights=True),
+                keras.callbacks.ReduceLROnPlateau(), keras.callbacks.History(),
+                TaskRebalancing(), ValidationMetrics(x, y, list(TINY_TASKS)),
+                keras.callbacks.TerminateOnNaN()]
+
+    saved_model, saved = model(), callbacks()
+    states = resume_state.random_state_variables(saved_model)
+    assert states  # dropout and modality dropout draw from seed generators
+    for i, variable in enumerate(states):
+        variable.assign(np.asarray(variable.numpy()) + 7 + i)
+    stopping, plateau, history, rebalancing, validation, _ = saved
+    stopping.wait, stopping.stopped_epoch, stopping.best, stopping.best_epoch = 1, 0, 0.25, 2
+    stopping.best_weights = [np.arange(3, dtype="float32"), np.ones((2, 2))]
+    plateau.wait, plateau.cooldown_counter, plateau.best = 2, 1, float("inf")
+    history.history, history.epoch = {"loss": [1.5, float("nan")]}, [0, 1]
+    rebalancing.history = [(0, [1.0, 1.0]), (1, [0.5, 1.5])]
+    rebalancing.records = [{"epoch": 0, "losses": [0.1, 0.2], "tdb": [1.0, 1.0]}]
+    validation.history = [{"mean": {"f1": np.float64(0.5)}}]
+    path = str(tmp_path / "state.npz")
+    resume_state.snapshot(path, saved_model, saved, stopped=True)
+
+    restored_model, restored = model(), callbacks()
+    assert resume_state.restore(path, restored_model, restored) is True
+    stopping2, plateau2, history2, rebalancing2, validation2, _ = restored
+    assert (stopping2.wait, stopping2.stopped_epoch, stopping2.best, stopping2.best_epoch) == (
+        1, 0, 0.25, 2)
+    for a, b in zip(stopping2.best_weights, stopping.best_weights, strict=True):
+        np.testing.assert_array_equal(a, b)
+        assert a.dtype == b.dtype
+    assert (plateau2.wait, plateau2.cooldown_counter, plateau2.best) == (2, 1, float("inf"))
+    assert history2.epoch == [0, 1] and history2.history["loss"][0] == 1.5
+    assert np.isnan(history2.history["loss"][1])
+    assert rebalancing2.history == rebalancing.history
+    assert rebalancing2.records == rebalancing.records
+    assert validation2.history == [{"mean": {"f1": 0.5}}]
+    for a, b in zip(resume_state.random_state_variables(restored_model), states, strict=True):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
