@@ -195,7 +195,8 @@ def fit(model, config, dataset, backup_dir=None, callbacks=None, monitor="val_lo
     all_callbacks.append(keras.callbacks.History())
     if backup_dir is not None:
         # Last: it saves (and restores) the state of the callbacks before it, random
-        # states included. The folder goes away when the run ends.
+        # states included. The folder goes away when training ends (keep_backup: when
+        # the caller has written the results).
         all_callbacks.append(AtomicBackupAndRestore(backup_dir, keep=list(all_callbacks),
                                                     delete_checkpoint=not keep_backup))
     if model.optimizer is not None and not model.optimizer.built:
