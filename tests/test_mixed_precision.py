@@ -65,68 +65,65 @@ PROBABILITY_ATOL = {"mixed_float16": 2e-3, "mixed_bfloat16": 2e-2}
 LOSS_RTOL = {"mixed_float16": 5e-4, "mixed_bfloat16": 2e-3}
 
 
-def _model(policy, mtl, optimizer):
-    """The test model under `policy`, without dropout (masks drawn in another dtype
-    differ), its initial weights those of any other policy (the same seed; checked)."""
+def _model(policy):
+    """The test model under `policy` (DMTL: its task weights move in a step), with SGD
+    and without dropout (masks drawn in another dtype differ); its initial weights
+    are those of any other policy (the same seed; checked)."""
     previous = keras.config.dtype_policy()
     keras.mixed_precision.set_dtype_policy(policy)
     try:
         keras.utils.set_random_seed(0)
-        model = build_model(MODALITIES, TASKS, fusion="hgfn", mtl=mtl, head_units=8,
+        model = build_model(MODALITIES, TASKS, fusion="hgfn", mtl="dmtl", head_units=8,
                             dropout=0.0, modality_dropout=0.0)
-        model.compile(optimizer=optimizer)
+        model.compile(optimizer=keras.optimizers.SGD(0.1))
     finally:
         keras.mixed_precision.set_dtype_policy(previous)
     return model
 
 
-def _probabilities(model, x):
-    return {k: np.asarray(v, "float32") for k, v in model(x, training=False).items()}
+def _values(model):
+    """The model's numbers on `_data()`: its initial weights, outputs and task losses,
+    then one SGD step's logged losses, update and task weights after it."""
+    x, y = _data()
+    values = {"initial": model.get_weights()}
+    outputs = model(x, training=False)
+    values["probabilities"] = {k: np.asarray(v, "float32") for k, v in outputs.items()}
+    values["task_losses"] = np.asarray(model.compute_losses(y, outputs)[1])
+    before = [w.numpy().copy() for w in model.trainable_weights]
+    values["logs"] = model.fit(x, y, epochs=1, batch_size=12, verbose=0).history
+    values["update"] = np.concatenate([(w.numpy() - b).ravel()
+                                       for w, b in zip(model.trainable_weights, before)])
+    values["task_weights"] = model.task_weights.numpy()
+    return values
+
+
+@pytest.fixture(scope="module")
+def float32_values():
+    return _values(_model("float32"))
 
 
 @pytest.mark.parametrize("policy", ["mixed_float16", "mixed_bfloat16"])
-def test_mixed_policy_gives_float32_values(policy, mtl="dmtl"):  # DMTL: task weights move
-    x, y = _data()
-    reference = _model("float32", mtl, keras.optimizers.Adam(1e-3))
-    model = _model(policy, mtl, keras.optimizers.Adam(1e-3))
-    for a, b in zip(model.get_weights(), reference.get_weights()):
+def test_mixed_policy_gives_float32_values(policy, float32_values):
+    """With SGD the update is the learning rate times the gradient, so a loss scale
+    left in it (mixed_float16 scales the loss by 2^15) or a gradient lost shows
+    (Adam's first step is about the learning rate whatever the gradient's scale).
+    The reduced-precision gradients through the fusion differ from float32's by
+    10-18% in norm on this model (measured), hence the update's tolerance 0.3."""
+    expected, got = float32_values, _values(_model(policy))
+    for a, b in zip(got["initial"], expected["initial"], strict=True):
         np.testing.assert_array_equal(a, b)  # the same starting point
     atol, rtol = PROBABILITY_ATOL[policy], LOSS_RTOL[policy]
-    expected = _probabilities(reference, x)
-    for name, value in _probabilities(model, x).items():
-        np.testing.assert_allclose(value, expected[name], atol=atol, err_msg=name)
-    _, expected_losses = reference.compute_losses(y, reference(x, training=False))
-    _, losses = model.compute_losses(y, model(x, training=False))
-    np.testing.assert_allclose(np.asarray(losses), np.asarray(expected_losses), rtol=rtol)
-    # One step: its logged losses and the task weights after it (the update itself:
-    # next test; Adam's first step is +-lr wherever the gradient is not ~0).
-    expected_logs = reference.fit(x, y, epochs=1, batch_size=12, verbose=0).history
-    logs = model.fit(x, y, epochs=1, batch_size=12, verbose=0).history
-    assert sorted(logs) == sorted(expected_logs)
-    for key, values in expected_logs.items():
-        np.testing.assert_allclose(logs[key], values, rtol=rtol, err_msg=key)
-    np.testing.assert_allclose(model.task_weights.numpy(), reference.task_weights.numpy(),
-                               atol=1e-5)
-
-
-@pytest.mark.parametrize("policy", ["mixed_float16", "mixed_bfloat16"])
-def test_mixed_policy_update_is_the_float32_update(policy):
-    """With SGD the step is the learning rate times the gradient, so a loss scale left
-    in it (mixed_float16 scales the loss by 2^15) or a gradient lost shows; Adam's
-    first step is about the learning rate whatever the gradient's scale. The
-    reduced-precision gradients through the fusion differ from float32's by 10-18%
-    in norm on this model (measured), hence the tolerance 0.3."""
-    x, y = _data()
-    deltas = []
-    for p in ("float32", policy):
-        model = _model(p, "lsew", keras.optimizers.SGD(0.1))
-        before = [w.numpy().copy() for w in model.trainable_weights]
-        model.fit(x, y, epochs=1, batch_size=12, verbose=0)
-        deltas.append(np.concatenate([(w.numpy() - b).ravel()
-                                      for w, b in zip(model.trainable_weights, before)]))
-    expected, got = deltas
-    assert np.linalg.norm(expected) > 1e-3  # the step moved the weights
-    assert np.linalg.norm(got - expected) <= 0.3 * np.linalg.norm(expected)
+    for name, value in got["probabilities"].items():
+        np.testing.assert_allclose(value, expected["probabilities"][name], atol=atol,
+                                   err_msg=name)
+    np.testing.assert_allclose(got["task_losses"], expected["task_losses"], rtol=rtol)
+    assert sorted(got["logs"]) == sorted(expected["logs"])
+    for key, values in expected["logs"].items():
+        np.testing.assert_allclose(got["logs"][key], values, rtol=rtol, err_msg=key)
+    np.testing.assert_allclose(got["task_weights"], expected["task_weights"], atol=1e-5)
+    assert np.linalg.norm(expected["update"]) > 1e-3  # the step moved the weights
+    assert (np.linalg.norm(got["update"] - expected["update"])
+            <= 0.3 * np.linalg.norm(expected["update"]))
 
 
 def test_float32_inside_masked_softmax_and_losses():
