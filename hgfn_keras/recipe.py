@@ -22,7 +22,7 @@ import warnings
 import keras
 
 from hgfn_keras.backup_fingerprint import check_backup, claim_backup
-from hgfn_keras.callbacks import AtomicBackupAndRestore, RandomStateBackup
+from hgfn_keras.callbacks import AtomicBackupAndRestore
 from hgfn_keras.class_weights import balanced_class_weights, class_weight_to_sample_weight
 from hgfn_keras.data.dataset import as_tf_dataset, epoch_shuffled_dataset
 from hgfn_keras.data.tfrecord import StreamedDataset
@@ -140,17 +140,19 @@ class FitResult:
 
 
 def fit(model, config, dataset, backup_dir=None, callbacks=None, monitor="val_loss",
-        mode="min", verbose=2, epochs=None, restart=False, **fit_kwargs):
+        mode="min", verbose=2, epochs=None, restart=False, keep_backup=False, **fit_kwargs):
     """Trains `model` on the dataset's training split, validating on its validation split.
 
     The callbacks, in order: the epoch-keyed row order (a resumed run sees the
     batches an unbroken one would have seen), `TaskRebalancing`,
-    `BackupAndRestore` and `RandomStateBackup` (when `backup_dir` is given: a
-    run killed at any point and started again resumes from its last finished
-    epoch), `TerminateOnNaN`, the given `callbacks`, then `EarlyStopping` on
+    `TerminateOnNaN`, the given `callbacks`, then `EarlyStopping` on
     `monitor` (when `config.patience` > 0, from `config.min_epochs`, best
-    weights restored) and `ReduceLROnPlateau` on `val_loss` (when
-    `config.reduce_lr_patience` > 0).
+    weights restored), `ReduceLROnPlateau` on `val_loss` (when
+    `config.reduce_lr_patience` > 0), `History` and, when `backup_dir` is
+    given, `AtomicBackupAndRestore` keeping the state of all of them and the
+    random states: a run killed at any point and started again resumes from its
+    last finished epoch and ends as the unbroken run does (the same weights,
+    early stopping, history and task-weight records).
 
     Args:
         model: a compiled `MultiTaskModel` (from `build_and_compile`).
@@ -166,6 +168,9 @@ def fit(model, config, dataset, backup_dir=None, callbacks=None, monitor="val_lo
         epochs: most epochs (default `config.epochs`).
         restart: move an existing backup aside (`<backup_dir>.old-<timestamp>`) and
             start afresh.
+        keep_backup: leave the backup when training ends (the caller removes it
+            once the run's results are written: a run killed before resumes with
+            no further epoch, where it would otherwise train again).
         **fit_kwargs: other `keras.Model.fit` arguments (e.g. `initial_epoch`).
 
     Returns:
@@ -177,9 +182,6 @@ def fit(model, config, dataset, backup_dir=None, callbacks=None, monitor="val_lo
     train_ds, val_ds, all_callbacks = _training_pipelines(model, config, dataset)
     rebalancing = TaskRebalancing()
     all_callbacks.append(rebalancing)
-    if backup_dir is not None:
-        # The folder goes away when the run ends.
-        all_callbacks += [AtomicBackupAndRestore(backup_dir), RandomStateBackup(backup_dir)]
     all_callbacks.append(keras.callbacks.TerminateOnNaN())
     all_callbacks += list(callbacks or [])
     if config.patience > 0:  # patience 0: no early stopping
@@ -189,6 +191,15 @@ def fit(model, config, dataset, backup_dir=None, callbacks=None, monitor="val_lo
     if config.reduce_lr_patience > 0:
         all_callbacks.append(keras.callbacks.ReduceLROnPlateau(
             monitor="val_loss", factor=0.5, patience=config.reduce_lr_patience))
+    # Keras' own History, given so that the backup can keep it (a resumed run's
+    # history holds every epoch); last but the backup, as Keras would put it.
+    all_callbacks.append(keras.callbacks.History())
+    if backup_dir is not None:
+        # Last: it saves (and restores) the state of the callbacks before it, random
+        # states included. The folder goes away when training ends (keep_backup: when
+        # the caller has written the results).
+        all_callbacks.append(AtomicBackupAndRestore(backup_dir, keep=list(all_callbacks),
+                                                    delete_checkpoint=not keep_backup))
     if model.optimizer is not None and not model.optimizer.built:
         # Its slot variables made here, not in the first traced train step: creating
         # variables there makes TensorFlow trace the train function twice.
@@ -255,6 +266,14 @@ def _with_class_weights(data, class_weight, tasks):
 def backup_path(output_dir):
     """The backup folder of a run writing to `output_dir`."""
     return os.path.join(output_dir, "backup")
+
+
+def remove_backup(output_dir):
+    """Removes the backup folder of a run writing to `output_dir`, once its results
+    are written."""
+    import shutil
+
+    shutil.rmtree(backup_path(output_dir), ignore_errors=True)
 
 
 def predict_split(model, dataset, split, batch_size=512):
@@ -365,7 +384,7 @@ class RunResult:
 
 
 def train_and_evaluate(config, dataset, output_dir, distribution=None, verbose=2, record=None,
-                       callbacks=None, restart=False, strategy=None):
+                       callbacks=None, restart=False, keep_backup=False, strategy=None):
     """One whole run: build and compile (in the scope of `distribution`, a
     `tf.distribute.Strategy`, or the default one), fit, evaluate on the test split,
     and write the run's files into `output_dir`. (`strategy=`: the old name of
@@ -385,7 +404,10 @@ def train_and_evaluate(config, dataset, output_dir, distribution=None, verbose=2
     resumes from its backup; with other settings it is refused (`restart=True`
     moves the old backup aside). The caller seeds before
     (`keras.utils.set_random_seed(config.seed)`), for repeatable runs.
-    `callbacks` go to `fit` (e.g. `MultiTaskTensorBoard`).
+    `callbacks` go to `fit` (e.g. `MultiTaskTensorBoard`). The backup is removed
+    once `metrics.json` is written (`keep_backup=True`: left to the caller, which
+    writes more, e.g. the SavedModel): a run killed while it evaluates or writes
+    its files resumes with no further epoch.
 
     Returns:
         A `RunResult`.
@@ -413,7 +435,7 @@ def train_and_evaluate(config, dataset, output_dir, distribution=None, verbose=2
         model.check_labels(y_test)
     started = time.time()
     result = fit(model, config, dataset, backup_dir=backup_path(output_dir), verbose=verbose,
-                 callbacks=callbacks, restart=restart)
+                 callbacks=callbacks, restart=restart, keep_backup=True)
     fit_seconds = time.time() - started
     metrics = evaluate(model, dataset)
     if config.decision_thresholds:  # chosen on validation, scored on test
@@ -443,9 +465,12 @@ def train_and_evaluate(config, dataset, output_dir, distribution=None, verbose=2
     write_task_weights(os.path.join(output_dir, "task_weights.csv"), model.loss_names,
                        result.rebalancing)
     atomic_write_json(os.path.join(output_dir, "metrics.json"), metrics)  # last: the run is done
+    if not keep_backup:
+        remove_backup(output_dir)
     return RunResult(metrics=metrics, fit=result)
 
 
 __all__ = ["FitResult", "RunResult", "backup_path", "build", "build_and_compile",
            "choose_decision_thresholds", "evaluate", "fit", "make_optimizer", "model_tasks",
-           "predict", "predict_split", "predictor", "train_and_evaluate", "write_task_weights"]
+           "predict", "predict_split", "predictor", "remove_backup", "train_and_evaluate",
+           "write_task_weights"]

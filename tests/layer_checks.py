@@ -157,16 +157,24 @@ def run_strategy_test(name, init_kwargs, tmp_path, policy=None):
 
 def check_backup_and_restore_resumes(make_model, x, y, epochs, backup_dir, interrupt_at=2):
     """Fits `make_model()` straight through, and again interrupted at `interrupt_at`
-    then resumed by `BackupAndRestore` in a model of other initial weights
-    (`make_model(seed=1)`, as a new process would build it); the task weights and
-    every weight must come out the same."""
+    then resumed by the project's `AtomicBackupAndRestore` (keeping the
+    `TaskRebalancing` records and the `History`) in a model of other initial
+    weights (`make_model(seed=1)`, as a new process would build it); the task
+    weights, every weight, the history and the task-weight records must come out
+    the same, the history holding every epoch."""
     import pytest
 
     from hgfn_keras import TaskRebalancing
+    from hgfn_keras.callbacks import AtomicBackupAndRestore
+
+    def callbacks():
+        rebalancing, history = TaskRebalancing(), keras.callbacks.History()
+        # The backup last: it keeps the state of the callbacks before it.
+        return [rebalancing, history,
+                AtomicBackupAndRestore(backup_dir, keep=[rebalancing, history])]
 
     def run(interrupt=False):
         model = make_model()
-        callbacks = [TaskRebalancing()]
         if interrupt:
             class Interrupt(keras.callbacks.Callback):
                 def on_epoch_begin(self, epoch, logs=None):
@@ -175,18 +183,23 @@ def check_backup_and_restore_resumes(make_model, x, y, epochs, backup_dir, inter
 
             with pytest.raises(RuntimeError, match="interrupted"):
                 model.fit(x, y, epochs=epochs, batch_size=8, shuffle=False, verbose=0,
-                          callbacks=[*callbacks, keras.callbacks.BackupAndRestore(backup_dir),
-                                     Interrupt()])
+                          callbacks=[*callbacks(), Interrupt()])
             model = make_model(seed=1)  # a new process: other initial weights
-            callbacks = [TaskRebalancing(), keras.callbacks.BackupAndRestore(backup_dir)]
-        model.fit(x, y, epochs=epochs, batch_size=8, shuffle=False, verbose=0,
-                  callbacks=callbacks)
-        return model
+        used = callbacks()
+        model.fit(x, y, epochs=epochs, batch_size=8, shuffle=False, verbose=0, callbacks=used)
+        return model, used[0], used[1]
 
-    straight = run()
-    resumed = run(interrupt=True)
+    straight, straight_rebalancing, straight_history = run()
+    resumed, resumed_rebalancing, resumed_history = run(interrupt=True)
     np.testing.assert_allclose(resumed.task_weights.numpy(), straight.task_weights.numpy(),
                                rtol=1e-5)
     for a, b in zip(resumed.get_weights(), straight.get_weights()):
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
-
+    assert resumed_history.epoch == list(range(epochs))
+    assert sorted(resumed_history.history) == sorted(straight_history.history)
+    for key, values in straight_history.history.items():
+        np.testing.assert_allclose(resumed_history.history[key], values, rtol=1e-5, atol=1e-7)
+    assert [r["epoch"] for r in resumed_rebalancing.records] == list(range(epochs))
+    for got, expected in zip(resumed_rebalancing.records, straight_rebalancing.records):
+        for key in ("losses", "tdb", "rebalanced"):
+            np.testing.assert_allclose(got[key], expected[key], rtol=1e-5, atol=1e-7)

@@ -33,11 +33,11 @@ class Epochs(keras.callbacks.Callback):
         self.seen, self.kill_after = [], kill_after
 
     def on_epoch_begin(self, epoch, logs=None):
-        self.seen.append(epoch)
-
-    def on_epoch_end(self, epoch, logs=None):
-        if epoch == self.kill_after:
+        # The backup is the last callback of an epoch's end (it keeps the others'
+        # state): a kill after epoch `kill_after`'s backup is one as the next begins.
+        if self.kill_after is not None and epoch == self.kill_after + 1:
             raise Killed
+        self.seen.append(epoch)
 
 
 def _config(path, **changes):

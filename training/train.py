@@ -392,7 +392,8 @@ def run(args):
     callbacks = tensorboard_callbacks(dataset, output_dir) if args.tensorboard else None
     result = recipe.train_and_evaluate(config, dataset, output_dir, distribution=strategy,
                                        verbose=verbose, record=vars(args),
-                                       callbacks=callbacks, restart=args.restart)
+                                       callbacks=callbacks, restart=args.restart,
+                                       keep_backup=True)
     model, metrics = result.fit.model, result.metrics
     print(f"\nTest split ({sizes['test']} rows), {config.fusion.upper()} + "
           f"{config.mtl.upper()} on {dataset.name}, seed {config.seed}:")
@@ -410,6 +411,8 @@ def run(args):
         path = export_saved_model(model, export_dir, version=args.version,
                                   return_modality_weights=has_modality_weights(model))
         print(f"Exported the SavedModel to {path}")
+    # Kept until now: a run killed before resumes with no further epoch.
+    recipe.remove_backup(output_dir)
     print(f"Total wall time: {time.time() - started:.1f} s")
     return metrics
 
