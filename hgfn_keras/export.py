@@ -2,6 +2,7 @@
 
 import errno
 import inspect
+import json
 import os
 import shutil
 import uuid
@@ -16,6 +17,9 @@ MODALITY_WEIGHTS_KEY = "modality_weights"
 ALL_PRESENT_SIGNATURE = "serving_all_present"
 # `<task>_decision`: the 0/1 decision of a task with a stored decision threshold.
 DECISION_SUFFIX = "_decision"
+# Each task's class names, beside the SavedModel (`assets.extra/tasks.json`).
+TASKS_FILE_FOLDER = "assets.extra"
+TASKS_FILE = "tasks.json"
 
 
 def serving_signature(model):
@@ -183,6 +187,21 @@ def _input_checks(inputs, specs):
     return checks
 
 
+def _write_task_file(model, folder):
+    """`assets.extra/tasks.json`: each task's class names (null where it has none).
+
+    A SavedModel's outputs say how many classes a task has, not their names; a client
+    (`training.predict`) reads them here. TF Serving ignores `assets.extra`.
+    """
+    extra = os.path.join(folder, TASKS_FILE_FOLDER)
+    os.makedirs(extra, exist_ok=True)
+    tasks = {t.name: {"num_classes": int(t.num_classes),
+                      "class_names": list(t.class_names) if t.class_names else None}
+             for t in model.tasks}
+    with open(os.path.join(extra, TASKS_FILE), "w", encoding="utf-8") as f:
+        json.dump(tasks, f, indent=1)
+
+
 def export_saved_model(model, export_dir, version=None, return_modality_weights=False):
     """Exports a `MultiTaskModel` as a SavedModel version that TF Serving can load.
 
@@ -209,6 +228,9 @@ def export_saved_model(model, export_dir, version=None, return_modality_weights=
     (int, float64) are cast to the signature's float32 on the way in; a `tf.Tensor` of another dtype is
     refused by TensorFlow's own check of the signature, which names the input by
     its position. The process that serves stays up either way.
+
+    Each task's class names (null where it has none) are written to
+    `assets.extra/tasks.json` in the version folder, for clients that print them.
 
     The version is written to a temporary folder beside the target and renamed
     into place, so a reader (TF Serving polls the folder) never sees half of one.
@@ -323,6 +345,7 @@ def export_saved_model(model, export_dir, version=None, return_modality_weights=
     os.mkdir(staging)
     try:
         archive.write_out(staging, verbose=False)
+        _write_task_file(model, staging)
         while True:
             try:
                 os.rename(staging, target)
