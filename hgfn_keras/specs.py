@@ -8,6 +8,8 @@ Both are small frozen dataclasses that survive a JSON round trip (`to_config` /
 import dataclasses
 import re
 
+from hgfn_keras.arguments import is_integer
+
 MODALITY_KINDS = ("text", "vector", "sequence")
 #: Joins a one-vs-rest task's name and a class index into a concept's name,
 #: `<task>.<k>`. A task name is a Python identifier, so it never holds a ".":
@@ -98,11 +100,19 @@ class Modality:
                 f"Modality {self.name!r}: `kind` must be one of {MODALITY_KINDS}. "
                 f"Received: kind={self.kind!r}"
             )
-        if self.kind != "text" and (not isinstance(self.width, int) or self.width < 1):
+        if self.kind != "text" and (not is_integer(self.width) or self.width < 1):
             raise ValueError(
                 f"Modality {self.name!r}: `width` must be a positive integer for a "
                 f"{self.kind!r} modality. Received: width={self.width!r}"
             )
+        if is_integer(self.width):  # a numpy integer: a Python int, for JSON configs
+            object.__setattr__(self, "width", int(self.width))
+        if self.steps is not None:
+            if not is_integer(self.steps) or self.steps < 1:
+                raise ValueError(
+                    f"Modality {self.name!r}: `steps` must be a positive integer or None. "
+                    f"Received: steps={self.steps!r}")
+            object.__setattr__(self, "steps", int(self.steps))
 
     def to_config(self) -> dict:
         return dataclasses.asdict(self)
@@ -147,11 +157,12 @@ class Task:
 
     def __post_init__(self):
         _check_name(self.name, "task")
-        if not isinstance(self.num_classes, int) or self.num_classes < 2:
+        if not is_integer(self.num_classes) or self.num_classes < 2:
             raise ValueError(
                 f"Task {self.name!r}: `num_classes` must be an integer >= 2 "
                 f"(2 = binary). Received: num_classes={self.num_classes!r}"
             )
+        object.__setattr__(self, "num_classes", int(self.num_classes))  # np.int64 -> int
         if self.class_names is not None:
             object.__setattr__(self, "class_names", tuple(str(c) for c in self.class_names))
             if len(self.class_names) != self.num_classes:
