@@ -10,11 +10,17 @@ from hgfn_keras.arguments import positive_int
 FUSION_RUN = "fusion"
 
 
+class MissingTensorBoardError(ImportError, ValueError):
+    """The tensorboard package is not installed. An `ImportError`, and a `ValueError` too:
+    asking for TensorBoard logs without it is a bad setting, which the command lines
+    report as one `error:` line (they catch `ValueError`), not a traceback."""
+
+
 def _require_tensorboard():
     try:
         import tensorboard  # noqa: F401
     except ImportError as error:
-        raise ImportError(
+        raise MissingTensorBoardError(
             "TensorBoard logging needs the tensorboard package, which TensorFlow 2.21 does "
             "not install: pip install 'hgfn-keras[tensorboard]' (or tensorboard==2.21.0)"
         ) from error
