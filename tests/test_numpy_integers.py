@@ -94,3 +94,13 @@ def test_a_model_built_from_numpy_sizes_saves_and_loads(tmp_path):
     model.save(tmp_path / "m.keras")
     loaded = keras.saving.load_model(tmp_path / "m.keras")
     np.testing.assert_allclose(loaded.predict(x, verbose=0)["u"], expected["u"], atol=1e-6)
+
+
+def test_build_model_takes_a_numpy_modality_dropout():
+    modalities = [Modality("a", width=3), Modality("b", width=2)]
+    for rate in (np.float32(0.25), np.int64(0)):
+        build_model(modalities, [Task("t", 2)], fusion="cfc", head_units=2, mtl="lsew",
+                    modality_dropout=rate)
+    with pytest.raises(ValueError, match="`modality_dropout` must be a number in"):
+        build_model(modalities, [Task("t", 2)], fusion="cfc", head_units=2, mtl="lsew",
+                    modality_dropout=np.True_)

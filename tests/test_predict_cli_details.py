@@ -110,3 +110,23 @@ def test_zero_rows_give_the_header_and_no_rows(model_dir, tmp_path, source, kind
     assert len(lines) == 1 and lines[0][0] == "row" and "damage_pred" in lines[0]
     assert "Scored 0 row(s)" in capsys.readouterr().out
     assert not (tmp_path / "p.skipped.csv").exists()
+
+
+def test_a_run_failing_midway_leaves_no_partial_file(model_dir, tmp_path, monkeypatch):
+    folder, _, x, _ = model_dir
+    score = predict._Scorer.score
+    calls = []
+
+    def failing(self, batch):
+        calls.append(len(next(iter(batch.values()))))
+        if len(calls) == 2:
+            raise RuntimeError("the disk went away")
+        return score(self, batch)
+
+    monkeypatch.setattr(predict._Scorer, "score", failing)
+    out = tmp_path / "p.csv"
+    with pytest.raises(RuntimeError, match="the disk went away"):
+        predict.main(["--model", str(folder), "--input", str(_npz(tmp_path, x)),
+                      "--output", str(out), "--batch-size", "5"])
+    assert calls == [5, 5]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.npz"]

@@ -384,6 +384,29 @@ def read_npz(path: str, scorer: _Scorer) -> tuple:
 # ---------------------------------------------------------------------------- the run
 
 
+def _write_predictions(path, header, scorer, ids, x, batch_size, batches, progress):
+    """Scores `x` batch by batch and writes the rows (see the module docstring) to `path`."""
+    import numpy as np
+
+    rows = len(ids)
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        writer = csv.writer(f)
+        writer.writerow(header)
+        for b in range(batches):
+            sl = slice(b * batch_size, min(rows, (b + 1) * batch_size))
+            probs, weights = scorer.score({k: v[sl] for k, v in x.items()})
+            for i, row_id in enumerate(ids[sl]):
+                line = [row_id]
+                for task, classes in scorer.tasks:
+                    p = probs[task][i]
+                    best = int(np.argmax(p))
+                    line += [f"{v:.6f}" for v in p] + [classes[best], best]
+                if weights is not None:
+                    line += [f"{v:.6f}" for v in weights[i]]
+                writer.writerow(line)
+            progress.update(b + 1)
+
+
 def predict(args: argparse.Namespace) -> dict:
     """Scores `args.input` with `args.model` and writes `args.output`; returns a summary."""
     if not os.path.exists(args.model):
@@ -398,7 +421,6 @@ def predict(args: argparse.Namespace) -> dict:
     if extension not in (".npz", ".csv"):
         raise InputError(f"--input: expected an .npz or .csv file. Received: {args.input}")
     import keras  # after the checks above: a bad path is answered without loading TensorFlow
-    import numpy as np
 
     scorer = _Scorer(args.model, want_weights=not args.no_modality_weights)
     reader = read_npz if extension == ".npz" else read_csv
@@ -418,22 +440,13 @@ def predict(args: argparse.Namespace) -> dict:
     # A bar on a terminal; one line at the end otherwise (no control characters in logs).
     progress = keras.utils.Progbar(batches, unit_name="batch",
                                    verbose=1 if sys.stdout.isatty() else 2) if batches else None
-    with open(tmp, "w", newline="", encoding="utf-8") as f:
-        writer = csv.writer(f)
-        writer.writerow(header)
-        for b in range(batches):
-            sl = slice(b * args.batch_size, min(rows, (b + 1) * args.batch_size))
-            probs, weights = scorer.score({k: v[sl] for k, v in x.items()})
-            for i, row_id in enumerate(ids[sl]):
-                line = [row_id]
-                for task, classes in scorer.tasks:
-                    p = probs[task][i]
-                    best = int(np.argmax(p))
-                    line += [f"{v:.6f}" for v in p] + [classes[best], best]
-                if weights is not None:
-                    line += [f"{v:.6f}" for v in weights[i]]
-                writer.writerow(line)
-            progress.update(b + 1)
+    try:
+        _write_predictions(tmp, header, scorer, ids, x, args.batch_size, batches, progress)
+    except BaseException:
+        # Nothing half-written: a failed or interrupted run leaves no partial file.
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
     os.replace(tmp, args.output)
 
     skipped_path = os.path.splitext(args.output)[0] + ".skipped.csv"
