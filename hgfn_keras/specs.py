@@ -6,6 +6,7 @@ Both are small frozen dataclasses that survive a JSON round trip (`to_config` /
 """
 
 import dataclasses
+import keyword
 import re
 
 from hgfn_keras.arguments import is_integer
@@ -48,6 +49,10 @@ def _check_name(name, what):
             f"A {what} name must start with a letter: TensorFlow's scope names start with a "
             f"letter, a digit or '.', and a Python identifier not with a digit (an npz entry "
             f"`x__meta` names the modality '_meta'). Received: name={name!r}")
+    if what == "modality" and keyword.iskeyword(name):
+        raise ValueError(
+            f"A modality name cannot be a Python keyword: it becomes a parameter name of the "
+            f"SavedModel's serving function, which export would refuse. Received: name={name!r}")
     if what == "modality" and name in RESERVED_MODALITY_NAMES:
         raise ValueError(f"The modality name {name!r} is reserved for the model's own input. "
                          f"Reserved: {list(RESERVED_MODALITY_NAMES)}. Received: name={name!r}")

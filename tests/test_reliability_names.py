@@ -59,3 +59,31 @@ def test_an_npz_with_a_bad_name_is_refused_when_loaded(tmp_path):
              y_flood=np.arange(12) % 2)
     with pytest.raises(ValueError, match="Received: name='_meta'"):
         load_npz(path)
+
+
+@pytest.mark.parametrize("name", ["lambda", "class", "None"])
+def test_a_python_keyword_as_a_modality_name_is_refused_upfront(name):
+    # Was: accepted, trained, and refused only at export ("'lambda' is not a valid
+    # parameter name": a modality is a parameter of the serving function).
+    with pytest.raises(ValueError, match=rf"cannot be a Python keyword.*Received: name={name!r}"):
+        Modality(name, width=2)
+    assert Task(name, 2).name == name  # a task is an output key: a keyword is fine there
+
+
+def test_a_keyword_task_name_exports(tmp_path):
+    import keras
+    import tensorflow as tf
+
+    from hgfn_keras import build_model
+    from hgfn_keras.export import export_saved_model
+
+    keras.utils.set_random_seed(0)
+    model = build_model([Modality("a", width=2), Modality("b", width=2)], [Task("class", 2)],
+                        fusion="cfc", head_units=2, mtl="lsew")
+    x = {"a": np.ones((3, 2), "float32"), "b": np.zeros((3, 2), "float32"),
+         "modality_mask": np.ones((3, 2), "float32")}
+    expected = model.predict(x, verbose=0)["class"]
+    serve = tf.saved_model.load(export_saved_model(model, str(tmp_path / "m"))) \
+        .signatures["serving_default"]
+    np.testing.assert_allclose(serve(**{k: tf.constant(v) for k, v in x.items()})["class"],
+                               expected, atol=1e-6)
