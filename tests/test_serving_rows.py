@@ -62,6 +62,7 @@ def test_a_non_finite_value_in_a_present_slot_is_still_refused(loaded):
     assert "Rows:] [3]" in message, message
     x = _x()
     x["audio"][2] = np.inf
-    with pytest.raises(tf.errors.InvalidArgumentError, match=r"Bad input \\?'audio\\?': NaN or inf"):
+    with pytest.raises(tf.errors.InvalidArgumentError,
+                       match=r"Bad input \\?'audio\\?': NaN or inf"):
         _call(loaded.signatures[ALL_PRESENT_SIGNATURE], {k: v for k, v in x.items()
                                                           if k != MASK_KEY})
