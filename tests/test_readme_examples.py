@@ -64,6 +64,14 @@ def test_own_data_snippet_then_loading_in_a_new_process(tmp_path):
     _run(load + "\nimport numpy as np\nx = dict(np.load('x.npz'))\n"
          "np.testing.assert_allclose(model.predict(x, verbose=0)['humanitarian'], "
          "np.load('expected.npy'), atol=1e-5)\n", tmp_path)
+    # The README's reason: without the import, Keras does not know the classes.
+    without = "\n".join(line for line in load.splitlines() if "import hgfn_keras" not in line)
+    result = subprocess.run([sys.executable, "-c", without], cwd=tmp_path, capture_output=True,
+                            text=True, timeout=240,
+                            env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3",
+                                     PYTHONPATH=str(REPO_ROOT)))
+    assert result.returncode != 0
+    assert "Could not locate class 'MultiTaskModel'" in result.stderr
 
 
 @pytest.mark.slow  # a fresh process that trains (12 epochs of 24 rows)
