@@ -2,6 +2,7 @@
 
 import errno
 import inspect
+import json
 import os
 import shutil
 import uuid
@@ -9,6 +10,7 @@ import uuid
 import keras
 import tensorflow as tf
 
+from hgfn_keras.arguments import positive_int
 from hgfn_keras.data.dataset import MASK_KEY
 from hgfn_keras.inspection import fusion_inputs_model
 
@@ -17,6 +19,9 @@ MODALITY_WEIGHTS_KEY = "modality_weights"
 ALL_PRESENT_SIGNATURE = "serving_all_present"
 # `<task>_decision`: the 0/1 decision of a task with a stored decision threshold.
 DECISION_SUFFIX = "_decision"
+# Each task's class names, beside the SavedModel (`assets.extra/tasks.json`).
+TASKS_FILE_FOLDER = "assets.extra"
+TASKS_FILE = "tasks.json"
 
 
 def serving_signature(model):
@@ -92,6 +97,16 @@ def _describe(spec):
     return f"{spec.dtype.name} [{dims}]"
 
 
+def _masked_rows(mask, column, width, rows):
+    """`[rows]` bool: where `mask[:, column]` is 0; all False when the mask's shape does
+    not fit (`[rows, width]`), which its own checks report."""
+    shape = tf.shape(mask)
+    fits = tf.logical_and(tf.equal(tf.size(shape), 2), tf.reduce_all(tf.equal(
+        tf.concat([shape, [0, 0]], 0)[:2], tf.stack([rows, width]))))
+    return tf.cond(fits, lambda: tf.equal(tf.reshape(mask, [-1, width])[:, column], 0.0),
+                   lambda: tf.zeros([rows], tf.bool))
+
+
 def _input_checks(inputs, specs):
     """`tf.debugging.Assert`s on the shapes of the served inputs.
 
@@ -99,13 +114,15 @@ def _input_checks(inputs, specs):
     a wrong width would otherwise fail deep inside the model with a message
     about an internal op. These name the input and the expected shape, and
     check that every input has the same number of rows, that every float value
-    is finite (NaN or inf would give NaN modality weights and meaningless
-    probabilities; `fit` refuses them too), that `modality_mask` holds only 0
+    of a present modality is finite (NaN or inf would give NaN modality weights
+    and meaningless probabilities; `fit` refuses them too; a masked modality's
+    values are ignored, see `_masked_to_zero`), that `modality_mask` holds only 0
     and 1 and that no row's `modality_mask` is all 0; the row checks list the
     offending rows.
     """
     checks = []
     rows = None
+    modalities = [s.name for s in specs if s.name != MASK_KEY]
     for spec in specs:
         value = inputs[spec.name]
         shape = tf.shape(value)
@@ -133,12 +150,17 @@ def _input_checks(inputs, specs):
                 finite = tf.math.is_finite(value)
                 if len(spec.shape) > 1:
                     finite = tf.reduce_all(finite, axis=list(range(1, len(spec.shape))))
+                if MASK_KEY in inputs and spec.name in modalities:
+                    # A masked modality's values are never read: any value is fine there.
+                    finite = tf.logical_or(finite, _masked_rows(
+                        inputs[MASK_KEY], modalities.index(spec.name), len(modalities),
+                        tf.shape(finite)[0]))
                 bad_rows = tf.reshape(tf.where(tf.logical_not(finite)), [-1])
                 checks.append(tf.debugging.Assert(
                     tf.reduce_all(finite),
                     [f"Bad input {spec.name!r}: NaN or inf in the row(s) of the batch "
-                     "listed next; every value must be finite (for a modality that is "
-                     "missing in a row, send any finite values and 0 in modality_mask). "
+                     "listed next; every value of a present modality must be finite (a "
+                     "modality missing in a row, 0 in modality_mask, may hold any values). "
                      "Rows:", bad_rows],
                     summarize=32,
                     name=f"check_{spec.name}_finite",
@@ -184,6 +206,56 @@ def _input_checks(inputs, specs):
     return checks
 
 
+def _write_task_file(model, folder):
+    """`assets.extra/tasks.json`: each task's class names (null where it has none).
+
+    A SavedModel's outputs say how many classes a task has, not their names; a client
+    (`training.predict`) reads them here. TF Serving ignores `assets.extra`.
+    """
+    extra = os.path.join(folder, TASKS_FILE_FOLDER)
+    os.makedirs(extra, exist_ok=True)
+    tasks = {t.name: {"num_classes": int(t.num_classes),
+                      "class_names": list(t.class_names) if t.class_names else None}
+             for t in model.tasks}
+    with open(os.path.join(extra, TASKS_FILE), "w", encoding="utf-8") as f:
+        json.dump(tasks, f, indent=1)
+
+
+def _masked_to_zero(inputs, specs):
+    """The float inputs with every masked modality's values set to 0 (NaN or inf there,
+    which the checks let through, would otherwise turn into NaN: NaN * 0 is NaN)."""
+    if MASK_KEY not in inputs:
+        return inputs
+    modalities = [s.name for s in specs if s.name != MASK_KEY]
+    out = dict(inputs)
+    for j, name in enumerate(modalities):
+        value = inputs[name]
+        if not value.dtype.is_floating:
+            continue
+        present = tf.reshape(tf.not_equal(inputs[MASK_KEY][:, j], 0.0),
+                             [-1] + [1] * (len(value.shape) - 1))
+        out[name] = tf.where(present, value, tf.zeros_like(value))
+    return out
+
+
+def _with_a_row_if_empty(inputs, specs):
+    """`(inputs, rows)`: a request of 0 rows gets one placeholder row (zeros, empty
+    strings, every modality present), since some kernels (a convolution over an empty
+    batch) fail on 0 rows; the caller keeps the first `rows` rows of each output."""
+    rows = tf.shape(inputs[specs[0].name])[0]
+    pad = tf.cast(tf.equal(rows, 0), tf.int32)
+    out = {}
+    for spec in specs:
+        value = inputs[spec.name]
+        shape = tf.concat([[pad], tf.shape(value)[1:]], 0)
+        if spec.dtype == tf.string:
+            filler = tf.fill(shape, "")
+        else:
+            filler = tf.fill(shape, tf.constant(1 if spec.name == MASK_KEY else 0, value.dtype))
+        out[spec.name] = tf.concat([value, filler], 0)
+    return out, rows
+
+
 def export_saved_model(model, export_dir, version=None, return_modality_weights=False):
     """Exports a `MultiTaskModel` as a SavedModel version that TF Serving can load.
 
@@ -202,14 +274,22 @@ def export_saved_model(model, export_dir, version=None, return_modality_weights=
     `modality_mask` (every modality present in every row) and returns the same
     outputs: a client that never masks can leave the mask out by naming it.
 
+    A request of 0 rows is answered with outputs of 0 rows. NaN or inf in a
+    modality that the row's `modality_mask` marks missing (0) is ignored, as any
+    value there is.
+
     Inputs are checked by the signature: a wrong width for an input, NaN or inf
-    in a float input, a `modality_mask` value other than 0 and 1, or a row whose
+    in a float input of a present modality, a `modality_mask` value other than 0
+    and 1, or a row whose
     `modality_mask` is all 0 fails a `tf.debugging.Assert` (`InvalidArgumentError`)
     naming the input (and the rows) before the model runs. Numbers sent as JSON
     (TF Serving's REST API), Python lists or numpy arrays of any numeric dtype
     (int, float64) are cast to the signature's float32 on the way in; a `tf.Tensor` of another dtype is
     refused by TensorFlow's own check of the signature, which names the input by
     its position. The process that serves stays up either way.
+
+    Each task's class names (null where it has none) are written to
+    `assets.extra/tasks.json` in the version folder, for clients that print them.
 
     The version is written to a temporary folder beside the target and renamed
     into place, so a reader (TF Serving polls the folder) never sees half of one.
@@ -247,8 +327,7 @@ def export_saved_model(model, export_dir, version=None, return_modality_weights=
     auto_version = version is None
     if auto_version:
         version = next_version(export_dir)
-    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
-        raise ValueError(f"`version` must be a positive integer. Received: version={version!r}")
+    version = positive_int("version", version)
     target = os.path.join(export_dir, str(version))
     if os.path.exists(target):
         raise FileExistsError(
@@ -273,7 +352,8 @@ def export_saved_model(model, export_dir, version=None, return_modality_weights=
     def serve(*tensors):
         with tf.control_dependencies(_input_checks(dict(zip(names, tensors)), specs)):
             inputs = {n: tf.identity(t) for n, t in zip(names, tensors)}
-        return _serve_checked(inputs)
+        inputs, rows = _with_a_row_if_empty(_masked_to_zero(inputs, specs), specs)
+        return {k: v[:rows] for k, v in _serve_checked(inputs).items()}
 
     # The model is traced once for both signatures (it was four times): the archive
     # gets traced functions (a Python function with an `input_signature` is traced
@@ -324,6 +404,7 @@ def export_saved_model(model, export_dir, version=None, return_modality_weights=
     os.mkdir(staging)
     try:
         archive.write_out(staging, verbose=False)
+        _write_task_file(model, staging)
         while True:
             try:
                 os.rename(staging, target)

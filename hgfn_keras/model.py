@@ -2,6 +2,7 @@
 
 import keras
 
+from hgfn_keras.arguments import is_number
 from hgfn_keras.data.dataset import MASK_KEY
 from hgfn_keras.feature_normalization import FeatureNormalization
 from hgfn_keras.fusion import ModalityDropout, get_fusion
@@ -145,8 +146,7 @@ def build_model(
     check_preset(preset)
     if modality_dropout is None:  # the preset's; none without a mask to act on
         modality_dropout = preset_modality_dropout(preset) if use_modality_mask else 0.0
-    if isinstance(modality_dropout, bool) or not isinstance(modality_dropout, (int, float)) \
-            or not 0 <= modality_dropout < 1:
+    if not is_number(modality_dropout) or not 0 <= modality_dropout < 1:
         raise ValueError("`modality_dropout` must be a number in [0, 1) or None. "
                          f"Received: modality_dropout={modality_dropout!r}")
     if modality_dropout and not use_modality_mask:

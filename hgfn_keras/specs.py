@@ -6,12 +6,63 @@ Both are small frozen dataclasses that survive a JSON round trip (`to_config` /
 """
 
 import dataclasses
+import keyword
+import re
+
+from hgfn_keras.arguments import is_integer
 
 MODALITY_KINDS = ("text", "vector", "sequence")
 #: Joins a one-vs-rest task's name and a class index into a concept's name,
 #: `<task>.<k>`. A task name is a Python identifier, so it never holds a ".":
 #: a concept's name cannot be a task's.
 CONCEPT_SEPARATOR = "."
+
+
+#: A modality's or a task's name: an ASCII Python identifier that starts with a letter.
+#: It becomes an input or output name, a dict key passed as `**kwargs`, and the first
+#: part of its layers' TensorFlow scope names, which must match
+#: `[A-Za-z0-9.][A-Za-z0-9_.\-/]*` (so no leading "_" and no "größe").
+NAME_PATTERN = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
+#: Modality names taken by the model's own inputs (`hgfn_keras.data.dataset.MASK_KEY`).
+RESERVED_MODALITY_NAMES = ("modality_mask",)
+#: Task names that collide with what the logs and reports already name: Keras logs the
+#: total as "loss" and prefixes validation logs with "val_" (a task "val" would log
+#: "val_loss", a task "val_x" "val_x_loss", as validation does for a task "x"); the
+#: results have a "mean" row and `mean_<metric>` columns; the SavedModel's output
+#: `modality_weights` (`hgfn_keras.export.MODALITY_WEIGHTS_KEY`).
+RESERVED_TASK_NAMES = ("loss", "mean", "val", "modality_weights")
+RESERVED_TASK_PREFIX = "val_"
+
+
+def _check_name(name, what):
+    """Raises a `ValueError` naming the rule a modality's or task's `name` breaks."""
+    if not isinstance(name, str) or not name.isidentifier():
+        raise ValueError(
+            f"A {what} name must be a Python identifier (it becomes an "
+            f"{'input' if what == 'modality' else 'output'} name). Received: name={name!r}")
+    if not name.isascii():
+        raise ValueError(
+            f"A {what} name may hold only ASCII letters, digits and '_' (TensorFlow's scope "
+            f"names allow no other letters). Received: name={name!r}")
+    if not NAME_PATTERN.fullmatch(name):
+        raise ValueError(
+            f"A {what} name must start with a letter: TensorFlow's scope names start with a "
+            f"letter, a digit or '.', and a Python identifier not with a digit (an npz entry "
+            f"`x__meta` names the modality '_meta'). Received: name={name!r}")
+    if what == "modality" and keyword.iskeyword(name):
+        raise ValueError(
+            f"A modality name cannot be a Python keyword: it becomes a parameter name of the "
+            f"SavedModel's serving function, which export would refuse. Received: name={name!r}")
+    if what == "modality" and name in RESERVED_MODALITY_NAMES:
+        raise ValueError(f"The modality name {name!r} is reserved for the model's own input. "
+                         f"Reserved: {list(RESERVED_MODALITY_NAMES)}. Received: name={name!r}")
+    if what == "task" and (name in RESERVED_TASK_NAMES
+                           or name.startswith(RESERVED_TASK_PREFIX)):
+        raise ValueError(
+            f"The task name {name!r} is reserved: it would collide with Keras' log keys "
+            f"('loss', validation's 'val_' prefix), the results' 'mean' row or the "
+            f"SavedModel's 'modality_weights' output. Reserved: {list(RESERVED_TASK_NAMES)} "
+            f"and any name starting with {RESERVED_TASK_PREFIX!r}. Received: name={name!r}")
 
 
 def concept_name(task_name, index):
@@ -48,21 +99,25 @@ class Modality:
     steps: int | None = None
 
     def __post_init__(self):
-        if not isinstance(self.name, str) or not self.name.isidentifier():
-            raise ValueError(
-                "A modality name must be a Python identifier (it becomes an input "
-                f"name). Received: name={self.name!r}"
-            )
+        _check_name(self.name, "modality")
         if self.kind not in MODALITY_KINDS:
             raise ValueError(
                 f"Modality {self.name!r}: `kind` must be one of {MODALITY_KINDS}. "
                 f"Received: kind={self.kind!r}"
             )
-        if self.kind != "text" and (not isinstance(self.width, int) or self.width < 1):
+        if self.kind != "text" and (not is_integer(self.width) or self.width < 1):
             raise ValueError(
                 f"Modality {self.name!r}: `width` must be a positive integer for a "
                 f"{self.kind!r} modality. Received: width={self.width!r}"
             )
+        if is_integer(self.width):  # a numpy integer: a Python int, for JSON configs
+            object.__setattr__(self, "width", int(self.width))
+        if self.steps is not None:
+            if not is_integer(self.steps) or self.steps < 1:
+                raise ValueError(
+                    f"Modality {self.name!r}: `steps` must be a positive integer or None. "
+                    f"Received: steps={self.steps!r}")
+            object.__setattr__(self, "steps", int(self.steps))
 
     def to_config(self) -> dict:
         return dataclasses.asdict(self)
@@ -106,16 +161,13 @@ class Task:
     one_vs_rest: bool = False
 
     def __post_init__(self):
-        if not isinstance(self.name, str) or not self.name.isidentifier():
-            raise ValueError(
-                "A task name must be a Python identifier (it becomes an output "
-                f"name). Received: name={self.name!r}"
-            )
-        if not isinstance(self.num_classes, int) or self.num_classes < 2:
+        _check_name(self.name, "task")
+        if not is_integer(self.num_classes) or self.num_classes < 2:
             raise ValueError(
                 f"Task {self.name!r}: `num_classes` must be an integer >= 2 "
                 f"(2 = binary). Received: num_classes={self.num_classes!r}"
             )
+        object.__setattr__(self, "num_classes", int(self.num_classes))  # np.int64 -> int
         if self.class_names is not None:
             object.__setattr__(self, "class_names", tuple(str(c) for c in self.class_names))
             if len(self.class_names) != self.num_classes:

@@ -5,14 +5,22 @@ import os
 import keras
 import numpy as np
 
+from hgfn_keras.arguments import positive_int
+
 FUSION_RUN = "fusion"
+
+
+class MissingTensorBoardError(ImportError, ValueError):
+    """The tensorboard package is not installed. An `ImportError`, and a `ValueError` too:
+    asking for TensorBoard logs without it is a bad setting, which the command lines
+    report as one `error:` line (they catch `ValueError`), not a traceback."""
 
 
 def _require_tensorboard():
     try:
         import tensorboard  # noqa: F401
     except ImportError as error:
-        raise ImportError(
+        raise MissingTensorBoardError(
             "TensorBoard logging needs the tensorboard package, which TensorFlow 2.21 does "
             "not install: pip install 'hgfn-keras[tensorboard]' (or tensorboard==2.21.0)"
         ) from error
@@ -58,9 +66,7 @@ class MultiTaskTensorBoard(keras.callbacks.TensorBoard):
     def __init__(self, log_dir: str = "logs", x: "dict[str, np.ndarray] | None" = None,
                  max_rows: int = 512, update_freq: "str | int" = "batch", **kwargs):
         _require_tensorboard()
-        if isinstance(max_rows, bool) or not isinstance(max_rows, int) or max_rows < 1:
-            raise ValueError(
-                f"`max_rows` must be a positive integer. Received: max_rows={max_rows!r}")
+        max_rows = positive_int("max_rows", max_rows)
         super().__init__(log_dir=log_dir, update_freq=update_freq, **kwargs)
         self.max_rows = max_rows
         self.x = None if x is None else {k: np.asarray(v)[:max_rows] for k, v in x.items()}

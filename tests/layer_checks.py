@@ -7,6 +7,7 @@ import os
 
 import keras
 import numpy as np
+import pytest
 
 
 def random_modalities(widths, batch=5, seed=0):
@@ -104,6 +105,12 @@ def run_encoder_layer_test(make_layer, inputs, expected_width, tmp_path,
                           expected_num_trainable_weights)
 
 
+#: The strategies whose task weights sum to T, the number of tasks (LSEW's ones, DMTL
+#: and GradNorm renormalised, MOO's T · α, DWA's T · softmax); uncertainty weighting's
+#: exp(−s_f) are free.
+SUM_TO_T = ("dmtl", "dwa", "gradnorm", "lsew", "moo")
+
+
 def run_strategy_test(name, init_kwargs, tmp_path, policy=None):
     """The standard checks for a multi-task strategy (a `TaskWeighting`):
     config round trip, its variables once built for T tasks, one fit step of a
@@ -143,6 +150,8 @@ def run_strategy_test(name, init_kwargs, tmp_path, policy=None):
         assert any(not np.allclose(w.numpy(), b)
                    for w, b in zip(model.network.trainable_weights, before))
         assert np.all(model.task_weights.numpy() > 0)
+        if name in SUM_TO_T:
+            assert model.task_weights.numpy().sum() == pytest.approx(len(TINY_TASKS), abs=1e-4)
         path = os.path.join(str(tmp_path), f"{name}.keras")
         model.save(path)
         reloaded = keras.saving.load_model(path)

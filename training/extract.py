@@ -9,7 +9,9 @@
 
 The manifest is a CSV (`.csv`) or TSV (`.tsv`, `.tab`, `.txt`) file with a header: an id
 column, one column per modality holding a media path (relative paths are read from
-`--media-root`, by default the manifest's folder) or, for text, the text itself, one
+`--media-root`, by default the manifest's folder; a path that resolves outside it, as
+`../x.jpg`, an absolute path elsewhere or a symlink leading out, is refused unless
+`--allow-outside-root` is given) or, for text, the text itself, one
 column per task holding integer labels (empty or -1 = missing), and optionally a split
 column (0/1/2 or train/validation/test). A modality takes its column's name, or
 `NAME=COLUMN` renames it.
@@ -79,6 +81,9 @@ def parse_args(argv=None):
                    "the manifest has it")
     p.add_argument("--media-root", default=None,
                    help="Folder relative media paths start from. Default: the manifest's folder")
+    p.add_argument("--allow-outside-root", action="store_true",
+                   help="Read media paths that resolve outside --media-root ('../x.jpg', "
+                   "absolute paths elsewhere, symlinks leading out). Default: refused")
     p.add_argument("--image-encoder", default="inception_v3",
                    help="A Keras application name or a TF-Hub handle / SavedModel folder "
                    "(images and video frames). Default: %(default)s")
@@ -433,6 +438,36 @@ def _crisismmd_manifest(args):
     return path
 
 
+def _check_inside_root(specs, rows, ids, media_root):
+    """Refuses a media path that resolves outside `media_root` (`..`, an absolute
+    path elsewhere, a symlink leading out): a manifest from elsewhere must not make
+    the program read any file the user can read.
+
+    Raises:
+        ValueError: naming the first such path (its id, column and where it leads) and
+            how many more there are.
+    """
+    root = os.path.realpath(media_root)
+    outside = []
+    for _, kind, column in specs:
+        if kind == "text":
+            continue
+        for i, row in enumerate(rows):
+            source = (row[column] or "").strip()
+            if not source:
+                continue
+            resolved = os.path.realpath(os.path.join(root, source))
+            if os.path.commonpath([root, resolved]) != root:
+                outside.append((kind, column, ids[i], source, resolved))
+    if outside:
+        kind, column, item_id, source, resolved = outside[0]
+        more = f" (and {len(outside) - 1} more)" if len(outside) > 1 else ""
+        raise ValueError(
+            f"--{kind}: the path {source!r} of id {item_id!r} (column {column!r}) resolves "
+            f"to {resolved}, outside --media-root {root}{more}. Move the media under the "
+            "root, or pass --allow-outside-root to read them.")
+
+
 def _check_writable(folder, flag):
     """Creates `folder` if needed and writes (then removes) a probe file in it.
 
@@ -510,6 +545,9 @@ def run(args):
         arrays["split"] = _splits(rows, split_column)
 
     media_root = args.media_root or os.path.dirname(os.path.abspath(args.manifest))
+    # --crisismmd's manifest is the program's own: its paths are under --crisismmd-root.
+    if not args.allow_outside_root and not args.crisismmd:
+        _check_inside_root(specs, rows, ids, media_root)
     cache_root = args.cache_dir or args.output + ".cache"
     # Before any encoding (which can take hours): a folder that cannot be written is
     # found now, not at the end.

@@ -15,13 +15,19 @@ SavedModel version folder (`python -m training.export`). `--input` is
   modality for that row. An `id` column, when present, names the rows.
 
 The output has one row per scored input row: `row` (the id, or the row number from 0),
-then per task its probability of each class (`<task>_prob_<class>`) and the predicted
-class (`<task>_pred`), and, for a model whose fusion has modality weights (HGFN, GFN),
-the per-sample weight of each modality (`weight_<modality>`). Rows that cannot be scored
-(a value that is not a number, the wrong count of numbers, a non-finite value, every
-modality missing) are left out and listed with the reason in `<output>.skipped.csv`.
-Bad input (a missing file, a missing column, a file that is not a model) prints one
-`error:` line and exits with status 2.
+then per task its probability of each class (`<task>_prob_<class>`, the class's name
+where the task has class names, else its index), the predicted class (`<task>_pred`, its
+name or index likewise) and the predicted class's index (`<task>_pred_index`), and, for
+a model whose fusion has modality weights (HGFN, GFN), the per-sample weight of each
+modality (`weight_<modality>`). A SavedModel's class names are read from
+`assets.extra/tasks.json`, which `hgfn_keras.export.export_saved_model` writes. An input
+of 0 rows gives the header alone. Rows that cannot be scored (a value that is not a
+number, the wrong count of numbers, a non-finite value, every modality missing) are left
+out and listed with the reason in `<output>.skipped.csv`; a run that leaves nothing out
+removes that file, so that it never describes an earlier run. A CSV may start with a
+UTF-8 byte-order mark (Excel's "CSV UTF-8"). Bad input (a missing file, a missing column,
+a file that is not a model, an `--output` that is the `--input`) prints one `error:` line
+and exits with status 2.
 """
 
 import argparse
@@ -52,7 +58,11 @@ def parse_args(argv: "list[str] | None" = None) -> argparse.Namespace:
     p.add_argument("--input", required=True,
                    help="An .npz feature file (x_<modality>, optional mask_<modality>) or "
                    "a .csv manifest (one column per modality, optional 'id').")
-    p.add_argument("--output", required=True, help="The predictions CSV to write.")
+    p.add_argument("--output", required=True,
+                   help="The predictions CSV to write (not the --input). Columns: row; "
+                   "per task <task>_prob_<class>, <task>_pred (the class's name where the "
+                   "task has class names, else its index) and <task>_pred_index; "
+                   "weight_<modality>.")
     p.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE,
                    help="Rows per batch. Default: %(default)s")
     p.add_argument("--no-modality-weights", action="store_true",
@@ -155,6 +165,7 @@ class _Scorer:
             width = int(spec.shape[-1])
             self.binary[name] = width == 1
             self.tasks.append((name, list(range(2 if width == 1 else width))))
+        self.tasks = _with_class_names(self.tasks, path)
         self.model = None
 
     @property
@@ -191,6 +202,31 @@ class _Scorer:
         return probs, weights
 
 
+def _with_class_names(tasks, path):
+    """`tasks` in the model's order, with the class names recorded beside a SavedModel."""
+    import json
+
+    from hgfn_keras.export import TASKS_FILE, TASKS_FILE_FOLDER
+
+    recorded = os.path.join(path, TASKS_FILE_FOLDER, TASKS_FILE)
+    if not os.path.isfile(recorded):  # exported before the file was written: indices
+        return tasks
+    try:
+        with open(recorded, encoding="utf-8") as f:
+            names = json.load(f)
+    except (OSError, ValueError) as error:
+        raise InputError(f"--model: cannot read {recorded}: {error}") from error
+    if not isinstance(names, dict):
+        raise InputError(f"--model: {recorded} is not a JSON object of tasks")
+    # The model's task order (the file's), as a .keras model's columns are.
+    order = {task: i for i, task in enumerate(names)}
+    named = []
+    for task, classes in sorted(tasks, key=lambda t: order.get(t[0], len(order))):
+        found = (names.get(task) or {}).get("class_names")
+        named.append((task, list(found) if found and len(found) == len(classes) else classes))
+    return named
+
+
 # ---------------------------------------------------------------------------- the input
 
 
@@ -210,7 +246,8 @@ def read_csv(path: str, scorer: _Scorer) -> tuple:
     """
     import numpy as np
 
-    with open(path, newline="", encoding="utf-8") as f:
+    # utf-8-sig: a byte-order mark (Excel's "CSV UTF-8") is not part of the first column's name.
+    with open(path, newline="", encoding="utf-8-sig") as f:
         reader = csv.DictReader(f)
         header = reader.fieldnames or []
         columns = {}
@@ -321,7 +358,9 @@ def read_npz(path: str, scorer: _Scorer) -> tuple:
     for j, name in enumerate(modalities):
         value = arrays[name]
         if value.dtype.kind == "f":
-            bad = ~np.isfinite(value.reshape(rows, -1)).all(axis=1) & (mask[:, j] > 0)
+            # (rows, -1) cannot be reshaped when rows == 0: name the width.
+            width = int(np.prod(value.shape[1:], dtype=np.int64))
+            bad = ~np.isfinite(value.reshape(rows, width)).all(axis=1) & (mask[:, j] > 0)
             for i in np.flatnonzero(bad):
                 reasons[i] = reasons[i] or f"x_{name}: a value is not finite"
     for i in np.flatnonzero(mask.max(axis=1) <= 0):
@@ -338,17 +377,43 @@ def read_npz(path: str, scorer: _Scorer) -> tuple:
 # ---------------------------------------------------------------------------- the run
 
 
+def _write_predictions(path, header, scorer, ids, x, batch_size, batches, progress):
+    """Scores `x` batch by batch and writes the rows (see the module docstring) to `path`."""
+    import numpy as np
+
+    rows = len(ids)
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        writer = csv.writer(f)
+        writer.writerow(header)
+        for b in range(batches):
+            sl = slice(b * batch_size, min(rows, (b + 1) * batch_size))
+            probs, weights = scorer.score({k: v[sl] for k, v in x.items()})
+            for i, row_id in enumerate(ids[sl]):
+                line = [row_id]
+                for task, classes in scorer.tasks:
+                    p = probs[task][i]
+                    best = int(np.argmax(p))
+                    line += [f"{v:.6f}" for v in p] + [classes[best], best]
+                if weights is not None:
+                    line += [f"{v:.6f}" for v in weights[i]]
+                writer.writerow(line)
+            progress.update(b + 1)
+
+
 def predict(args: argparse.Namespace) -> dict:
     """Scores `args.input` with `args.model` and writes `args.output`; returns a summary."""
     if not os.path.exists(args.model):
         raise InputError(f"--model: {args.model} does not exist")
     if not os.path.isfile(args.input):
         raise InputError(f"--input: {args.input} is not a file")
+    if os.path.exists(args.output) and os.path.samefile(args.output, args.input) or \
+            os.path.realpath(args.output) == os.path.realpath(args.input):
+        raise InputError(f"--output: {args.output} is the --input file; choose another file "
+                         "(the input would be overwritten)")
     extension = os.path.splitext(args.input)[1].lower()
     if extension not in (".npz", ".csv"):
         raise InputError(f"--input: expected an .npz or .csv file. Received: {args.input}")
     import keras  # after the checks above: a bad path is answered without loading TensorFlow
-    import numpy as np
 
     scorer = _Scorer(args.model, want_weights=not args.no_modality_weights)
     reader = read_npz if extension == ".npz" else read_csv
@@ -356,7 +421,7 @@ def predict(args: argparse.Namespace) -> dict:
 
     header = ["row"]
     for task, classes in scorer.tasks:
-        header += [f"{task}_prob_{c}" for c in classes] + [f"{task}_pred"]
+        header += [f"{task}_prob_{c}" for c in classes] + [f"{task}_pred", f"{task}_pred_index"]
     if scorer.has_weights:
         header += [f"weight_{m}" for m in scorer.modalities]
 
@@ -368,30 +433,27 @@ def predict(args: argparse.Namespace) -> dict:
     # A bar on a terminal; one line at the end otherwise (no control characters in logs).
     progress = keras.utils.Progbar(batches, unit_name="batch",
                                    verbose=1 if sys.stdout.isatty() else 2) if batches else None
-    with open(tmp, "w", newline="", encoding="utf-8") as f:
-        writer = csv.writer(f)
-        writer.writerow(header)
-        for b in range(batches):
-            sl = slice(b * args.batch_size, min(rows, (b + 1) * args.batch_size))
-            probs, weights = scorer.score({k: v[sl] for k, v in x.items()})
-            for i, row_id in enumerate(ids[sl]):
-                line = [row_id]
-                for task, classes in scorer.tasks:
-                    p = probs[task][i]
-                    line += [f"{v:.6f}" for v in p] + [classes[int(np.argmax(p))]]
-                if weights is not None:
-                    line += [f"{v:.6f}" for v in weights[i]]
-                writer.writerow(line)
-            progress.update(b + 1)
+    try:
+        _write_predictions(tmp, header, scorer, ids, x, args.batch_size, batches, progress)
+    except BaseException:
+        # Nothing half-written: a failed or interrupted run leaves no partial file.
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
     os.replace(tmp, args.output)
 
-    skipped_path = None
+    skipped_path = os.path.splitext(args.output)[0] + ".skipped.csv"
     if skipped:
-        skipped_path = os.path.splitext(args.output)[0] + ".skipped.csv"
-        with open(skipped_path, "w", newline="", encoding="utf-8") as f:
+        with open(skipped_path + ".partial", "w", newline="", encoding="utf-8") as f:
             writer = csv.writer(f)
             writer.writerow(["row", "reason"])
             writer.writerows(skipped)
+        os.replace(skipped_path + ".partial", skipped_path)
+    else:
+        # An earlier run's list would describe rows this run scored.
+        if os.path.lexists(skipped_path):
+            os.remove(skipped_path)
+        skipped_path = None
     return {"scored": rows, "skipped": skipped, "skipped_path": skipped_path,
             "output": args.output}
 

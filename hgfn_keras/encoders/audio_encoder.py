@@ -3,6 +3,7 @@
 import keras
 import tensorflow as tf
 
+from hgfn_keras.arguments import positive_int
 from hgfn_keras.encoders.hub_encoder import HubEncoder, check_vector_per_item
 
 
@@ -76,8 +77,10 @@ class AudioEncoder(keras.layers.Layer):
         for arg, value in (("sample_rate", sample_rate), ("num_mel_bins", num_mel_bins),
                            ("frame_length", frame_length), ("frame_step", frame_step),
                            ("fft_length", fft_length)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"`{arg}` must be a positive integer. Received: {arg}={value!r}")
+            positive_int(arg, value)
+        sample_rate, num_mel_bins, frame_length, frame_step, fft_length = (
+            int(sample_rate), int(num_mel_bins), int(frame_length), int(frame_step),
+            int(fft_length))
         if fft_length < frame_length:
             raise ValueError(
                 f"`fft_length` must be >= `frame_length`. Received: fft_length={fft_length}, "

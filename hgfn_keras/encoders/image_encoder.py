@@ -5,6 +5,7 @@ import os
 import keras
 import tensorflow as tf
 
+from hgfn_keras.arguments import is_integer
 from hgfn_keras.encoders.hub_encoder import HubEncoder, check_vector_per_item
 
 PREPROCESSING = ("auto", "inception", "unit", "none")
@@ -30,7 +31,7 @@ def _application(name):
 
 def _image_size(image_size):
     pair = image_size
-    if isinstance(image_size, int) and not isinstance(image_size, bool):
+    if is_integer(image_size):
         pair = (image_size, image_size)
     try:
         height, width = (int(v) for v in pair)

@@ -3,6 +3,8 @@
 import keras
 import tensorflow as tf
 
+from hgfn_keras.arguments import is_integer, positive_int
+
 
 @keras.saving.register_keras_serializable(package="hgfn_keras")
 class TemporalEncoder(keras.layers.Layer):
@@ -45,21 +47,18 @@ class TemporalEncoder(keras.layers.Layer):
                  attention_units: "int | None" = None, dropout: float = 0.0, **kwargs):
         super().__init__(**kwargs)
         for arg, value in (("units", units), ("num_layers", num_layers)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"`{arg}` must be a positive integer. Received: {arg}={value!r}")
-        if attention_units is not None and (
-            isinstance(attention_units, bool) or not isinstance(attention_units, int)
-            or attention_units < 1
-        ):
+            positive_int(arg, value)
+        if attention_units is not None and (not is_integer(attention_units)
+                                            or attention_units < 1):
             raise ValueError(
                 "`attention_units` must be a positive integer or None. "
                 f"Received: attention_units={attention_units!r}"
             )
         if isinstance(dropout, bool) or not 0 <= dropout < 1:
             raise ValueError(f"`dropout` must be in [0, 1). Received: dropout={dropout!r}")
-        self.units = units
-        self.num_layers = num_layers
-        self.attention_units = attention_units
+        self.units = int(units)
+        self.num_layers = int(num_layers)
+        self.attention_units = None if attention_units is None else int(attention_units)
         self.dropout = float(dropout)
         self.supports_masking = True
 

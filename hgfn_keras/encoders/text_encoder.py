@@ -8,6 +8,8 @@ import tensorflow as tf
 import tensorflow_text as tf_text
 from tensorflow_text.python.ops import unicode_script_tokenizer as _script_tokenizer
 
+from hgfn_keras.arguments import positive_int
+
 # The op `tf_text.UnicodeScriptTokenizer` calls (see `tokenize`); None if a version of
 # tensorflow-text stops exposing it, and then `tokenize` takes the public tokenizer.
 _SCRIPT_TOKENIZE_OP = getattr(_script_tokenizer, "gen_unicode_script_tokenizer", None)
@@ -108,11 +110,10 @@ class TextEncoder(keras.layers.Layer):
         if "" in vocabulary or len(set(vocabulary)) != len(vocabulary):
             raise ValueError("`vocabulary` must hold distinct non-empty tokens.")
         for arg, value in (("embedding_dim", embedding_dim), ("max_tokens", max_tokens)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"`{arg}` must be a positive integer. Received: {arg}={value!r}")
+            positive_int(arg, value)
         self.vocabulary = vocabulary
-        self.embedding_dim = embedding_dim
-        self.max_tokens = max_tokens
+        self.embedding_dim = int(embedding_dim)
+        self.max_tokens = int(max_tokens)
         if isinstance(token_dropout, bool) or not 0 <= token_dropout < 1:
             raise ValueError(
                 f"`token_dropout` must be in [0, 1). Received: token_dropout={token_dropout!r}"

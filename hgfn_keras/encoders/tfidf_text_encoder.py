@@ -4,6 +4,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from hgfn_keras.arguments import positive_int
+
 
 @keras.saving.register_keras_serializable(package="hgfn_keras")
 class TfidfTextEncoder(keras.layers.Layer):
@@ -46,14 +48,13 @@ class TfidfTextEncoder(keras.layers.Layer):
                  vocabulary_size: "int | None" = None, **kwargs):
         super().__init__(**kwargs)
         for arg, value in (("max_tokens", max_tokens), ("ngrams", ngrams), ("units", units)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"`{arg}` must be a positive integer. Received: {arg}={value!r}")
+            positive_int(arg, value)
         if isinstance(input_dropout, bool) or not 0 <= input_dropout < 1:
             raise ValueError(
                 f"`input_dropout` must be in [0, 1). Received: input_dropout={input_dropout!r}")
-        self.max_tokens = max_tokens
-        self.ngrams = ngrams
-        self.units = units
+        self.max_tokens = int(max_tokens)
+        self.ngrams = int(ngrams)
+        self.units = int(units)
         self.input_dropout = float(input_dropout)
         self.activation = activation
         self.vocabulary_size = vocabulary_size

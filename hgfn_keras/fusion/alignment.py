@@ -3,6 +3,8 @@
 import keras
 from keras import ops
 
+from hgfn_keras.arguments import optional_positive_int
+
 ALIGNMENTS = ("auto", "pad", "project")
 
 #: With `alignment="auto"` and no `units`, modalities are zero-padded to the widest
@@ -74,10 +76,8 @@ class ModalityAlignment(keras.layers.Layer):
             raise ValueError(
                 f"`alignment` must be one of {ALIGNMENTS}. Received: alignment={alignment!r}"
             )
-        if units is not None and (not isinstance(units, int) or units < 1):
-            raise ValueError(f"`units` must be a positive integer or None. Received: units={units!r}")
         self.alignment = alignment
-        self.units = units
+        self.units = optional_positive_int("units", units)
         self.activation = keras.activations.serialize(keras.activations.get(activation))
 
     def build(self, input_shape):

@@ -3,6 +3,7 @@
 import keras
 from keras import ops
 
+from hgfn_keras.arguments import positive_int
 from hgfn_keras.fusion.base import Fusion
 
 
@@ -34,9 +35,7 @@ class ConcatFusion(Fusion):
 
     def __init__(self, units=128, activation="relu", modality_names=None, **kwargs):
         super().__init__(modality_names=modality_names, **kwargs)
-        if isinstance(units, bool) or not isinstance(units, int) or units < 1:
-            raise ValueError(f"`units` must be a positive integer. Received: units={units!r}")
-        self.units = units
+        self.units = positive_int("units", units)
         self.activation = keras.activations.serialize(keras.activations.get(activation))
 
     def build_fusion(self, widths):

@@ -3,6 +3,7 @@
 import keras
 from keras import ops
 
+from hgfn_keras.arguments import positive_int
 from hgfn_keras.fusion.masked_softmax import masked_softmax
 
 
@@ -42,14 +43,8 @@ class DynamicAttentionUnit(keras.layers.Layer):
 
     def __init__(self, filters=8, kernel_size=5, negative_slope=0.3, **kwargs):
         super().__init__(**kwargs)
-        if not isinstance(filters, int) or filters < 1:
-            raise ValueError(f"`filters` must be a positive integer. Received: filters={filters!r}")
-        if not isinstance(kernel_size, int) or kernel_size < 1:
-            raise ValueError(
-                f"`kernel_size` must be a positive integer. Received: kernel_size={kernel_size!r}"
-            )
-        self.filters = filters
-        self.kernel_size = kernel_size
+        self.filters = positive_int("filters", filters)
+        self.kernel_size = positive_int("kernel_size", kernel_size)
         self.negative_slope = negative_slope
 
     def build(self, input_shape):

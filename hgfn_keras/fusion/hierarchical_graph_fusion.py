@@ -6,6 +6,7 @@ import keras
 import numpy as np
 from keras import ops
 
+from hgfn_keras.arguments import is_integer
 from hgfn_keras.fusion.alignment import ModalityAlignment
 from hgfn_keras.fusion.base import Fusion
 from hgfn_keras.fusion.dynamic_attention_unit import DynamicAttentionUnit
@@ -133,7 +134,7 @@ class HierarchicalGraphFusion(Fusion):
             raise ValueError("`vertex_network` must be 'conv' or 'mlp'. "
                              f"Received: vertex_network={vertex_network!r}")
         if max_order is not None and (
-            isinstance(max_order, bool) or not isinstance(max_order, int) or max_order < 2
+            not is_integer(max_order) or max_order < 2
         ):
             raise ValueError(
                 f"`max_order` must be an integer >= 2 or None. Received: max_order={max_order!r}"
@@ -155,14 +156,15 @@ class HierarchicalGraphFusion(Fusion):
         self.edge_weights = SimilarityEdgeWeights(theta, similarity, name="edge_weights",
                                                   dtype=self.dtype_policy)
         self.theta = float(theta)
-        self.max_order = max_order
+        # A numpy integer is kept as a Python int, for the JSON config (the sub-layers
+        # check these values).
+        self.max_order, self.units, self.dau_filters, self.vertex_filters, \
+            self.vertex_kernel_size, self.max_vertices = (
+                int(v) if is_integer(v) else v for v in (
+                    max_order, units, dau_filters, vertex_filters, vertex_kernel_size,
+                    max_vertices))
         self.alignment = alignment
-        self.units = units
         self.similarity = similarity
-        self.dau_filters = dau_filters
-        self.vertex_filters = vertex_filters
-        self.vertex_kernel_size = vertex_kernel_size
-        self.max_vertices = max_vertices
         self.unimodal_weights = unimodal_weights
         self.vertex_network = vertex_network
         if not any(keep_modalities is v or keep_modalities == v == "weighted"

@@ -3,6 +3,8 @@
 import keras
 from keras import ops
 
+from hgfn_keras.arguments import is_number
+
 
 @keras.saving.register_keras_serializable(package="hgfn_keras")
 class ModalityDropout(keras.layers.Layer):
@@ -43,7 +45,7 @@ class ModalityDropout(keras.layers.Layer):
 
     def __init__(self, rate, seed=None, **kwargs):
         super().__init__(**kwargs)
-        if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not 0 <= rate < 1:
+        if not is_number(rate) or not 0 <= rate < 1:
             raise ValueError(f"`rate` must be a number in [0, 1). Received: rate={rate!r}")
         self.rate = float(rate)
         self.seed = seed

@@ -3,6 +3,7 @@
 import keras
 from keras import ops
 
+from hgfn_keras.arguments import is_number
 from hgfn_keras.fusion.masked_softmax import masked_softmax
 
 SIMILARITIES = ("cosine", "dot")
@@ -103,6 +104,6 @@ class SimilarityEdgeWeights(keras.layers.Layer):
 
 
 def validate_theta(theta):
-    if isinstance(theta, bool) or not isinstance(theta, (int, float)) or not 0 < theta <= 1:
+    if not is_number(theta) or not 0 < theta <= 1:
         raise ValueError(f"`theta` must be in (0, 1]. Received: theta={theta!r}")
 

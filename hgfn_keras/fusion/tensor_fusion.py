@@ -5,6 +5,7 @@ import math
 import keras
 from keras import ops
 
+from hgfn_keras.arguments import is_integer, positive_int
 from hgfn_keras.fusion.base import Fusion
 
 _MAX_FULL_SIZE = 65536
@@ -47,15 +48,14 @@ class TensorFusion(Fusion):
     def __init__(self, units=128, rank="auto", activation="relu", modality_names=None,
                  **kwargs):
         super().__init__(modality_names=modality_names, **kwargs)
-        if isinstance(units, bool) or not isinstance(units, int) or units < 1:
-            raise ValueError(f"`units` must be a positive integer. Received: units={units!r}")
-        if not (rank in (None, "auto") or (isinstance(rank, int) and not isinstance(rank, bool)
-                                           and rank >= 0)):
+        units = positive_int("units", units)
+        if not (rank is None or (isinstance(rank, str) and rank == "auto")
+                or (is_integer(rank) and rank >= 0)):
             raise ValueError(
                 f"`rank` must be None, 'auto' or an integer >= 0. Received: rank={rank!r}"
             )
         self.units = units
-        self.rank = rank
+        self.rank = int(rank) if is_integer(rank) else rank
         self.activation = keras.activations.serialize(keras.activations.get(activation))
 
     def build_fusion(self, widths):

@@ -3,6 +3,8 @@
 import keras
 from keras import ops
 
+from hgfn_keras.arguments import positive_int
+
 
 @keras.saving.register_keras_serializable(package="hgfn_keras")
 class VertexNetwork(keras.layers.Layer):
@@ -37,12 +39,9 @@ class VertexNetwork(keras.layers.Layer):
 
     def __init__(self, units, filters=4, kernel_size=3, negative_slope=0.3, **kwargs):
         super().__init__(**kwargs)
-        for arg, value in (("units", units), ("filters", filters), ("kernel_size", kernel_size)):
-            if not isinstance(value, int) or value < 1:
-                raise ValueError(f"`{arg}` must be a positive integer. Received: {arg}={value!r}")
-        self.units = units
-        self.filters = filters
-        self.kernel_size = kernel_size
+        self.units = positive_int("units", units)
+        self.filters = positive_int("filters", filters)
+        self.kernel_size = positive_int("kernel_size", kernel_size)
         self.negative_slope = negative_slope
 
     def build(self, left_shape, right_shape=None):
@@ -114,9 +113,7 @@ class VertexMLP(keras.layers.Layer):
 
     def __init__(self, units, negative_slope=0.3, **kwargs):
         super().__init__(**kwargs)
-        if isinstance(units, bool) or not isinstance(units, int) or units < 1:
-            raise ValueError(f"`units` must be a positive integer. Received: units={units!r}")
-        self.units = units
+        self.units = positive_int("units", units)
         self.negative_slope = negative_slope
 
     def build(self, left_shape, right_shape=None):

@@ -7,6 +7,7 @@ import numpy as np
 import tensorflow as tf
 from keras import ops
 
+from hgfn_keras.arguments import is_number, number
 from hgfn_keras.distribute import STATE_AGGREGATION, replica_sum, scale_for_replicas
 from hgfn_keras.multitask.task_weighting import TaskWeighting
 
@@ -126,9 +127,8 @@ class DynamicTaskBalancing(TaskWeighting):
                  normalize_step=True, normalize_losses=True, rebalance_on="train",
                  max_weight_ratio=None, **kwargs):
         super().__init__(**kwargs)
-        if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or alpha < 0:
-            raise ValueError(f"`alpha` must be a number >= 0. Received: alpha={alpha!r}")
-        if not isinstance(learning_rate, (int, float)) or learning_rate <= 0:
+        number("alpha", alpha, minimum=0)
+        if not is_number(learning_rate) or not learning_rate > 0:
             raise ValueError(
                 f"`learning_rate` must be a positive number. Received: learning_rate={learning_rate!r}"
             )
@@ -141,8 +141,7 @@ class DynamicTaskBalancing(TaskWeighting):
             raise ValueError(f"`rebalance_on` must be one of {REBALANCE_ON}. "
                              f"Received: rebalance_on={rebalance_on!r}")
         if max_weight_ratio is not None and (
-                isinstance(max_weight_ratio, bool) or not isinstance(max_weight_ratio, (int, float))
-                or not max_weight_ratio >= 1):
+                not is_number(max_weight_ratio) or not max_weight_ratio >= 1):
             raise ValueError("`max_weight_ratio` must be None or a number >= 1. "
                              f"Received: max_weight_ratio={max_weight_ratio!r}")
         if not 0 < min_weight < 1:

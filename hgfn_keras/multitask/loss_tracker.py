@@ -3,6 +3,8 @@
 import keras
 from keras import ops
 
+from hgfn_keras.arguments import positive_int
+
 
 class TaskLossTracker(keras.metrics.Metric):
     """Tracks one task's loss (or the sum of several) over an epoch or an evaluation.
@@ -26,9 +28,7 @@ class TaskLossTracker(keras.metrics.Metric):
 
     def __init__(self, num_tasks=1, name="loss", **kwargs):
         super().__init__(name=name, **kwargs)
-        if isinstance(num_tasks, bool) or not isinstance(num_tasks, int) or num_tasks < 1:
-            raise ValueError(f"`num_tasks` must be a positive integer. Received: {num_tasks!r}")
-        self.num_tasks = num_tasks
+        num_tasks = self.num_tasks = positive_int("num_tasks", num_tasks)
         self.batch_total = self.add_variable(shape=(), initializer="zeros", name="batch_total",
                                              aggregation="sum")
         self.batches = self.add_variable(shape=(), initializer="zeros", name="batches",
