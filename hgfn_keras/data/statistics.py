@@ -64,15 +64,3 @@ def merge_moments(state, values):
     state[1] = mean + delta * (n / total)
     state[2] = m2 + batch_m2 + delta ** 2 * (count * n / total)
     state[0] = total
-
-
-def count_batch_tokens(texts):
-    """`{token: count}` of a batch of texts (str or UTF-8 bytes), tokenised by
-    `hgfn_keras.encoders.text_encoder.tokenize`."""
-    from hgfn_keras.encoders.text_encoder import tokenize
-
-    tokens = tokenize(texts).flat_values.numpy()
-    if not len(tokens):
-        return {}
-    values, counts = np.unique(tokens, return_counts=True)
-    return {v.decode("utf-8"): int(c) for v, c in zip(values, counts)}

@@ -5,7 +5,7 @@ import os
 import numpy as np
 
 from hgfn_keras.data.dataset import MASK_KEY, SPLITS, Dataset, MultimodalDataset, Pipeline
-from hgfn_keras.data.statistics import SplitStatistics, count_batch_tokens, merge_moments
+from hgfn_keras.data.statistics import SplitStatistics, merge_moments
 from hgfn_keras.data.tfrecord.format import (
     DEFAULT_SHUFFLE_BUFFER, HEADER, _first_record, _shape, read_header)
 from hgfn_keras.data.token_counts import DEFAULT_TOKEN_BUDGET, TokenCounts
@@ -156,8 +156,8 @@ class StreamedDataset(Dataset):
             except tf.errors.DataLossError as error:
                 raise ValueError(f"{where} is damaged (cut mid-record or corrupted bytes) "
                                  f"after {rows} good rows: {error.message}") from None
-            rows += len(next(iter(batch[-1].values())) if isinstance(batch, tuple)
-                        else next(iter(batch.values())))
+            labels = batch[1] if isinstance(batch, tuple) else batch  # (x, y, ...) or y
+            rows += len(next(iter(labels.values())))
             yield batch
         if rows != int(shard["rows"]):
             raise ValueError(f"{where} holds {rows} rows; the header says {shard['rows']}. "
@@ -356,6 +356,8 @@ class StreamedDataset(Dataset):
     def _statistics_pass(self, split, batch_size):
         import tensorflow as tf
 
+        from hgfn_keras.encoders.text_encoder import tokenize
+
         numeric = [m for m in self.modalities if m.kind != "text"]
         text = [m for m in self.modalities if m.kind == "text"]
         token_counts = {m.name: TokenCounts(self.token_budget) for m in text}
@@ -364,12 +366,26 @@ class StreamedDataset(Dataset):
         missing = {t.name: 0 for t in self.tasks}
         rows = 0
         index = {m.name: i for i, m in enumerate(self.modalities)}
+
+        @tf.autograph.experimental.do_not_convert
+        def parse(serialized):
+            # Texts are tokenised and counted per batch inside the pipeline (as
+            # `TextEncoder` tokenises them): only each batch's distinct tokens and
+            # their counts come back to Python, never the texts.
+            x, y = self.parse_batch(serialized)
+            tokens = {}
+            for m in text:
+                unique, _, counts = tf.unique_with_counts(tokenize(x.pop(m.name)).flat_values)
+                tokens[m.name] = (unique, counts)
+            return x, y, tokens
+
         for entry in self._shards(split):
             shard = entry["file"]
             path = os.path.join(self.directory, shard)
-            ds = tf.data.TFRecordDataset(path).batch(batch_size).map(self.parse_batch)
+            ds = tf.data.TFRecordDataset(path).batch(batch_size).map(
+                parse, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
             shard_rows = 0
-            for x, y in self._read_shard(entry, ds):
+            for x, y, tokens in self._read_shard(entry, ds):
                 rows += len(x[MASK_KEY])
                 for t in self.tasks:
                     try:
@@ -392,7 +408,9 @@ class StreamedDataset(Dataset):
                                          f"{m.name!r} holds NaN or inf.")
                     merge_moments(moments[m.name], values)
                 for m in text:
-                    token_counts[m.name].update(count_batch_tokens(x[m.name]))
+                    unique, counts = tokens[m.name]
+                    token_counts[m.name].update(
+                        {t.decode("utf-8"): int(c) for t, c in zip(unique, counts)})
                 shard_rows += len(x[MASK_KEY])
         stats = {}
         for m in numeric:
