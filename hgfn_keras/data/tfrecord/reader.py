@@ -231,9 +231,14 @@ class StreamedDataset(Dataset):
         buffer and the prefetched batches, not by the dataset's size. Without
         shuffling, rows come in the order they were written (shard by shard).
 
-        The dataset carries `AutoShardPolicy.FILE`: under a multi-worker strategy
-        each worker reads its own shards (a split needs at least as many shards as
-        there are workers).
+        A shuffled pipeline carries `AutoShardPolicy.FILE`: under a multi-worker
+        strategy each worker reads its own shards (a split needs at least as many
+        shards as there are workers). An unshuffled one (validation, evaluation,
+        prediction) carries `AutoShardPolicy.DATA`, as the in-memory path's does:
+        every worker reads every shard and keeps its part of the batches, so that
+        predictions gathered over the workers come in the written order (with
+        FILE, a worker's predictions covered only its own shards' rows and the
+        test metrics failed on the row counts).
 
         Args:
             split: `"train"`, `"validation"` or `"test"`.
@@ -281,7 +286,8 @@ class StreamedDataset(Dataset):
             ds = ds.map(lambda x, y: x)
         options = tf.data.Options()
         options.experimental_distribute.auto_shard_policy = (
-            tf.data.experimental.AutoShardPolicy.FILE)
+            tf.data.experimental.AutoShardPolicy.FILE if shuffle
+            else tf.data.experimental.AutoShardPolicy.DATA)
         return ds.with_options(options).prefetch(tf.data.AUTOTUNE)
 
     def labels(self, split, batch_size=4096):
