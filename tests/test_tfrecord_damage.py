@@ -96,7 +96,7 @@ def test_a_damaged_first_record_is_named_when_opened(tmp_path):
     (lambda h: h["shards"][3].pop("rows"), r"`shards\[3\]\.rows` is missing"),
     (lambda h: h["modalities"][1].update(width="3"), r"`modalities\[1\]\.width` must be int"),
     (lambda h: h["splits"].pop("test"), r"`splits\.test` is missing"),
-    (lambda h: h.update(modalities={}), r"`modalities` must be a list"),
+    (lambda h: h.update(modalities={}), r"`modalities` must be list, not \{\}"),
 ])
 def test_an_incomplete_header_is_named_field_by_field(tmp_path, edit, field):
     _dataset(tmp_path / "s")

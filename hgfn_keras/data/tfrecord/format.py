@@ -67,6 +67,18 @@ def _check_type(value, kind):
     return isinstance(value, kinds)
 
 
+def _field_problems(entry, fields, prefix):
+    """What `entry` (a JSON object) lacks of `fields` ({name: type}), or holds of
+    another type, each as "`<prefix><name>` is missing" or "... must be ..."."""
+    problems = []
+    for key, kind in fields.items():
+        if key not in entry:
+            problems.append(f"`{prefix}{key}` is missing")
+        elif not _check_type(entry[key], kind):
+            problems.append(f"`{prefix}{key}` must be {_type_names(kind)}, not {entry[key]!r}")
+    return problems
+
+
 def read_header(path):
     """The parsed `dataset.json` at `path`, checked field by field.
 
@@ -85,13 +97,7 @@ def read_header(path):
     if header.get("version") != VERSION:
         raise ValueError(f"{path!r} has format version {header.get('version')!r}; this "
                          f"reader reads version {VERSION}.")
-    problems = []
-    for field, kind in _FIELDS.items():
-        if field not in header:
-            problems.append(f"`{field}` is missing")
-        elif not _check_type(header[field], kind):
-            problems.append(f"`{field}` must be a {_type_names(kind)} (JSON), not "
-                            f"{type(header[field]).__name__}")
+    problems = _field_problems(header, _FIELDS, "")
     for field, entry_fields in _ENTRY_FIELDS.items():
         entries = header.get(field)
         if not isinstance(entries, list):
@@ -99,20 +105,10 @@ def read_header(path):
         for i, entry in enumerate(entries):
             if not isinstance(entry, dict):
                 problems.append(f"`{field}[{i}]` must be an object")
-                continue
-            for key, kind in entry_fields.items():
-                if key not in entry:
-                    problems.append(f"`{field}[{i}].{key}` is missing")
-                elif not _check_type(entry[key], kind):
-                    problems.append(f"`{field}[{i}].{key}` must be {_type_names(kind)}, not "
-                                    f"{entry[key]!r}")
-    splits = header.get("splits")
-    if isinstance(splits, dict):
-        for split in SPLITS:
-            if split not in splits:
-                problems.append(f"`splits.{split}` is missing")
-            elif not _check_type(splits[split], int):
-                problems.append(f"`splits.{split}` must be int, not {splits[split]!r}")
+            else:
+                problems += _field_problems(entry, entry_fields, f"{field}[{i}].")
+    if isinstance(header.get("splits"), dict):
+        problems += _field_problems(header["splits"], dict.fromkeys(SPLITS, int), "splits.")
     if problems:
         raise ValueError(f"{path!r} is not a complete {FORMAT} header: "
                          + "; ".join(problems) + ".")
