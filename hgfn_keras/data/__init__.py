@@ -1,7 +1,6 @@
 """Data sources: each returns a `Dataset` (`MultimodalDataset` or `StreamedDataset`).
 
 - `Dataset`: what training asks of any dataset (`hgfn_keras.data.dataset`).
-
 - `load_clothing`: the embedded Women's E-Commerce Clothing Reviews (the default).
 - `load_npz`: any user's pre-extracted features in one `.npz` file.
 - `StreamedDataset`: the same contract as sharded TFRecord files, read with `tf.data`
