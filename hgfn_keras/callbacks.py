@@ -7,6 +7,7 @@ import warnings
 import keras
 import numpy as np
 
+from hgfn_keras.arguments import positive_int
 from hgfn_keras.metrics import METRIC_NAMES, multitask_metrics
 
 
@@ -63,10 +64,7 @@ class ValidationMetrics(keras.callbacks.Callback):
             raise ValueError(
                 f"`y` lacks the labels of task(s) {missing}. Received keys: {sorted(y)}"
             )
-        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-            raise ValueError(
-                f"`batch_size` must be a positive integer. Received: batch_size={batch_size!r}"
-            )
+        batch_size = positive_int("batch_size", batch_size)
         self.x = x
         self.y = {t.name: np.asarray(y[t.name]) for t in self.tasks}
         self.batch_size = batch_size

@@ -6,11 +6,12 @@ the epoch-keyed row order, DMTL's re-balancing callback, BackupAndRestore (with
 the random states), early stopping on `val_loss` with the best weights restored,
 and the optional learning-rate schedule.
 
-A dataset is a `MultimodalDataset` (in memory) or a `StreamedDataset` (TFRecord
-shards, `hgfn_keras.data.tfrecord`): the same recipe, where everything that needs
-a pass over the training split (the normalisation statistics, DMTL's N / n_f)
-takes the streamed dataset's one `statistics()` pass, and the splits are read
-with `tf.data` (shards interleaved and shuffled from `config.seed`, so the row
+A dataset is any `hgfn_keras.data.dataset.Dataset`: a `MultimodalDataset` (in
+memory) or a `StreamedDataset` (TFRecord shards, `hgfn_keras.data.tfrecord`). The
+recipe asks it, never its kind: everything that needs a pass over the training
+split (the normalisation statistics, the text vocabularies, DMTL's N / n_f) comes
+from its `statistics()` and `training_labels()`, and the splits from its
+`pipeline()` (for shards: interleaved and shuffled from `config.seed`, so the row
 order differs from the in-memory path's; under a multi-worker strategy each
 worker reads its own shards).
 """
@@ -24,8 +25,6 @@ import keras
 from hgfn_keras.backup_fingerprint import check_backup, claim_backup
 from hgfn_keras.callbacks import AtomicBackupAndRestore
 from hgfn_keras.class_weights import balanced_class_weights, class_weight_to_sample_weight
-from hgfn_keras.data.dataset import as_tf_dataset, epoch_shuffled_dataset
-from hgfn_keras.data.tfrecord import StreamedDataset
 from hgfn_keras.encoders import TemporalEncoder, TextEncoder
 from hgfn_keras.model import build_model
 from hgfn_keras.multitask import TaskRebalancing
@@ -37,46 +36,30 @@ def _check_config(config):
         raise TypeError(f"`config` must be a TrainConfig. Received: {type(config).__name__}")
 
 
-def _streamed(dataset):
-    return isinstance(dataset, StreamedDataset)
-
-
 def build(config, dataset):
     """The model of `config` for `dataset`, text encoders built from its training split.
 
-    The normalisation is adapted to the training split (for a `StreamedDataset`,
-    set from its streamed `statistics()`: no training inputs in memory). The
-    caller seeds (`keras.utils.set_random_seed(config.seed)`) before, for
-    repeatable weights.
+    The normalisation statistics and the text encoders' vocabularies come from
+    the dataset's `statistics()` of its training split (for a `StreamedDataset`,
+    its one streamed pass: no training inputs in memory). The caller seeds
+    (`keras.utils.set_random_seed(config.seed)`) before, for repeatable weights.
 
     Args:
         config: a `TrainConfig`.
-        dataset: a `MultimodalDataset` or a `StreamedDataset` (without text
-            modalities: a text encoder's vocabulary is built from the training
-            texts in memory).
+        dataset: a `Dataset` (`MultimodalDataset` or `StreamedDataset`).
 
     Returns:
         An uncompiled `MultiTaskModel`.
     """
     _check_config(config)
-    if _streamed(dataset):
-        text = [m.name for m in dataset.modalities if m.kind == "text"]
-        if text:
-            raise ValueError(
-                f"Training from TFRecord shards ({dataset.directory!r}) does not support text "
-                f"modalities yet: {text} (a text encoder's vocabulary is built from the "
-                "training texts in memory). Train from the npz file (`npz:PATH`), or store "
-                "text features (a vector modality) instead.")
-        x_train = None
-    else:
-        x_train, _ = dataset.splits["train"]
+    statistics = dataset.statistics()
     encoders = {}
     for m in dataset.modalities:
         if m.kind == "sequence" and config.sequence_encoder == "temporal":
             encoders[m.name] = TemporalEncoder(name=f"{m.name}_encoder")
         if m.kind == "text":
-            encoders[m.name] = TextEncoder.from_texts(
-                x_train[m.name], max_vocabulary=config.max_vocabulary,
+            encoders[m.name] = TextEncoder.from_token_counts(
+                statistics.token_counts[m.name], max_vocabulary=config.max_vocabulary,
                 embedding_dim=config.embedding_dim, token_dropout=config.token_dropout,
                 seed=config.seed, name=f"{m.name}_encoder",
             )
@@ -86,14 +69,14 @@ def build(config, dataset):
         head_units=config.head_units, dropout=config.dropout,
         modality_dropout=config.modality_dropout, mtl=config.mtl,
         mtl_kwargs=config.mtl_kwargs(), beta=config.beta, preset=config.preset,
-        normalization_data=x_train,  # statistics of the training split only
         name=f"{config.fusion}_{dataset.name}",
     )
-    if x_train is None:  # the statistics of the streamed pass over the training split
-        statistics = dataset.statistics()
-        for name, layer in model.normalization_layers.items():
-            moments = statistics.modalities[name]
-            layer.set_statistics(moments["mean"], moments["variance"], moments["count"])
+    for name, layer in model.normalization_layers.items():  # the training split's only
+        moments = statistics.modalities[name]
+        if not moments["count"]:
+            warnings.warn(f"Modality {name!r} is missing in every training row: its features "
+                          "are left unscaled.", stacklevel=2)
+        layer.set_statistics(moments["mean"], moments["variance"], moments["count"])
     return model
 
 
@@ -213,34 +196,22 @@ def fit(model, config, dataset, backup_dir=None, callbacks=None, monitor="val_lo
 def _training_pipelines(model, config, dataset):
     """The training and validation pipelines, and the callbacks they need; gives
     the model DMTL's N / n_f from the training labels."""
-    streamed = _streamed(dataset)
-    if streamed:
-        # The shards were checked when opened, the labels by the statistics pass;
-        # only the class counts are used, so their stand-in does.
-        y_train = dataset.statistics().sorted_labels()
-    else:
-        (x_train, y_train), (x_val, y_val) = (dataset.splits[s] for s in ("train", "validation"))
-        for x, y in ((x_train, y_train), (x_val, y_val)):
-            model.prepare_inputs(x)
-            model.check_labels(y)
+    for split in ("train", "validation"):
+        dataset.check(model, split)
+    # Only the class counts are used (a streamed dataset gives a stand-in with them).
+    y_train = dataset.training_labels()
     class_weight = None
     if config.class_weight == "balanced":
         class_weight = balanced_class_weights(y_train, dataset.tasks)
     # N / n_f for DMTL (a row counts as its weight).
     model.set_task_counts(y_train, None if class_weight is None
                           else class_weight_to_sample_weight(y_train, class_weight))
-    if streamed:
-        # Shard order and rows shuffled from the seed, every epoch anew: a run
-        # resumed from its backup sees other batches than an unbroken one would.
-        train_ds = dataset.splits_ds("train", config.batch_size, seed=config.seed)
-        val_ds = dataset.splits_ds("validation", config.batch_size)
-        callbacks = []
-    else:
-        # The row order of epoch e depends only on (seed, e).
-        train_ds, epoch_order = epoch_shuffled_dataset(x_train, y_train, config.batch_size,
-                                                       seed=config.seed)
-        val_ds = as_tf_dataset(x_val, y_val, config.batch_size)
-        callbacks = [epoch_order]
+    # In memory, the row order of epoch e depends only on (seed, e) (through the
+    # pipeline's callback); from shards, the shard order and rows are shuffled from
+    # the seed every epoch anew, so a resumed run sees other batches.
+    train_ds, callbacks = dataset.pipeline("train", config.batch_size, seed=config.seed)
+    val_ds, _ = dataset.pipeline("validation", config.batch_size)
+    callbacks = list(callbacks)
     if class_weight is not None:
         train_ds = _with_class_weights(train_ds, class_weight, dataset.tasks)
     return train_ds, val_ds, callbacks
@@ -279,13 +250,9 @@ def remove_backup(output_dir):
 def predict_split(model, dataset, split, batch_size=512):
     """`(labels, probabilities)` of a split (of a `MultimodalDataset` or a
     `StreamedDataset`): `{task: [rows]}` and `model`'s `{task: outputs}`."""
-    if _streamed(dataset):  # read in the order written, as `labels` reads them
-        inputs = dataset.splits_ds(split, batch_size, shuffle=False, labels=False)
-        y = dataset.labels(split)
-    else:
-        x, y = dataset.splits[split]
-        inputs = as_tf_dataset(x, None, batch_size)
-    return y, predict(model, inputs)
+    # Unshuffled: in the order `labels` gives them.
+    inputs, _ = dataset.pipeline(split, batch_size, shuffle=False, labels=False)
+    return dataset.labels(split), predict(model, inputs)
 
 
 def evaluate(model, dataset, split="test", batch_size=512, thresholds=None):
@@ -429,10 +396,7 @@ def train_and_evaluate(config, dataset, output_dir, distribution=None, verbose=2
     distribution = distribution or tf.distribute.get_strategy()
     with distribution.scope():
         model = build_and_compile(config, dataset)
-    if not _streamed(dataset):  # a streamed dataset's shards were checked when opened
-        x_test, y_test = dataset.splits["test"]
-        model.prepare_inputs(x_test)
-        model.check_labels(y_test)
+    dataset.check(model, "test")  # before training, not after it
     started = time.time()
     result = fit(model, config, dataset, backup_dir=backup_path(output_dir), verbose=verbose,
                  callbacks=callbacks, restart=restart, keep_backup=True)

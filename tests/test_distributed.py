@@ -116,29 +116,19 @@ WORKER_WEIGHTS = textwrap.dedent("""
 """)
 
 
-@pytest.mark.slow
-def test_two_workers_on_localhost_end_with_the_same_weights(tmp_path):
-    """Two `training.train --strategy multi-worker` processes (keras#20585's
-    workaround in hgfn_keras/distribute.py) train to identical weights."""
-    rng = np.random.default_rng(0)
-    n = 48
-    np.savez(
-        tmp_path / "tiny.npz",
-        x_a=rng.normal(size=(n, 6)).astype("float32"),
-        x_b=rng.normal(size=(n, 4)).astype("float32"),
-        y_t1=rng.integers(0, 2, n), y_t2=rng.integers(0, 3, n),
-        split=np.repeat([0, 1, 2], [32, 8, 8]),
-    )
+def _two_workers(tmp_path, dataset, *extra):
+    """Runs two `training.train --strategy multi-worker` processes on `dataset`;
+    returns each one's saved weights (`{name: array}`)."""
     ports = _free_ports(2)
     cluster = {"worker": [f"127.0.0.1:{p}" for p in ports]}
     workers = []
     for index in range(2):
         tf_config = json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}})
-        command = [sys.executable, "-m", "training.train", "--dataset",
-                   f"npz:{tmp_path / 'tiny.npz'}", "--fusion", "hgfn", "--mtl", "dmtl",
+        command = [sys.executable, "-m", "training.train", "--dataset", dataset,
+                   "--fusion", "hgfn", "--mtl", "dmtl",
                    "--distribution", "multi-worker", "--epochs", "2", "--batch-size", "8",
                    "--head-units", "8", "--tdb-learning-rate", "0.05", "--no-export",
-                   "--verbose", "0", "--output-dir", str(tmp_path / f"worker{index}")]
+                   "--verbose", "0", "--output-dir", str(tmp_path / f"worker{index}"), *extra]
         workers.append(subprocess.Popen(command, cwd=REPO, env=_env(TF_CONFIG=tf_config),
                                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                         text=True))
@@ -161,6 +151,10 @@ def test_two_workers_on_localhost_end_with_the_same_weights(tmp_path):
              str(path)], capture_output=True, text=True, timeout=180, env=_env(), cwd=REPO)
         assert done.returncode == 0, done.stderr[-3000:]
         saved.append(dict(np.load(path)))
+    return saved
+
+
+def _assert_identical(saved):
     first, second = saved
     assert sorted(first) == sorted(second)
     for key in first:
@@ -168,3 +162,43 @@ def test_two_workers_on_localhost_end_with_the_same_weights(tmp_path):
     weights = first["task_weights"]
     assert not np.allclose(weights, 1.0)  # DMTL moved them, identically on both workers
     np.testing.assert_allclose(weights.sum(), 2.0, rtol=1e-5)
+
+
+@pytest.mark.slow
+def test_two_workers_on_localhost_end_with_the_same_weights(tmp_path):
+    """Two `training.train --strategy multi-worker` processes (keras#20585's
+    workaround in hgfn_keras/distribute.py) train to identical weights."""
+    rng = np.random.default_rng(0)
+    n = 48
+    np.savez(
+        tmp_path / "tiny.npz",
+        x_a=rng.normal(size=(n, 6)).astype("float32"),
+        x_b=rng.normal(size=(n, 4)).astype("float32"),
+        y_t1=rng.integers(0, 2, n), y_t2=rng.integers(0, 3, n),
+        split=np.repeat([0, 1, 2], [32, 8, 8]),
+    )
+    _assert_identical(_two_workers(tmp_path, f"npz:{tmp_path / 'tiny.npz'}"))
+
+
+@pytest.mark.slow
+def test_two_workers_on_text_shards_end_with_the_same_weights(tmp_path):
+    """The same from TFRecord shards with a raw-text modality: each worker reads its
+    own shards, both build the vocabulary from the one streamed pass."""
+    from hgfn_keras.data.tfrecord import ShardWriter
+    from hgfn_keras.specs import Modality, Task
+
+    rng = np.random.default_rng(0)
+    words = np.array(["red", "blue", "dress", "fits", "small", "large", "love", "bad"])
+    writer = ShardWriter(tmp_path / "shards", [Modality("review", kind="text"),
+                                               Modality("b", width=4)],
+                         [Task("t1", 2), Task("t2", 3)], shard_rows=8)
+    for split, n in (("train", 32), ("validation", 16), ("test", 16)):
+        texts = np.array([" ".join(rng.choice(words, rng.integers(2, 7))) for _ in range(n)],
+                         object)
+        writer.write(split, {"review": texts, "b": rng.normal(size=(n, 4))},
+                     {"t1": rng.integers(0, 2, n), "t2": rng.integers(0, 3, n)})
+    writer.close()
+    saved = _two_workers(tmp_path, f"tfrecord:{tmp_path / 'shards'}", "--embedding-dim", "4")
+    _assert_identical(saved)
+    assert any(key.startswith("w") and saved[0][key].shape[-1:] == (4,)
+               and saved[0][key].shape[0] > 8 for key in saved[0])  # an embedding table

@@ -250,6 +250,10 @@ def test_convert_cli(tmp_path):
         (["--input", str(tmp_path / "missing.npz"), "--output", str(tmp_path / "o2")],
          "The feature file does not exist"),
         (["--input", str(path), "--output", str(tmp_path / "out")], "holds a dataset already"),
+        (["--input", str(path), "--output", str(tmp_path / "o3"), "--limit", "20"],
+         "--limit applies only to --input clothing"),
+        (["--input", "clothing", "--output", str(tmp_path / "o4"), "--limit", "5"],
+         "`limit` must be None or an integer >= 10"),
     ]:
         bad = subprocess.run([sys.executable, "-m", "training.convert", *argv],
                              capture_output=True, text=True, env=env, cwd=REPO, timeout=300)

@@ -12,6 +12,7 @@ import pytest
 from hgfn_keras import TrainConfig, recipe
 from hgfn_keras.data import StreamedDataset, load_dataset
 from hgfn_keras.data.npz import load_npz
+from hgfn_keras.encoders import TextEncoder
 from hgfn_keras.data.tfrecord import HEADER, ShardWriter, write_tfrecord
 from hgfn_keras.specs import Modality, Task
 
@@ -82,15 +83,30 @@ def test_build_from_shards_equals_build_from_the_npz(tmp_path):
     assert streamed.statistics() is stats  # one pass, shared by build and fit
 
 
-def test_text_modalities_are_refused_clearly(tmp_path):
+def test_text_modalities_build_from_shards_like_from_memory(tmp_path):
+    """The streamed pass counts the tokens as `TextEncoder` does: the same vocabulary
+    (order and ties) and, with the same seed, the same initial weights."""
+    texts = np.array(["Good dress!", "bad", "good, GOOD fit", "très bien", "", "fit bad",
+                      "dress dress", "ok", "b a", "a b"] * 3, object)
     writer = ShardWriter(tmp_path / "s", [Modality("review", kind="text"),
-                                          Modality("image", width=2)], [Task("flood", 2)])
+                                          Modality("image", width=2)], [Task("flood", 2)],
+                         shard_rows=4)
+    rng = np.random.default_rng(0)
     for split in ("train", "validation", "test"):
-        writer.write(split, {"review": np.array(["good", "bad"], object),
-                             "image": np.ones((2, 2))}, {"flood": np.array([1, 0])})
-    data = writer.close()
-    with pytest.raises(ValueError, match=r"does not support text modalities yet: \['review'\]"):
-        recipe.build(TrainConfig(fusion="cfc", mtl="lsew"), data)
+        writer.write(split, {"review": texts, "image": rng.normal(size=(len(texts), 2))},
+                     {"flood": np.arange(len(texts)) % 2})
+    streamed = writer.close()
+    config = TrainConfig(fusion="cfc", mtl="lsew", head_units=4, embedding_dim=4)
+    models = []
+    for dataset in (streamed.to_memory(), streamed):
+        keras.utils.set_random_seed(0)
+        models.append(recipe.build(config, dataset))
+    vocabularies = [[layer.vocabulary for layer in m.network.layers
+                     if isinstance(layer, TextEncoder)][0] for m in models]
+    assert vocabularies[0] == vocabularies[1]
+    assert vocabularies[0][:3] == ["dress", "good", "a"]  # 9 each for the first two: a tie, alphabetical
+    for a, b in zip(*(m.get_weights() for m in models)):
+        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-6)
 
 
 @pytest.mark.slow

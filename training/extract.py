@@ -69,7 +69,18 @@ def parse_args(argv=None):
     p.add_argument("--label-source", default="agreed", choices=["agreed", "text", "image"],
                    help="CrisisMMD labels: where text and image annotations agree (else "
                    "missing), or one of them. Default: %(default)s")
-    p.add_argument("--output", required=True, help="The .npz feature file to write.")
+    p.add_argument("--output", required=True,
+                   help="The .npz feature file to write (with --format tfrecord: the folder "
+                   "of TFRecord shards).")
+    p.add_argument("--format", default="npz", choices=["npz", "tfrecord"],
+                   help="npz: one feature file; tfrecord: shards written a shard at a time "
+                   "from the per-item cache, never the whole feature matrix in memory "
+                   "(train with --dataset tfrecord:DIR). Default: %(default)s")
+    p.add_argument("--shard-rows", type=int, default=10_000,
+                   help="With --format tfrecord: rows per shard. Default: %(default)s")
+    p.add_argument("--seed", type=int, default=0,
+                   help="With --format tfrecord and no split column: seeds the 60/20/20 "
+                   "split, as `training.train --seed` splits the npz. Default: %(default)s")
     p.add_argument("--id-column", default="id", help="Default: %(default)s")
     for kind in KINDS:
         p.add_argument(f"--{kind}", nargs="+", default=[], metavar="COLUMN",
@@ -113,7 +124,8 @@ def parse_args(argv=None):
                    help="Per-item cache (resumes an interrupted run). Default: OUTPUT.cache")
     p.add_argument("--quiet", action="store_true", help="No progress lines.")
     args = p.parse_args(argv)
-    for name in ("image_size", "sample_rate", "frames", "frame_size", "batch_size"):
+    for name in ("image_size", "sample_rate", "frames", "frame_size", "batch_size",
+                 "shard_rows"):
         if getattr(args, name) < 1:
             p.error(f"--{name.replace('_', '-')} must be positive. Received: {getattr(args, name)}")
     if args.clip_seconds <= 0:
@@ -346,10 +358,12 @@ def _require_opencv(path):
         ) from None
 
 
-def _encode_modality(args, name, kind, ids, sources, cache):
+def _encode_modality(args, name, kind, ids, sources, cache, stack=True):
     """Encodes every row's source (from the cache where it can).
 
-    Returns (features array, mask array, {row: reason}, counts dict).
+    Returns (features array, mask array, {row: reason}, counts dict); with
+    `stack=False`, the vectors stay in the cache (read one at a time here, for
+    their shape) and the first item is `(cache keys, vector shape)`.
     """
     import numpy as np
     import tensorflow as tf
@@ -401,6 +415,8 @@ def _encode_modality(args, name, kind, ids, sources, cache):
         for row in pending:
             if cache.get(keys[row]) is None:
                 cache.put_missing(keys[row], f"could not be read or decoded: {sources[row]}")
+    if not stack:
+        return _cached_rows(name, cache, keys) + (counts,)
     results = [cache.get(k) for k in keys]
     vectors = [r[0] for r in results if r[0] is not None]
     if not vectors:
@@ -422,6 +438,86 @@ def _encode_modality(args, name, kind, ids, sources, cache):
         else:
             features[row], mask[row] = vector, 1.0
     return features, mask, missing, counts
+
+
+def _cached_rows(name, cache, keys):
+    """`((keys, shape), mask, {row: reason})` of a modality's cached items, reading
+    one vector at a time (for its shape), never all of them at once."""
+    import numpy as np
+
+    mask = np.zeros(len(keys), np.float32)
+    missing, shapes = {}, set()
+    for row, key in enumerate(keys):
+        vector, reason = cache.get(key)
+        if vector is None:
+            missing[row] = reason
+        else:
+            mask[row] = 1.0
+            shapes.add(vector.shape)
+    if not shapes:
+        raise ValueError(
+            f"Modality {name!r}: no row could be encoded (every item is missing or "
+            f"unreadable; first: {missing.get(0)!r}), so its width is unknown.")
+    if len(shapes) != 1:
+        raise ValueError(f"Modality {name!r}: the cached vectors differ in shape {shapes}; "
+                         f"delete {cache.folder!r} and run again.")
+    return (keys, shapes.pop()), mask, missing
+
+
+def _write_shards(args, output, modalities, arrays):
+    """Writes the extracted rows as TFRecord shards, a shard's rows at a time.
+
+    `modalities`: `[(name, cache, (keys, shape), mask)]`; `arrays`: the labels
+    (`y_<task>`) and, if any, `split`. The rows, splits and order are those that
+    `load_npz` gives the npz that `--format npz` would write (`split` array, or
+    the 60/20/20 permutation of `--seed`), so both formats train on the same data.
+    Only one shard's vectors are in memory at a time, read from the per-item
+    cache; an interrupted write leaves no `dataset.json`, and running the command
+    again rewrites every shard from the cache (no row twice).
+    """
+    import numpy as np
+
+    from hgfn_keras.data.dataset import MASK_KEY, SPLITS
+    from hgfn_keras.data.npz import permutation_split
+    from hgfn_keras.data.tfrecord import HEADER, ShardWriter
+    from hgfn_keras.labels import infer_num_classes
+    from hgfn_keras.specs import Modality, Task
+
+    if os.path.exists(os.path.join(output, HEADER)):
+        raise ValueError(f"--output: {output!r} holds a dataset already ({HEADER}); write to "
+                         "a new folder.")
+    rows = len(modalities[0][3])
+    if "split" in arrays:
+        split_rows = {name: np.flatnonzero(arrays["split"] == code)
+                      for code, name in enumerate(SPLITS)}
+    else:
+        split_rows = permutation_split(rows, np.random.default_rng(args.seed))
+    specs, order = [], sorted(range(len(modalities)), key=lambda i: modalities[i][0])
+    for i in order:  # in load_npz's order: sorted by name
+        name, _, (_, shape), _ = modalities[i]
+        specs.append(Modality(name, width=int(shape[-1])) if len(shape) == 1 else
+                     Modality(name, kind="sequence", width=int(shape[1]), steps=int(shape[0])))
+    tasks = [Task(key[2:], num_classes=infer_num_classes(key[2:], arrays[key]))
+             for key in sorted(k for k in arrays if k.startswith("y_"))]
+    masked = [modalities[i][0] for i in order if not modalities[i][3].all()]
+    # A shard's folder left by an interrupted write (no header): its shards are rewritten.
+    with ShardWriter(output, specs, tasks, shard_rows=args.shard_rows, masked=masked,
+                     name=os.path.basename(os.path.normpath(output))) as writer:
+        for split in SPLITS:
+            indices = split_rows[split]
+            for start in range(0, len(indices), args.shard_rows):
+                chunk = indices[start:start + args.shard_rows]
+                x = {}
+                for i in order:
+                    name, cache, (keys, shape), mask = modalities[i]
+                    values = np.zeros((len(chunk), *shape), np.float32)
+                    for j, row in enumerate(chunk):
+                        if mask[row]:
+                            values[j] = cache.get(keys[row])[0]
+                    x[name] = values
+                x[MASK_KEY] = np.stack([modalities[i][3][chunk] for i in order], axis=1)
+                writer.write(split, x, {t.name: arrays[f"y_{t.name}"][chunk] for t in tasks})
+    return writer.close()
 
 
 def _crisismmd_manifest(args):
@@ -548,30 +644,43 @@ def run(args):
     # --crisismmd's manifest is the program's own: its paths are under --crisismmd-root.
     if not args.allow_outside_root and not args.crisismmd:
         _check_inside_root(specs, rows, ids, media_root)
-    cache_root = args.cache_dir or args.output + ".cache"
+    cache_root = args.cache_dir or os.path.normpath(os.fspath(args.output)) + ".cache"
+    shards = args.format == "tfrecord"
     # Before any encoding (which can take hours): a folder that cannot be written is
     # found now, not at the end.
     _check_writable(os.path.dirname(os.path.abspath(os.fspath(args.output))), "--output")
     _check_writable(cache_root, "--cache-dir")
     summary = {"rows": len(rows), "modalities": {}, "output": args.output}
     missing_lines = []
+    streamed = []  # --format tfrecord: (name, cache, (keys, shape), mask) per modality
     for name, kind, column in specs:
         sources = [(row[column] or "") for row in rows]
         if kind != "text":
             sources = [os.path.join(media_root, s.strip()) if s.strip() else "" for s in sources]
         cache = _Cache(cache_root, name, dict(_spec(args, kind), kind=kind))
-        features, mask, missing, counts = _encode_modality(args, name, kind, ids, sources, cache)
-        arrays[f"x_{name}"] = features
-        arrays[f"mask_{name}"] = mask
+        features, mask, missing, counts = _encode_modality(args, name, kind, ids, sources, cache,
+                                                           stack=not shards)
+        if shards:
+            streamed.append((name, cache, features, mask))
+            shape = [len(ids), *features[1]]
+        else:
+            arrays[f"x_{name}"] = features
+            arrays[f"mask_{name}"] = mask
+            shape = list(features.shape)
         summary["modalities"][name] = dict(
-            counts, kind=kind, shape=list(features.shape), present=int(mask.sum()),
+            counts, kind=kind, shape=shape, present=int(mask.sum()),
             missing=len(missing),
         )
         for row, reason in missing.items():
             missing_lines.append(f"{name}\t{ids[row]}\t{reason}")
 
     output = os.fspath(args.output)
-    _atomic_write_npz(output, arrays)
+    if shards:
+        data = _write_shards(args, output, streamed, arrays)
+        output = os.path.normpath(output)
+        summary["splits"] = {split: data.size(split) for split in ("train", "validation", "test")}
+    else:
+        _atomic_write_npz(output, arrays)
     missing_path = output + ".missing.tsv"
     if missing_lines:
         atomic_write_text(missing_path,

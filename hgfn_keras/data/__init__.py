@@ -1,5 +1,6 @@
-"""Data sources: each returns a `MultimodalDataset`.
+"""Data sources: each returns a `Dataset` (`MultimodalDataset` or `StreamedDataset`).
 
+- `Dataset`: what training asks of any dataset (`hgfn_keras.data.dataset`).
 - `load_clothing`: the embedded Women's E-Commerce Clothing Reviews (the default).
 - `load_npz`: any user's pre-extracted features in one `.npz` file.
 - `StreamedDataset`: the same contract as sharded TFRecord files, read with `tf.data`
@@ -8,11 +9,12 @@
 """
 
 from hgfn_keras.data.clothing import clothing_path, load_clothing
-from hgfn_keras.data.dataset import MASK_KEY, SPLITS, MultimodalDataset
+from hgfn_keras.data.dataset import MASK_KEY, SPLITS, Dataset, MultimodalDataset
 from hgfn_keras.data.npz import load_npz
 from hgfn_keras.data.tfrecord import StreamedDataset
 
 __all__ = [
+    "Dataset",
     "MultimodalDataset",
     "MASK_KEY",
     "SPLITS",

@@ -1,6 +1,14 @@
-"""The in-memory form every data source produces."""
+"""The dataset interface the recipe trains from, and its in-memory form.
+
+`Dataset` is what training needs of a dataset, whatever holds it: names and
+sizes, a batched `tf.data` pipeline per split, a split's labels, the one
+statistics pass over the training split, and the checks before training.
+`MultimodalDataset` (every loader's in-memory result) and
+`hgfn_keras.data.tfrecord.StreamedDataset` (TFRecord shards, streamed) implement it.
+"""
 
 import dataclasses
+import typing
 
 import numpy as np
 
@@ -10,8 +18,84 @@ MASK_KEY = "modality_mask"
 SPLITS = ("train", "validation", "test")
 
 
+class Pipeline(typing.NamedTuple):
+    """A split's batched `tf.data.Dataset` and the callbacks `fit` must be given
+    for its row order (the in-memory training split's epoch-keyed order; else none)."""
+
+    data: object
+    callbacks: list
+
+
+class Dataset:
+    """What the recipe needs of a dataset: the interface both dataset kinds implement.
+
+    Subclasses hold `name`, `description`, `modalities` (the `Modality` specs, in
+    the model's order) and `tasks` (the `Task` specs), and implement `size`,
+    `pipeline`, `labels`, `statistics`, `training_labels` and `check`.
+
+    >>> import numpy as np
+    >>> from hgfn_keras.specs import Modality, Task
+    >>> x = {"a": np.ones((4, 2), "float32"), "b": np.zeros((4, 3), "float32"),
+    ...      "modality_mask": np.ones((4, 2), "float32")}
+    >>> data = MultimodalDataset("toy", [Modality("a", width=2), Modality("b", width=3)],
+    ...                          [Task("t", 2)], {s: (x, {"t": np.array([0, 1, 1, -1])})
+    ...                                           for s in SPLITS})
+    >>> isinstance(data, Dataset), data.size("test"), data.labels("test")["t"].tolist()
+    (True, 4, [0, 1, 1, -1])
+    >>> batches, callbacks = data.pipeline("train", batch_size=3, seed=0)
+    >>> [len(y["t"]) for _, y in batches], len(callbacks)
+    ([3, 1], 1)
+    >>> data.statistics().class_counts["t"].tolist()
+    [1, 2]
+    """
+
+    @property
+    def modality_names(self):
+        return [m.name for m in self.modalities]
+
+    @property
+    def task_names(self):
+        return [t.name for t in self.tasks]
+
+    def size(self, split):
+        """The number of rows of `split`."""
+        raise NotImplementedError
+
+    def pipeline(self, split, batch_size, seed=None, shuffle=None, labels=True):
+        """The batched pipeline of `split`, a `Pipeline` `(data, callbacks)`.
+
+        Args:
+            split: `"train"`, `"validation"` or `"test"`.
+            batch_size: rows per batch.
+            seed: seeds the row order of a shuffled pipeline.
+            shuffle: None: shuffle the `"train"` split only. Unshuffled, rows come
+                in the order `labels(split)` gives them.
+            labels: False: batches of `x` only (e.g. for `predict`).
+        """
+        raise NotImplementedError
+
+    def labels(self, split):
+        """The labels of `split`, `{task: int32 [rows]}`, in the unshuffled order."""
+        raise NotImplementedError
+
+    def statistics(self):
+        """The training split's `SplitStatistics` (normalisation moments, class
+        counts, token counts of the text modalities)."""
+        raise NotImplementedError
+
+    def training_labels(self):
+        """The training labels wherever only their counts matter (DMTL's N / n_f,
+        balanced class weights): `{task: int32 [N]}`."""
+        raise NotImplementedError
+
+    def check(self, model, split):
+        """Checks `split` against `model`'s inputs and tasks before training or
+        evaluating; raises `ValueError` naming what is wrong."""
+        raise NotImplementedError
+
+
 @dataclasses.dataclass
-class MultimodalDataset:
+class MultimodalDataset(Dataset):
     """Features, labels and splits of a multimodal multi-task dataset.
 
     Attributes:
@@ -44,17 +128,75 @@ class MultimodalDataset:
         if missing:
             raise ValueError(f"Dataset {self.name!r} lacks the split(s) {missing}.")
 
-    @property
-    def modality_names(self):
-        return [m.name for m in self.modalities]
-
-    @property
-    def task_names(self):
-        return [t.name for t in self.tasks]
-
     def size(self, split):
         x, _ = self.splits[split]
         return int(np.asarray(x[MASK_KEY]).shape[0])
+
+    def pipeline(self, split, batch_size, seed=None, shuffle=None, labels=True):
+        """The batched pipeline of `split` (see `Dataset.pipeline`).
+
+        Shuffled (the `"train"` split by default), the row order of epoch e
+        depends only on `(seed, e)` (`epoch_shuffled_dataset`; its callback is in
+        the `Pipeline`); unshuffled, the rows in their order (`as_tf_dataset`).
+        """
+        x, y = self.splits[split]
+        y = y if labels else None
+        if split == "train" if shuffle is None else shuffle:
+            data, epoch_order = epoch_shuffled_dataset(x, y, batch_size,
+                                                       seed=0 if seed is None else seed)
+            return Pipeline(data, [epoch_order])
+        return Pipeline(as_tf_dataset(x, y, batch_size), [])
+
+    def labels(self, split):
+        return self.splits[split][1]
+
+    def training_labels(self):
+        return self.splits["train"][1]
+
+    def check(self, model, split):
+        """The model's numpy checks of the split's inputs and labels."""
+        x, y = self.splits[split]
+        model.prepare_inputs(x)
+        model.check_labels(y)
+
+    def statistics(self):
+        """The training split's `SplitStatistics`, from its arrays (computed anew
+        on each call): moments as `FeatureNormalization.adapt` takes them, class
+        counts, and exact token counts of the text modalities (`count_tokens`)."""
+        from hgfn_keras.data.statistics import SplitStatistics
+        from hgfn_keras.data.token_counts import TokenCounts
+
+        x, y = self.splits["train"]
+        rows = self.size("train")
+        mask = x.get(MASK_KEY)
+        moments, token_counts = {}, {}
+        for i, m in enumerate(self.modalities):
+            if m.kind == "text":
+                from hgfn_keras.encoders.text_encoder import count_tokens
+
+                counts = TokenCounts(budget=2**62)  # exact: the texts are in memory already
+                counts.update(count_tokens(x[m.name]))
+                token_counts[m.name] = counts
+                continue
+            values = np.asarray(x[m.name], "float64")
+            if mask is not None:
+                values = values[np.asarray(mask)[:, i] > 0]
+            values = values.reshape(-1, values.shape[-1])
+            if not len(values):
+                moments[m.name] = {"mean": np.zeros(values.shape[-1]),
+                                   "variance": np.ones(values.shape[-1]), "count": 0}
+                continue
+            if not np.all(np.isfinite(values)):
+                raise ValueError(f"Modality {m.name!r}: the training values hold NaN or inf.")
+            moments[m.name] = {"mean": values.mean(axis=0), "variance": values.var(axis=0),
+                               "count": len(values)}
+        class_counts, missing = {}, {}
+        for t in self.tasks:
+            labels = np.asarray(y[t.name]).astype(np.int64)
+            class_counts[t.name] = np.bincount(labels[labels >= 0], minlength=t.num_classes)
+            missing[t.name] = int(np.sum(labels == -1))
+        return SplitStatistics(num_rows=rows, modalities=moments, class_counts=class_counts,
+                               missing_labels=missing, token_counts=token_counts)
 
 
 def check_mask_values(mask, name=MASK_KEY):

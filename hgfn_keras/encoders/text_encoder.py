@@ -45,11 +45,40 @@ def tokenize(strings) -> "tf.RaggedTensor":
     return tf.strings.unicode_encode(tokens, "UTF-8")
 
 
+def count_tokens(texts, batch_size: int = 4096) -> "collections.Counter":
+    """`{token: count}` of `texts` (Python strings, "" for a missing text), tokenised by
+    `tokenize`, a batch of `batch_size` texts at a time.
+
+    >>> sorted(count_tokens(["a b b", "b c"]).items())
+    [('a', 1), ('b', 3), ('c', 1)]
+    """
+    texts = [str(t) for t in texts]
+    counts = collections.Counter()
+    for start in range(0, len(texts), batch_size):
+        for row in tokenize(texts[start : start + batch_size]).to_list():
+            counts.update(token.decode("utf-8") for token in row)
+    return counts
+
+
+def rank_vocabulary(counts, max_size: int = 20000, min_count: int = 2) -> "list[str]":
+    """The tokens of `counts` (`{token: count}`) seen at least `min_count` times, most
+    frequent first (ties: alphabetical), at most `max_size` of them.
+
+    >>> rank_vocabulary({"b": 3, "a": 1, "c": 1}, min_count=1)
+    ['b', 'a', 'c']
+    """
+    ranked = sorted((c for c in counts.items() if c[1] >= min_count and c[0]),
+                    key=lambda item: (-item[1], item[0]))
+    return [token for token, _ in ranked[:max_size]]
+
+
 def build_vocabulary(texts, max_size: int = 20000, min_count: int = 2,
                      batch_size: int = 4096) -> "list[str]":
     """The most frequent tokens of `texts`, most frequent first (ties: alphabetical).
 
     Build it from the training split only, so no validation or test text leaks in.
+    `rank_vocabulary(count_tokens(texts))`: a streamed dataset ranks its streamed
+    counts the same way.
 
     Args:
         texts: an iterable of Python strings ("" for a missing text).
@@ -59,14 +88,7 @@ def build_vocabulary(texts, max_size: int = 20000, min_count: int = 2,
     >>> build_vocabulary(["a b b", "b c"], min_count=1)
     ['b', 'a', 'c']
     """
-    texts = [str(t) for t in texts]
-    counts = collections.Counter()
-    for start in range(0, len(texts), batch_size):
-        for row in tokenize(texts[start : start + batch_size]).to_list():
-            counts.update(token.decode("utf-8") for token in row)
-    ranked = sorted((c for c in counts.items() if c[1] >= min_count and c[0]),
-                    key=lambda item: (-item[1], item[0]))
-    return [token for token, _ in ranked[:max_size]]
+    return rank_vocabulary(count_tokens(texts, batch_size), max_size, min_count)
 
 
 @keras.saving.register_keras_serializable(package="hgfn_keras")
@@ -178,4 +200,24 @@ class TextEncoder(keras.layers.Layer):
                 f"No token occurs at least {min_count} times in the {len(texts)} texts "
                 "given, so there is no vocabulary to build."
             )
+        return cls(vocabulary, **kwargs)
+
+    @classmethod
+    def from_token_counts(cls, counts, max_vocabulary: int = 20000, min_count: int = 2,
+                          **kwargs) -> "TextEncoder":
+        """The encoder of the vocabulary ranked from token counts (`rank_vocabulary`).
+
+        `counts`: `{token: count}` or a `hgfn_keras.data.token_counts.TokenCounts`
+        (e.g. of a streamed pass over TFRecord shards). From exact counts of the
+        same texts it equals `from_texts(texts, ...)`.
+
+        >>> TextEncoder.from_token_counts({"red": 2, "dress": 1}, min_count=1).vocabulary
+        ['red', 'dress']
+        """
+        counts = getattr(counts, "counts", counts)
+        vocabulary = rank_vocabulary(counts, max_vocabulary, min_count)
+        if not vocabulary:
+            raise ValueError(
+                f"No token occurs at least {min_count} times in the training texts "
+                f"({len(counts)} distinct tokens counted), so there is no vocabulary to build.")
         return cls(vocabulary, **kwargs)

@@ -2,6 +2,7 @@
 
 from keras import ops
 
+from hgfn_keras.arguments import number
 from hgfn_keras.multitask.task_loss import chance_loss, task_loss_terms
 
 
@@ -37,9 +38,7 @@ class MultiTaskLoss:
 
     def __init__(self, tasks, beta=0.0, auxiliary_outputs=None):
         self.tasks = list(tasks)
-        if isinstance(beta, bool) or not isinstance(beta, (int, float)) or beta < 0:
-            raise ValueError(f"`beta` must be a number >= 0. Received: beta={beta!r}")
-        self.beta = float(beta)
+        self.beta = number("beta", beta, minimum=0)
         self.auxiliary_outputs = dict(auxiliary_outputs or {})
         names = [t.name for t in self.tasks]
         unknown = {k: v for k, v in self.auxiliary_outputs.items() if v not in names}
