@@ -24,10 +24,11 @@ import keras
 
 from hgfn_keras.backup_fingerprint import check_backup, claim_backup
 from hgfn_keras.callbacks import AtomicBackupAndRestore
-from hgfn_keras.class_weights import balanced_class_weights, class_weight_to_sample_weight
+from hgfn_keras.class_weights import (add_class_weights, balanced_class_weights,
+                                     class_weight_to_sample_weight)
 from hgfn_keras.encoders import TemporalEncoder, TextEncoder
 from hgfn_keras.model import build_model
-from hgfn_keras.multitask import TaskRebalancing
+from hgfn_keras.multitask.task_rebalancing import with_task_rebalancing
 from hgfn_keras.train_config import TrainConfig
 
 
@@ -126,9 +127,9 @@ def fit(model, config, dataset, backup_dir=None, callbacks=None, monitor="val_lo
         mode="min", verbose=2, epochs=None, restart=False, keep_backup=False, **fit_kwargs):
     """Trains `model` on the dataset's training split, validating on its validation split.
 
-    The callbacks, in order: the epoch-keyed row order (a resumed run sees the
-    batches an unbroken one would have seen), `TaskRebalancing`,
-    `TerminateOnNaN`, the given `callbacks`, then `EarlyStopping` on
+    The callbacks, in order: `TaskRebalancing` (`with_task_rebalancing`, as
+    `MultiTaskModel.fit` adds it), the epoch-keyed row order (a resumed run sees the
+    batches an unbroken one would have seen), `TerminateOnNaN`, the given `callbacks`, then `EarlyStopping` on
     `monitor` (when `config.patience` > 0, from `config.min_epochs`, best
     weights restored), `ReduceLROnPlateau` on `val_loss` (when
     `config.reduce_lr_patience` > 0), `History` and, when `backup_dir` is
@@ -163,8 +164,7 @@ def fit(model, config, dataset, backup_dir=None, callbacks=None, monitor="val_lo
     if backup_dir is not None:  # before any work: a backup of another run is refused
         claim_backup(backup_dir, config, restart=restart)
     train_ds, val_ds, all_callbacks = _training_pipelines(model, config, dataset)
-    rebalancing = TaskRebalancing()
-    all_callbacks.append(rebalancing)
+    all_callbacks, rebalancing = with_task_rebalancing(all_callbacks)
     all_callbacks.append(keras.callbacks.TerminateOnNaN())
     all_callbacks += list(callbacks or [])
     if config.patience > 0:  # patience 0: no early stopping
@@ -213,25 +213,8 @@ def _training_pipelines(model, config, dataset):
     val_ds, _ = dataset.pipeline("validation", config.batch_size)
     callbacks = list(callbacks)
     if class_weight is not None:
-        train_ds = _with_class_weights(train_ds, class_weight, dataset.tasks)
+        train_ds = add_class_weights(train_ds, class_weight, dataset.tasks)
     return train_ds, val_ds, callbacks
-
-
-def _with_class_weights(data, class_weight, tasks):
-    """`(x, y)` batches as `(x, y, {task: row weights})`, the weights looked up from
-    each row's label (a missing label's weight does not matter: it adds no loss)."""
-    import tensorflow as tf
-
-    tables = {t.name: tf.constant([class_weight[t.name].get(c, 1.0)
-                                   for c in range(t.num_classes)], tf.float32)
-              for t in tasks}
-
-    def add(x, y):
-        weights = {name: tf.gather(table, tf.maximum(tf.cast(y[name], tf.int32), 0))
-                   for name, table in tables.items()}
-        return x, y, weights
-
-    return data.map(add, num_parallel_calls=tf.data.AUTOTUNE)
 
 
 def backup_path(output_dir):

@@ -357,7 +357,8 @@ def test_npz_x_non_finite(tmp_path):
     arrays["x_video"] = arrays["x_video"].copy()
     arrays["x_video"][7, 0, 1] = np.nan
     arrays["x_video"][9, 2, 0] = np.inf
-    _bad(tmp_path, arrays, r"`x_video` holds 2 non-finite value\(s\).*first is row 7")
+    _bad(tmp_path, arrays,
+         r"`x_video` \(as float32\) holds NaN or inf in 2 row\(s\), the first at row 7")
 
 
 def test_npz_row_counts_disagree(tmp_path):

@@ -43,6 +43,7 @@ import zipfile
 
 import numpy as np
 
+from hgfn_keras.feature_checks import check_finite
 from hgfn_keras.data.dataset import MASK_KEY, SPLITS, MultimodalDataset
 from hgfn_keras.labels import (
     as_label_array,
@@ -137,13 +138,7 @@ def _check_features(key, x):
         )
     with np.errstate(over="ignore", invalid="ignore"):  # overflow is reported next
         x = x.astype(np.float32)
-    bad_rows = np.flatnonzero(~np.all(np.isfinite(x.reshape(x.shape[0], -1)), axis=1))
-    if bad_rows.size:
-        num_bad = int(np.sum(~np.isfinite(x)))
-        raise ValueError(
-            f"`{key}` holds {num_bad} non-finite value(s) (NaN or inf, possibly after the "
-            f"cast to float32) in {bad_rows.size} row(s); the first is row {bad_rows[0]}."
-        )
+    check_finite(x, f"`{key}` (as float32)")
     return x
 
 

@@ -4,6 +4,7 @@ import os
 
 import numpy as np
 
+from hgfn_keras.feature_checks import check_finite
 from hgfn_keras.data.dataset import MASK_KEY, SPLITS, MultimodalDataset, check_mask_values
 from hgfn_keras.data.tfrecord.format import (
     DEFAULT_SHARD_ROWS, FORMAT, HEADER, SPLIT_KEY, VERSION, _bytes_feature, _field,
@@ -114,8 +115,7 @@ class ShardWriter:
                     raise ValueError(
                         f"Modality {m.name!r} must be [rows, {', '.join(map(str, _shape(m)))}]. "
                         f"Received: shape={value.shape}")
-                if not np.all(np.isfinite(value)):
-                    raise ValueError(f"Modality {m.name!r} holds NaN or inf.")
+                check_finite(value, f"Modality {m.name!r}")
             arrays[f"x_{m.name}"] = value
             rows = value.shape[0] if rows is None else rows
         for t in self.tasks:
