@@ -422,3 +422,16 @@ def test_load_dataset(tmp_path):
         with pytest.raises(ValueError,
                            match=rf"'clothing', 'npz:PATH'.*'tfrecord:DIR'.*spec='{spec}'"):
             load_dataset(spec)
+
+
+def test_npz_with_a_damaged_member_names_it(tmp_path):
+    # A byte-damaged archive member used to give a bare `zipfile.BadZipFile` traceback.
+    rng = np.random.default_rng(0)
+    path = tmp_path / "damaged.npz"
+    np.savez(path, x_a=rng.normal(size=(30, 4)), x_b=rng.normal(size=(30, 3)),
+             y_t=np.arange(30) % 2)
+    data = bytearray(path.read_bytes())
+    data[200:260] = bytes(60)  # inside x_a's data
+    path.write_bytes(bytes(data))
+    with pytest.raises(ValueError, match=r"`x_a` of the feature file is damaged"):
+        load_npz(path)

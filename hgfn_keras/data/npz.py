@@ -40,6 +40,7 @@ Writing such a file takes three lines of numpy:
 import os
 import warnings
 import zipfile
+import zlib
 
 import numpy as np
 
@@ -107,6 +108,11 @@ def _open_npz(path):
                     f"`{key}` cannot be read without pickle; store plain numeric arrays. "
                     f"Received: path={path!r} ({error})"
                 ) from error
+            except (zipfile.BadZipFile, zlib.error, EOFError, OSError) as error:
+                # A damaged member (its CRC no longer matches, cut short).
+                raise ValueError(
+                    f"`{key}` of the feature file is damaged and cannot be read ({error}); "
+                    f"write the file again. Received: path={path!r}") from error
         return arrays
 
 
