@@ -227,9 +227,9 @@ def config_argv(parser, argv):
     return tokens + argv
 
 
-def build_parser():
+def build_parser(parser_class=argparse.ArgumentParser):
     """The `python -m training.train` parser: the `TrainConfig` flags, then the run's."""
-    p = argparse.ArgumentParser(
+    p = parser_class(
         prog="python -m training.train",
         description="Train HGFN (or a baseline fusion) on a multimodal multi-task dataset, "
         "print the per-task test metrics, write metrics.json and export a SavedModel.",
@@ -299,6 +299,8 @@ def parse_args(argv=None, parser=None):
 
 
 class _RaisingParser(argparse.ArgumentParser):
+    """A parser whose errors raise `ValueError` rather than exit."""
+
     def error(self, message):
         raise ValueError(message)
 
@@ -311,9 +313,7 @@ def parse_config(argv):
     >>> parse_config(["--fusion", "cfc", "--mtl", "lsew", "--epochs", "2"]).epochs
     2
     """
-    parser = build_parser()
-    parser.__class__ = _RaisingParser
-    return train_config(parse_args(argv, parser))
+    return train_config(parse_args(argv, build_parser(_RaisingParser)))
 
 
 def _keep_modalities(text):
