@@ -128,8 +128,9 @@ def fit(model, config, dataset, backup_dir=None, callbacks=None, monitor="val_lo
     """Trains `model` on the dataset's training split, validating on its validation split.
 
     The callbacks, in order: `TaskRebalancing` (`with_task_rebalancing`, as
-    `MultiTaskModel.fit` adds it), the epoch-keyed row order (a resumed run sees the
-    batches an unbroken one would have seen), `TerminateOnNaN`, the given `callbacks`, then `EarlyStopping` on
+    `MultiTaskModel.fit` adds it), the epoch-keyed row order (a resumed run sees
+    the batches an unbroken one would have seen), `TerminateOnNaN`, the given
+    `callbacks`, then `EarlyStopping` on
     `monitor` (when `config.patience` > 0, from `config.min_epochs`, best
     weights restored), `ReduceLROnPlateau` on `val_loss` (when
     `config.reduce_lr_patience` > 0), `History` and, when `backup_dir` is

@@ -326,4 +326,5 @@ class TrainConfig:
 DEFAULTS = {f.name: f.default for f in dataclasses.fields(TrainConfig)}
 
 # The names these had before one word was kept for the task weighting (one release).
-strategy_class, strategy_fields, STRATEGY_FIELDS = weighting_class, weighting_fields, WEIGHTING_FIELDS
+strategy_class, strategy_fields = weighting_class, weighting_fields
+STRATEGY_FIELDS = WEIGHTING_FIELDS

@@ -8,7 +8,8 @@ from hgfn_keras import Modality, Task, build_model
 
 
 def _model():
-    return build_model([Modality("a", width=3), Modality("b", width=2)], [Task("t", 2), Task("k", 3)],
+    return build_model([Modality("a", width=3), Modality("b", width=2)],
+                       [Task("t", 2), Task("k", 3)],
                        fusion="cfc", mtl="lsew")
 
 

@@ -11,10 +11,10 @@ def check_compile_arguments(loss=None, loss_weights=None, metrics=None,
                             weighted_metrics=None):
     """Raises for a `compile` argument that a `MultiTaskModel` would ignore.
 
-    >>> check_compile_arguments(metrics=["accuracy"])
+    >>> check_compile_arguments(metrics=["accuracy"])  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    ValueError: MultiTaskModel logs each task's loss and weight; for per-task F1, MAP and accuracy pass `hgfn_keras.ValidationMetrics` to `fit` or use `hgfn_keras.recipe.evaluate`. Received: metrics=['accuracy'], weighted_metrics=None
+    ValueError: MultiTaskModel logs each task's loss and weight; ... Received: metrics=['accuracy'], weighted_metrics=None
     """
     if loss is not None or loss_weights is not None:
         raise ValueError("MultiTaskModel computes its own loss (each task's focal loss, β "

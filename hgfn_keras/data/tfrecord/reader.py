@@ -339,8 +339,9 @@ class StreamedDataset(Dataset):
 
         Reads the shards one at a time in batches of `batch_size` rows, so memory
         does not grow with the rows (small batches keep the peak low: TensorFlow's
-        allocator keeps the largest batch's memory). Per vector or sequence modality, the mean and (population)
-        variance of each feature over the rows where it is present (every step of
+        allocator keeps the largest batch's memory). Per vector or sequence
+        modality, the mean and (population) variance of each feature over the rows
+        where it is present (every step of
         a sequence counts), merged batch by batch in float64 (Chan et al.'s
         pairwise update); per task, the class counts. A label outside [0, K) or
         -1, or a non-finite feature, raises an error naming the shard. The result

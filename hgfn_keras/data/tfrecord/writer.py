@@ -154,7 +154,8 @@ class ShardWriter:
             else:
                 fields.append(_float_feature(f"x_{m.name}", value))
             if m.name in self.masked:
-                fields.append(_float_feature(f"mask_{m.name}", arrays[f"mask_{m.name}"][row:row + 1]))
+                fields.append(_float_feature(f"mask_{m.name}",
+                                             arrays[f"mask_{m.name}"][row:row + 1]))
         for t in self.tasks:
             fields.append(_int64_feature(f"y_{t.name}", int(arrays[f"y_{t.name}"][row])))
         fields.append(_int64_feature(SPLIT_KEY, split_code))
