@@ -49,7 +49,7 @@ def test_the_focal_beta_applies_to_ordinary_tasks():
     y = {"flood": np.array([1, 0]), "damage": np.array([1, 2])}
     flood = np.array([[0.8], [0.3]], "float32")
     damage = np.array([[0.2, 0.5, 0.3], [0.6, 0.3, 0.1]], "float32")
-    sums = np.asarray(model.loss_terms(y, {"flood": flood, "damage": damage})[0], "float64")
+    sums = np.asarray(model.multitask_loss.terms(y, {"flood": flood, "damage": damage})[0], "float64")
     pd = np.array([0.8, 0.7])  # flood: p of the true class
     np.testing.assert_allclose(sums[0], np.sum(-(1 - pd) ** 2 * np.log(pd)), rtol=1e-5)
     py = np.array([0.5, 0.1])  # damage: p of the true class

@@ -93,4 +93,5 @@ np.savez("in.npz", x_image=x["image"], x_audio=x["audio"])
                    "--output", "p.csv"], cwd=root, env=environment)
     assert "Scored 8 row(s)" in result.stdout
     header = (root / "p.csv").read_text().splitlines()[0]
-    assert header == ("row,flood_prob_0,flood_prob_1,flood_pred,weight_image,weight_audio")
+    assert header == ("row,flood_prob_0,flood_prob_1,flood_pred,flood_pred_index,weight_image,"
+                      "weight_audio")
