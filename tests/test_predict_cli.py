@@ -13,6 +13,7 @@ import pytest
 from hgfn_keras import Modality, Task, build_model
 from hgfn_keras.data.dataset import MASK_KEY
 from hgfn_keras.export import export_saved_model
+from tests.conftest import make_inputs
 from training import predict
 
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -23,12 +24,9 @@ NUM_ROWS = 12
 
 def _data(num_rows=NUM_ROWS):
     rng = np.random.default_rng(0)
-    x = {m.name: rng.normal(size=(num_rows, m.width)).astype("float32") for m in MODALITIES}
-    x[MASK_KEY] = np.ones((num_rows, len(MODALITIES)), "float32")
     # Masked rows: the mask's columns follow the model's modality order (image, audio),
     # not the SavedModel signature's alphabetical one.
-    x[MASK_KEY][3, 0] = 0.0
-    x[MASK_KEY][7, 1] = 0.0
+    x = make_inputs(MODALITIES, num_rows, rng, missing=[(3, 0), (7, 1)])
     y = {"flood": rng.integers(0, 2, num_rows).astype("int32"),
          "damage": rng.integers(0, 3, num_rows).astype("int32")}
     return x, y

@@ -5,14 +5,14 @@ import numpy as np
 import pytest
 
 from hgfn_keras import Modality, Task, build_model
+from tests.conftest import make_inputs
 
 MODALITIES = (Modality("image", width=4), Modality("audio", width=3))
 ROWS = 32
 
 
 def _x(seed=0):
-    rng = np.random.default_rng(seed)
-    return {m.name: rng.normal(size=(ROWS, m.width)).astype("float32") for m in MODALITIES}
+    return make_inputs(MODALITIES, ROWS, np.random.default_rng(seed))
 
 
 def _model(tasks, mtl="dmtl"):

@@ -17,6 +17,7 @@ import tensorflow as tf
 from hgfn_keras import Modality, Task, build_model
 from hgfn_keras.data.dataset import MASK_KEY
 from hgfn_keras.export import MODALITY_WEIGHTS_KEY, export_saved_model, has_modality_weights
+from tests.conftest import make_inputs
 
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
 MODALITIES = (Modality("image", width=4), Modality("audio", width=2), Modality("sensor", width=3))
@@ -26,11 +27,8 @@ NUM_ROWS = 24
 
 def _data(seed=0, num_rows=NUM_ROWS):
     rng = np.random.default_rng(seed)
-    x = {m.name: rng.normal(size=(num_rows, m.width)).astype("float32") for m in MODALITIES}
-    mask = np.ones((num_rows, len(MODALITIES)), "float32")
-    mask[[1, 4, 9], 0] = 0.0
-    mask[[2, 5], 2] = 0.0
-    x[MASK_KEY] = mask
+    x = make_inputs(MODALITIES, num_rows, rng,
+                    missing=[(1, 0), (4, 0), (9, 0), (2, 2), (5, 2)])
     y = {"flood": rng.integers(0, 2, num_rows).astype("int32"),
          "damage": rng.integers(0, 3, num_rows).astype("int32")}
     return x, y

@@ -19,20 +19,16 @@ import numpy as np
 import pytest
 
 from hgfn_keras import Modality, Task, build_model
-from hgfn_keras.data.dataset import MASK_KEY
 from hgfn_keras.export import ALL_PRESENT_SIGNATURE, export_saved_model
+from tests.conftest import make_inputs
 
 MODALITIES = (Modality("image", width=4), Modality("audio", width=2), Modality("sensor", width=3))
 TASKS = (Task("flood", 2), Task("damage", 3))
 
 
 def _inputs(seed, rows):
-    rng = np.random.default_rng(seed)
-    x = {m.name: rng.normal(size=(rows, m.width)).astype("float32") for m in MODALITIES}
-    mask = np.ones((rows, len(MODALITIES)), "float32")
-    mask[::3, 1] = 0.0
-    x[MASK_KEY] = mask
-    return x
+    return make_inputs(MODALITIES, rows, np.random.default_rng(seed),
+                       missing=[(row, 1) for row in range(0, rows, 3)])
 
 
 @pytest.fixture(scope="module")
