@@ -10,9 +10,10 @@ import inspect
 import json
 
 from hgfn_keras.fusion import FUSIONS
+from hgfn_keras.fusion.alignment import ALIGNMENTS
 from hgfn_keras.fusion.similarity_edge_weights import SIMILARITIES
 from hgfn_keras.presets import PRESETS
-from hgfn_keras.multitask.dynamic_task_balancing import GRAD_NORM_LAYERS
+from hgfn_keras.multitask.dynamic_task_balancing import GRAD_NORM_LAYERS, REBALANCE_ON
 from hgfn_keras.multitask.strategies import MTL_STRATEGIES, TASK_WEIGHTINGS
 
 OPTIMIZERS = ("adam", "adamw")
@@ -27,10 +28,10 @@ CHOICES = {
     "optimizer": OPTIMIZERS,
     "class_weight": ("balanced",),
     "sequence_encoder": SEQUENCE_ENCODERS,
-    "alignment": ("auto", "pad", "project"),
+    "alignment": ALIGNMENTS,
     "similarity": SIMILARITIES,
     "grad_norm_layer": GRAD_NORM_LAYERS,
-    "rebalance_on": ("train", "validation"),
+    "rebalance_on": REBALANCE_ON,
     "preset": PRESETS,
 }
 
