@@ -7,16 +7,13 @@ absolute times depend on the machine and its load.
 """
 
 import json
-import os
 import statistics
 import time
-
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np  # noqa: E402
 
 from hgfn_keras import Modality, Task  # noqa: E402
-from hgfn_keras.report import text_table  # noqa: E402
+from hgfn_keras.evaluation.report import text_table  # noqa: E402
 
 #: The embedded dataset's fusion widths: two text encoders of 64 and the metadata.
 CLOTHING_MODALITIES = [Modality("review", width=64), Modality("title", width=64),

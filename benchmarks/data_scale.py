@@ -37,8 +37,6 @@ import time
 
 from benchmarks.common import CLOTHING_TASKS, report
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
 WIDTHS = {"image": 2048, "text": 1024, "metadata": 128}
 CHUNK_ROWS = 2_000
 #: The synthetic raw text of `--text`: words, Zipf exponent, tokens per row.
@@ -139,8 +137,8 @@ def measure(folder, fusion, steps, warmup, batch_size, seed=0, token_budget=None
     import keras
 
     from hgfn_keras import build_model
-    from hgfn_keras.data.token_counts import DEFAULT_TOKEN_BUDGET
     from hgfn_keras.data.tfrecord import StreamedDataset
+    from hgfn_keras.data.token_counts import DEFAULT_TOKEN_BUDGET
     from hgfn_keras.encoders import TextEncoder
 
     keras.utils.set_random_seed(seed)

@@ -27,13 +27,10 @@ end) and `DIR/ablation.md`.
 """
 
 import argparse
-import json
 import os
 import statistics
 import sys
 import time
-
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 #: variant -> TrainConfig fields (beside fusion="hgfn").
 VARIANTS = {
@@ -134,7 +131,7 @@ def main(argv=None):
     if unknown or args.seeds < 1:
         p.error(f"unknown variant(s) {unknown} (known: {list(VARIANTS)}) or --seeds < 1")
 
-    from hgfn_keras.io_utils import atomic_write_json, atomic_write_text
+    from hgfn_keras.utils.io_utils import atomic_write_json, atomic_write_text
 
     runs = []
     for seed in range(args.seeds):

@@ -8,7 +8,7 @@ For each seed 0..K-1: one single-task model per task (the same fusion and recipe
 the dataset cut down to that task), and one multi-task model per strategy
 (`--strategies`, every other setting the package's default or `--set`), all
 scored on `--split` (test by default; choose on validation) by
-`hgfn_keras.metrics.multitask_metrics`. With `--binary-concepts`, every K-class
+`hgfn_keras.evaluation.metrics.multitask_metrics`. With `--binary-concepts`, every K-class
 task is first replaced by K binary tasks `<task>_<k>` (label 1 where the class
 is k), so that the weighting balances the paper's concept tasks; the
 single-task baselines are then one model per concept.
@@ -32,8 +32,6 @@ import math
 import os
 import statistics
 import time
-
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np  # noqa: E402
 
@@ -130,7 +128,7 @@ def summarise(results, methods, task_names):
 def strategy_config(args, strategy, seed):
     """The `TrainConfig` of a `--strategies` entry: a strategy name, optionally
     with its own settings, e.g. "dmtl@rebalance=true" (they win over `--set`)."""
-    from hgfn_keras.train_config import TrainConfig
+    from hgfn_keras.recipe.train_config import TrainConfig
 
     mtl, own = split_settings(strategy)
     return TrainConfig(**dict(args.overrides, dataset=args.dataset, fusion=args.fusion, mtl=mtl,
@@ -175,7 +173,11 @@ def parse_args(argv=None):
 def main(argv=None):
     args = parse_args(argv)
     from hgfn_keras.data import load_dataset
-    from hgfn_keras.io_utils import atomic_write_json, atomic_write_text, strict_json_value
+    from hgfn_keras.utils.io_utils import (
+        atomic_write_json,
+        atomic_write_text,
+        strict_json_value,
+    )
 
     methods = [SINGLE, *args.strategies]
     results = {method: [] for method in methods}

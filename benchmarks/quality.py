@@ -9,12 +9,12 @@ For each seed 0..K-1 the dataset is loaded with that seed (the split, and for
 pair is trained with the package's defaults (`train_pair`:
 `hgfn_keras.recipe.train_and_evaluate` of a `TrainConfig`); all of them are
 scored on the same split (`--split`, test by default) by the same code
-(`benchmarks/scoring.py`, `hgfn_keras.metrics.multitask_metrics`). Choose
+(`benchmarks/scoring.py`, `hgfn_keras.evaluation.metrics.multitask_metrics`). Choose
 defaults on `--split validation`; the test split is for reporting.
 
 Decision thresholds (issue 11, part 4): beside the 0.5 numbers, every row (pair
 and peer alike) also predicts the validation split, each binary task's threshold
-is chosen there on F1 (`hgfn_keras.decision_thresholds.choose_thresholds`) and
+is chosen there on F1 (`hgfn_keras.evaluation.decision_thresholds.choose_thresholds`) and
 F1 and Hamming loss are scored at it on the scored split: the columns "F1 @ val
 thr" and "HL @ val thr" (a run's `metrics.decision` in quality.json). Nothing is
 chosen on the test split; with `--split validation` the thresholds are chosen and
@@ -38,14 +38,21 @@ import subprocess
 import sys
 import time
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
 import numpy as np  # noqa: E402
 
-from benchmarks.peers import (DEFAULT_PEERS, PEER_NAMES, has_text,  # noqa: E402
-                              numeric_features, run_peer)
-from benchmarks.quality_report import (main_table, standing_lines, summarise,  # noqa: E402
-                                       write_outputs)
+from benchmarks.peers import (  # noqa: E402
+    DEFAULT_PEERS,
+    PEER_NAMES,
+    has_text,
+    numeric_features,
+    run_peer,
+)
+from benchmarks.quality_report import (  # noqa: E402
+    main_table,
+    standing_lines,
+    summarise,
+    write_outputs,
+)
 from benchmarks.scoring import decision_score, score  # noqa: E402
 
 DEFAULT_PAIRS = "hgfn+dmtl,hgfn+lsew,cfc+lsew"

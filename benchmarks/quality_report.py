@@ -1,10 +1,10 @@
 """The quality benchmark's report: statistics over seeds, quality.md and quality.json.
 
 `summarise` takes every run's metrics to the mean ± sample standard deviation
-over seeds per row (`hgfn_keras.report.seed_statistics`), the best peer per
+over seeds per row (`hgfn_keras.evaluation.report.seed_statistics`), the best peer per
 column and each pair's standing against it; `markdown_report` renders
 `quality.md` from the result, `write_outputs` writes it beside `quality.json`
-(strict JSON, `hgfn_keras.io_utils.atomic_write_json`: an undefined number is
+(strict JSON, `hgfn_keras.utils.io_utils.atomic_write_json`: an undefined number is
 `null` with its reason beside it under `<key>_undefined`).
 """
 
@@ -12,8 +12,17 @@ import math
 import os
 
 from benchmarks.peers import PEER_TITLES
-from hgfn_keras.io_utils import atomic_write_json, atomic_write_text, strict_json_value
-from hgfn_keras.report import markdown_table, mean_std_text, seed_statistics, text_table
+from hgfn_keras.evaluation.report import (
+    markdown_table,
+    mean_std_text,
+    seed_statistics,
+    text_table,
+)
+from hgfn_keras.utils.io_utils import (
+    atomic_write_json,
+    atomic_write_text,
+    strict_json_value,
+)
 
 #: The summary's columns: (metric, title, whether higher is better).
 COLUMNS = (("f1", "F1", True), ("hamming_loss", "HL", False), ("map", "MAP", True))

@@ -49,8 +49,6 @@ import statistics
 import sys
 import time
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
 import numpy as np  # noqa: E402
 
 DEFAULT_PAIRS = "hgfn+dmtl,cfc+lsew"
@@ -140,8 +138,14 @@ def pair_config(pair, seed, dataset_spec, overrides):
     Returns:
         `(config, left_out)`: the `TrainConfig` and the override fields left out.
     """
-    from hgfn_keras.train_config import (DEFAULTS, FUSION_FIELDS, WEIGHTING_FIELDS,
-                                         TrainConfig, fusion_fields, weighting_fields)
+    from hgfn_keras.recipe.train_config import (
+        DEFAULTS,
+        FUSION_FIELDS,
+        WEIGHTING_FIELDS,
+        TrainConfig,
+        fusion_fields,
+        weighting_fields,
+    )
 
     base, own = split_settings(pair)
     values = {"dataset": dataset_spec, "seed": seed}
@@ -173,7 +177,7 @@ def train(config, dataset):
 def score(model, dataset, split, condition_names, stds, seed):
     """`{condition: (mean F1, MAP)}` of `model` on `split`."""
     from hgfn_keras.data.dataset import as_tf_dataset
-    from hgfn_keras.metrics import multitask_metrics
+    from hgfn_keras.evaluation.metrics import multitask_metrics
     from hgfn_keras.recipe import predictor
 
     x, y = dataset.splits[split]
@@ -360,7 +364,11 @@ def parse_args(argv=None):
 def main(argv=None):
     args = parse_args(argv)
     from hgfn_keras.data import load_dataset
-    from hgfn_keras.io_utils import atomic_write_json, atomic_write_text, strict_json_value
+    from hgfn_keras.utils.io_utils import (
+        atomic_write_json,
+        atomic_write_text,
+        strict_json_value,
+    )
 
     splits = ["validation", "test"] if args.split == "both" else [args.split]
     os.makedirs(args.output_dir, exist_ok=True)

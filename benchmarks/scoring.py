@@ -2,11 +2,12 @@
 
 Both take the probabilities a row predicts (the model's outputs, or a
 scikit-learn peer's in the same format) and score them with
-`hgfn_keras.metrics.multitask_metrics`, at 0.5 and at the decision thresholds
+`hgfn_keras.evaluation.metrics.multitask_metrics`, at 0.5 and at the decision thresholds
 chosen on the validation split; an undefined number keeps its warning.
 """
 
 import warnings
+
 
 def score(tasks, y, probabilities):
     """`multitask_metrics`, with its warnings (an undefined number) kept as reasons.
@@ -14,7 +15,7 @@ def score(tasks, y, probabilities):
     Returns:
         Its dict plus `"warnings"`: the messages of the NaNs it returned.
     """
-    from hgfn_keras.metrics import multitask_metrics
+    from hgfn_keras.evaluation.metrics import multitask_metrics
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -27,7 +28,7 @@ def decision_score(tasks, y_val, prob_val, y_eval, prob_eval):
     """The metrics on the scored rows at the thresholds chosen on the validation rows.
 
     Each binary task's threshold maximises its F1 on `(y_val, prob_val)`
-    (`hgfn_keras.decision_thresholds.choose_thresholds`); K-class tasks decide
+    (`hgfn_keras.evaluation.decision_thresholds.choose_thresholds`); K-class tasks decide
     by argmax as before.
 
     Returns:
@@ -35,8 +36,8 @@ def decision_score(tasks, y_val, prob_val, y_eval, prob_eval):
         `"thresholds"` and `"warnings"` (e.g. a task with no positive label in
         validation, which keeps 0.5).
     """
-    from hgfn_keras.decision_thresholds import choose_thresholds
-    from hgfn_keras.metrics import multitask_metrics
+    from hgfn_keras.evaluation.decision_thresholds import choose_thresholds
+    from hgfn_keras.evaluation.metrics import multitask_metrics
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")

@@ -5,7 +5,7 @@
 
 Builds HGFN+DMTL and CFC+LSEW on the embedded dataset's fusion widths as vector
 modalities (the text encoders' tokenisation is left out: it is the same for
-both fusions), exports each with `hgfn_keras.export.export_saved_model`, loads
+both fusions), exports each with `hgfn_keras.serving.export.export_saved_model`, loads
 it with `tf.saved_model.load` and calls its `serving_default` signature, in
 process, in interleaved rounds of one request per model and batch size. Reports
 per batch size the p50 and p99 latency of a request and the throughput
@@ -29,7 +29,7 @@ from benchmarks.common import (
     thread_options,
 )
 from benchmarks.step_time import make_model
-from hgfn_keras.export import export_saved_model
+from hgfn_keras.serving.export import export_saved_model
 
 MODELS = {"hgfn": "hgfn+dmtl", "cfc": "cfc+lsew"}
 

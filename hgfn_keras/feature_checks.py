@@ -3,7 +3,7 @@
 Used by the npz reader, the TFRecord writer and reader, `MultiTaskModel`'s numpy
 inputs and the normalisation's statistics, so that a bad value reads the same
 wherever it is found. (The SavedModel checks its inputs in the graph,
-`hgfn_keras.export`; its messages follow the same words.)
+`hgfn_keras.serving.export`; its messages follow the same words.)
 
 - `check_finite`: no NaN or inf; names the input, the count of rows and the first.
 - `check_inputs`: a dict of numpy inputs against a network's input tensors: the
@@ -13,7 +13,42 @@ wherever it is found. (The SavedModel checks its inputs in the graph,
 
 import numpy as np
 
-from hgfn_keras.data.dataset import MASK_KEY, check_mask_values
+#: The input that says which modalities of a row are present (1) or missing (0).
+MASK_KEY = "modality_mask"
+
+
+def check_mask_values(mask, name=MASK_KEY):
+    """Refuses a modality mask holding anything but 0 (missing) and 1 (present).
+
+    A mask of -1, 0.5 or 2 is not "partly present": the fusion multiplies by it,
+    so it scales the modality's vector and weight and the model answers with
+    confident nonsense. The serving signature refuses such masks too.
+
+    Args:
+        mask: an array-like mask (`[N, M]` or `[N]`), bool or numeric.
+        name: how the error names it (an input, an npz key).
+
+    Returns:
+        The mask as a numpy array (unchanged values).
+
+    Raises:
+        ValueError: naming `name`, the values other than 0 and 1 and their rows.
+    """
+    values = np.asarray(mask)
+    if values.dtype == bool:
+        return values
+    if not np.issubdtype(values.dtype, np.number):
+        raise ValueError(f"`{name}` must hold only 0 (modality missing) and 1 (present). "
+                         f"Received: dtype={values.dtype}")
+    bad = ~np.isin(values, (0, 1))
+    if bad.any():
+        rows = np.flatnonzero(bad.reshape(len(bad), -1).any(axis=1)) if values.ndim else []
+        found = np.unique(values[bad])[:10].tolist()
+        raise ValueError(
+            f"`{name}` must hold only 0 (modality missing) and 1 (present). Received: "
+            f"value(s) {found} in {len(rows)} row(s), the first {[int(r) for r in rows[:10]]}"
+        )
+    return values
 
 
 def check_finite(values, what, first_row=0):
@@ -96,4 +131,4 @@ def placeholder_row(x):
     return row
 
 
-__all__ = ["check_finite", "check_inputs", "placeholder_row"]
+__all__ = ["MASK_KEY", "check_finite", "check_inputs", "check_mask_values", "placeholder_row"]

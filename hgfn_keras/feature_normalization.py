@@ -5,6 +5,8 @@ import warnings
 import keras
 import numpy as np
 
+from hgfn_keras.feature_checks import MASK_KEY
+
 #: A feature whose training variance is at or below this is constant: it is centred
 #: but not scaled (variance taken as 1), so that it can never divide by ~0.
 VARIANCE_FLOOR = 1e-12
@@ -151,8 +153,6 @@ def adapt_normalization(network, x):
             Pass the training split only: validation or test rows would leak into
             the model.
     """
-    from hgfn_keras.data.dataset import MASK_KEY
-
     if not isinstance(x, dict):
         raise TypeError(
             "`adapt` needs the training inputs as a dict {modality name: array}. "

@@ -2,16 +2,20 @@
 
 import keras
 
-from hgfn_keras.arguments import is_number
-from hgfn_keras.data.dataset import MASK_KEY
+from hgfn_keras.feature_checks import MASK_KEY
 from hgfn_keras.feature_normalization import FeatureNormalization
 from hgfn_keras.fusion import ModalityDropout, get_fusion
 from hgfn_keras.multitask import HEADS, MultiTaskModel, get_task_weighting
 from hgfn_keras.multitask.concept_probabilities import ConceptProbabilities
 from hgfn_keras.multitask.mti_net import mtinet_heads
-from hgfn_keras.presets import (check_preset, preset_fusion_kwargs, preset_modality_dropout,
-                                preset_mtl_kwargs)
+from hgfn_keras.presets import (
+    check_preset,
+    preset_fusion_kwargs,
+    preset_modality_dropout,
+    preset_mtl_kwargs,
+)
 from hgfn_keras.specs import Modality, Task
+from hgfn_keras.utils.arguments import is_number
 
 
 def build_model(

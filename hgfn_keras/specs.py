@@ -9,7 +9,7 @@ import dataclasses
 import keyword
 import re
 
-from hgfn_keras.arguments import is_integer
+from hgfn_keras.utils.arguments import is_integer
 
 MODALITY_KINDS = ("text", "vector", "sequence")
 #: Joins a one-vs-rest task's name and a class index into a concept's name,
@@ -29,7 +29,7 @@ RESERVED_MODALITY_NAMES = ("modality_mask",)
 #: total as "loss" and prefixes validation logs with "val_" (a task "val" would log
 #: "val_loss", a task "val_x" "val_x_loss", as validation does for a task "x"); the
 #: results have a "mean" row and `mean_<metric>` columns; the SavedModel's output
-#: `modality_weights` (`hgfn_keras.export.MODALITY_WEIGHTS_KEY`).
+#: `modality_weights` (`hgfn_keras.serving.export.MODALITY_WEIGHTS_KEY`).
 RESERVED_TASK_NAMES = ("loss", "mean", "val", "modality_weights")
 RESERVED_TASK_PREFIX = "val_"
 

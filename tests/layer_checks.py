@@ -117,8 +117,8 @@ def run_strategy_test(name, init_kwargs, tmp_path, policy=None):
     tiny model (finite losses, weights summing to T where the strategy keeps
     them so, network weights moved), `.keras` save/load with equal outputs and
     equal task weights, and optionally the same under a mixed-precision policy."""
-    from tests.conftest import TINY_MODALITIES, TINY_TASKS, tiny_xy
     from hgfn_keras import TASK_WEIGHTINGS, build_model
+    from tests.conftest import TINY_MODALITIES, TINY_TASKS, tiny_xy
 
     cls = TASK_WEIGHTINGS[name]
     strategy = cls(**init_kwargs)
@@ -174,7 +174,7 @@ def check_backup_and_restore_resumes(make_model, x, y, epochs, backup_dir, inter
     import pytest
 
     from hgfn_keras import TaskRebalancing
-    from hgfn_keras.callbacks import AtomicBackupAndRestore
+    from hgfn_keras.recipe.backup import AtomicBackupAndRestore
 
     def callbacks():
         rebalancing, history = TaskRebalancing(), keras.callbacks.History()

@@ -9,7 +9,7 @@ import keras
 import pytest
 
 from hgfn_keras import TrainConfig, load_npz, recipe
-from hgfn_keras.backup_fingerprint import (
+from hgfn_keras.recipe.backup_fingerprint import (
     FINGERPRINT_FILE,
     BackupMismatchError,
     check_backup,

@@ -3,7 +3,10 @@
 import numpy as np
 import pytest
 
-from hgfn_keras.class_weights import balanced_class_weights, class_weight_to_sample_weight
+from hgfn_keras.multitask.class_weights import (
+    balanced_class_weights,
+    class_weight_to_sample_weight,
+)
 from hgfn_keras.specs import Task
 
 

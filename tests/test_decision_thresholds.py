@@ -5,8 +5,11 @@ import numpy as np
 import pytest
 
 from hgfn_keras import Task
-from hgfn_keras.decision_thresholds import best_f1_threshold, choose_thresholds
-from hgfn_keras.metrics import multitask_metrics, task_metrics
+from hgfn_keras.evaluation.decision_thresholds import (
+    best_f1_threshold,
+    choose_thresholds,
+)
+from hgfn_keras.evaluation.metrics import multitask_metrics, task_metrics
 
 
 def _f1(labels, probs, threshold):
@@ -144,7 +147,7 @@ def test_bad_thresholds_are_named(model, thresholds, message):
 def test_saved_model_decision_equals_predict_at_the_threshold(model, tmp_path):
     import tensorflow as tf
 
-    from hgfn_keras.export import DECISION_SUFFIX, export_saved_model
+    from hgfn_keras.serving.export import DECISION_SUFFIX, export_saved_model
     from tests.conftest import tiny_xy
 
     x, _ = tiny_xy(n=24, seed=1, with_mask=True)

@@ -15,7 +15,7 @@ import textwrap
 import numpy as np
 import pytest
 
-from hgfn_keras import distribute
+from hgfn_keras.utils import distribute
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -167,7 +167,7 @@ def _assert_identical(saved):
 @pytest.mark.slow
 def test_two_workers_on_localhost_end_with_the_same_weights(tmp_path):
     """Two `training.train --strategy multi-worker` processes (keras#20585's
-    workaround in hgfn_keras/distribute.py) train to identical weights."""
+    workaround in hgfn_keras/utils/distribute.py) train to identical weights."""
     rng = np.random.default_rng(0)
     n = 48
     np.savez(

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from hgfn_keras import Modality, Task, build_model
-from hgfn_keras.export import export_saved_model
+from hgfn_keras.serving.export import export_saved_model
 
 MODALITIES = (Modality("image", width=4), Modality("audio", width=2))
 TASKS = (Task("flood", 2),)
@@ -102,7 +102,7 @@ _EXPORT = textwrap.dedent(
     import sys, time
     sys.path.insert(0, sys.argv[3])
     from tests.test_export_folders import _model
-    from hgfn_keras.export import export_saved_model
+    from hgfn_keras.serving.export import export_saved_model
     model = _model()
     while time.time() < float(sys.argv[2]):  # start the exports together
         time.sleep(0.01)

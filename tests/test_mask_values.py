@@ -13,7 +13,7 @@ import tensorflow as tf
 
 from hgfn_keras import Modality, Task, build_model
 from hgfn_keras.data.dataset import MASK_KEY, check_mask_values
-from hgfn_keras.export import export_saved_model
+from hgfn_keras.serving.export import export_saved_model
 
 MODALITIES = (Modality("image", width=4), Modality("audio", width=2), Modality("sensor", width=3))
 TASKS = (Task("flood", 2), Task("damage", 3))

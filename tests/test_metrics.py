@@ -1,4 +1,4 @@
-"""Tests of hgfn_keras.metrics against scikit-learn and hand-computed values."""
+"""Tests of hgfn_keras.evaluation.metrics against scikit-learn and hand-computed values."""
 
 import math
 import re
@@ -14,7 +14,7 @@ from sklearn.metrics import (
 )
 from sklearn.preprocessing import label_binarize
 
-from hgfn_keras.metrics import (
+from hgfn_keras.evaluation.metrics import (
     METRIC_NAMES,
     average_precision,
     format_results_table,

@@ -12,8 +12,8 @@ import tensorflow as tf
 
 from hgfn_keras import Modality, Task, build_model
 from hgfn_keras.data.dataset import MASK_KEY
-from hgfn_keras.export import export_saved_model
 from hgfn_keras.fusion import HierarchicalGraphFusion, ModalityDropout
+from hgfn_keras.serving.export import export_saved_model
 from tests.layer_checks import random_modalities, run_fusion_layer_test
 
 MODALITIES = [Modality("image", width=4), Modality("audio", width=2),

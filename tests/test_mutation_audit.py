@@ -95,7 +95,7 @@ def test_the_shard_order_follows_the_seed(tmp_path):
 
 def test_a_probability_exactly_on_the_threshold_decides_1(tmp_path):
     # Mutation: `<task>_decision` as `prob > threshold`.
-    from hgfn_keras.export import export_saved_model
+    from hgfn_keras.serving.export import export_saved_model
 
     keras.utils.set_random_seed(0)
     model = build_model(list(MODALITIES), [Task("flood", 2)], fusion="cfc",

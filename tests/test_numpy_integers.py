@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 
 from hgfn_keras import Modality, Task, build_model
-from hgfn_keras.arguments import is_integer, optional_positive_int, positive_int
 from hgfn_keras.encoders.audio_encoder import AudioEncoder
 from hgfn_keras.encoders.temporal_encoder import TemporalEncoder
 from hgfn_keras.encoders.text_encoder import TextEncoder
@@ -20,6 +19,7 @@ from hgfn_keras.fusion.hierarchical_graph_fusion import HierarchicalGraphFusion
 from hgfn_keras.fusion.tensor_fusion import TensorFusion
 from hgfn_keras.fusion.vertex_network import VertexNetwork
 from hgfn_keras.multitask.loss_tracker import TaskLossTracker
+from hgfn_keras.utils.arguments import is_integer, optional_positive_int, positive_int
 
 I = np.int64
 

@@ -24,7 +24,7 @@ from hgfn_keras import (
     task_counts,
 )
 from hgfn_keras.data import load_dataset
-from hgfn_keras.export import export_saved_model
+from hgfn_keras.serving.export import export_saved_model
 from tests.conftest import make_inputs, make_model
 from tests.layer_checks import check_backup_and_restore_resumes
 

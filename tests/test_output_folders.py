@@ -6,7 +6,7 @@ import keras
 import pytest
 
 from hgfn_keras import MultiTaskModel, TrainConfig, load_npz, recipe
-from hgfn_keras.io_utils import check_writable_folder
+from hgfn_keras.utils.io_utils import check_writable_folder
 from tests.test_train_cli import _error_lines, run_cli
 
 

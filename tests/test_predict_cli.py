@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 from hgfn_keras import Modality, Task, build_model
-from hgfn_keras.data.dataset import MASK_KEY
-from hgfn_keras.export import export_saved_model
+from hgfn_keras.feature_checks import MASK_KEY
+from hgfn_keras.serving.export import export_saved_model
 from tests.conftest import make_inputs
 from training import predict
 
@@ -73,7 +73,7 @@ def test_npz_probabilities_match_the_model(model_dir, tmp_path, source, capsys):
     assert len(rows) == NUM_ROWS
     flood = np.array([float(r["flood_prob_1"]) for r in rows])
     np.testing.assert_allclose(flood, expected["flood"].reshape(-1), atol=1e-5)
-    # A SavedModel's class names come from assets.extra/tasks.json (hgfn_keras.export).
+    # A SavedModel's class names come from assets.extra/tasks.json (hgfn_keras.serving.export).
     damage_names = ["none", "some", "severe"]
     damage = np.array([[float(r[f"damage_prob_{c}"]) for c in damage_names] for r in rows])
     np.testing.assert_allclose(damage, expected["damage"], atol=1e-5)
@@ -153,3 +153,9 @@ def test_bad_input_is_one_error_line(model_dir, tmp_path, case, message):
     assert result.returncode == 2, result.stderr
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], lines
+
+
+def test_the_cli_spells_the_mask_key_as_the_library():
+    from training import predict
+
+    assert predict.MASK_KEY == MASK_KEY

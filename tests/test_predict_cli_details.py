@@ -8,7 +8,7 @@ import os
 import numpy as np
 import pytest
 
-from hgfn_keras.export import TASKS_FILE, TASKS_FILE_FOLDER
+from hgfn_keras.serving.export import TASKS_FILE, TASKS_FILE_FOLDER
 from tests.test_predict_cli import NUM_ROWS, _npz, _read, model_dir  # noqa: F401  fixture
 from training import predict
 

@@ -12,7 +12,7 @@ import pytest
 pytest.importorskip("sklearn")
 
 from benchmarks import quality, quality_report  # noqa: E402
-from hgfn_keras.report import ONE_VALUE  # noqa: E402
+from hgfn_keras.evaluation.report import ONE_VALUE  # noqa: E402
 
 
 def _strict_json(text):

@@ -71,8 +71,8 @@ def test_joint_peer_matches_a_multilabel_fit():
 
 def test_peer_thresholds_come_from_validation_and_leave_the_half_numbers_alone(tmp_path):
     from hgfn_keras.data import load_dataset
-    from hgfn_keras.decision_thresholds import choose_thresholds
-    from hgfn_keras.metrics import multitask_metrics
+    from hgfn_keras.evaluation.decision_thresholds import choose_thresholds
+    from hgfn_keras.evaluation.metrics import multitask_metrics
 
     x, y = _tiny_arrays(rows=150)
     y["a"] = (x[:, 0] > 1.0).astype(np.int32)  # rare: 0.5 is a poor threshold

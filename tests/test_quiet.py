@@ -66,7 +66,7 @@ def test_two_program_packages_install_one_filter():
 def test_other_lines_printed_during_the_import_are_kept():
     # A line on fd 2 while TensorFlow is imported that is not known noise passes through.
     code = ("import os, sys, training\n"
-            "from hgfn_keras import _quiet\n"
+            "import hgfn_quiet as _quiet\n"
             "with _quiet._filtered_stderr():\n"
             "    os.write(2, b'W0000 00:00 1 port.cc:1] noise\\nkeep me\\n')\n")
     result = _run(["-c", code])

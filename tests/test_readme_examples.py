@@ -112,7 +112,7 @@ def test_the_rest_body_is_served_by_a_clothing_shaped_model(tmp_path):
     import tensorflow as tf
 
     from hgfn_keras import Modality, Task, TextEncoder, build_model
-    from hgfn_keras.export import export_saved_model
+    from hgfn_keras.serving.export import export_saved_model
 
     body = json.loads(json.dumps(_rest_body()))  # as it travels
     keras.utils.set_random_seed(0)

@@ -19,9 +19,9 @@ from hgfn_keras import (
     load_npz,
     recipe,
 )
-from hgfn_keras.train_config import DEFAULTS, weighting_fields
-from training import train
+from hgfn_keras.recipe.train_config import DEFAULTS, weighting_fields
 from tests.conftest import TINY_MODALITIES, TINY_TASKS, tiny_xy
+from training import train
 from tuning import HGFNHyperModel
 
 MODALITIES, TASKS = list(TINY_MODALITIES), list(TINY_TASKS)
@@ -33,7 +33,7 @@ MODALITIES, TASKS = list(TINY_MODALITIES), list(TINY_TASKS)
 def test_the_cli_is_derived_from_train_config():
     # One source of defaults and choices: every TrainConfig field is a flag whose default
     # and choices are the field's (issue 22: the CLI is built from the library).
-    from hgfn_keras.train_config import CHOICES
+    from hgfn_keras.recipe.train_config import CHOICES
 
     parser = train.build_parser()
     flags = {a.dest: a for a in parser._actions}

@@ -6,7 +6,7 @@ import pytest
 
 from hgfn_keras import Modality, Task
 from hgfn_keras.data.dataset import MASK_KEY
-from hgfn_keras.export import MODALITY_WEIGHTS_KEY
+from hgfn_keras.serving.export import MODALITY_WEIGHTS_KEY
 from hgfn_keras.specs import RESERVED_MODALITY_NAMES, RESERVED_TASK_NAMES
 
 
@@ -75,7 +75,7 @@ def test_a_keyword_task_name_exports(tmp_path):
     import tensorflow as tf
 
     from hgfn_keras import build_model
-    from hgfn_keras.export import export_saved_model
+    from hgfn_keras.serving.export import export_saved_model
 
     keras.utils.set_random_seed(0)
     model = build_model([Modality("a", width=2), Modality("b", width=2)], [Task("class", 2)],

@@ -1,4 +1,4 @@
-"""Statistics over seeds and report tables (`hgfn_keras/report.py`)."""
+"""Statistics over seeds and report tables (`hgfn_keras/evaluation/report.py`)."""
 
 import json
 import math
@@ -6,9 +6,15 @@ import statistics
 
 import pytest
 
-from hgfn_keras.io_utils import strict_json_value
-from hgfn_keras.report import (NO_VALUE, ONE_VALUE, markdown_table, mean_std_text,
-                               seed_statistics, text_table)
+from hgfn_keras.evaluation.report import (
+    NO_VALUE,
+    ONE_VALUE,
+    markdown_table,
+    mean_std_text,
+    seed_statistics,
+    text_table,
+)
+from hgfn_keras.utils.io_utils import strict_json_value
 
 
 def test_seed_statistics_leave_out_undefined_values_and_say_why():

@@ -149,7 +149,7 @@ def test_a_resumed_run_keeps_the_reduced_learning_rate_and_its_plateau_count(npz
 
 def test_a_run_killed_during_export_ends_as_the_unbroken_run(npz, unbroken, tmp_path,
                                                              monkeypatch, capsys):
-    from hgfn_keras import export
+    from hgfn_keras.serving import export
     from training import train
 
     output_dir, export_dir = tmp_path / "run", tmp_path / "exported"

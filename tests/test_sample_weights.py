@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from hgfn_keras import Modality, Task
-from hgfn_keras.class_weights import class_weight_to_sample_weight
+from hgfn_keras.multitask.class_weights import class_weight_to_sample_weight
 from tests.conftest import make_inputs, make_model
 
 MODALITIES = (Modality("image", width=4), Modality("audio", width=3))

@@ -16,7 +16,11 @@ import tensorflow as tf
 
 from hgfn_keras import Modality, Task, build_model
 from hgfn_keras.data.dataset import MASK_KEY
-from hgfn_keras.export import MODALITY_WEIGHTS_KEY, export_saved_model, has_modality_weights
+from hgfn_keras.serving.export import (
+    MODALITY_WEIGHTS_KEY,
+    export_saved_model,
+    has_modality_weights,
+)
 from tests.conftest import make_inputs
 
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -59,7 +63,7 @@ def exported(trained, tmp_path_factory):
 
 def _expected_weights(model, x):
     # Through the network (normalisation, then the fusion), as `fusion_weights` does.
-    from hgfn_keras.inspection import fusion_weights
+    from hgfn_keras.evaluation.inspection import fusion_weights
 
     return np.asarray(fusion_weights(model, x)[0][0])
 

@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 
 from hgfn_keras import Modality, Task, build_model
-from hgfn_keras.export import ALL_PRESENT_SIGNATURE, export_saved_model
+from hgfn_keras.serving.export import ALL_PRESENT_SIGNATURE, export_saved_model
 from tests.conftest import make_inputs
 
 MODALITIES = (Modality("image", width=4), Modality("audio", width=2), Modality("sensor", width=3))

@@ -5,7 +5,7 @@ import pytest
 import tensorflow as tf
 
 from hgfn_keras.data.dataset import MASK_KEY
-from hgfn_keras.export import ALL_PRESENT_SIGNATURE, export_saved_model
+from hgfn_keras.serving.export import ALL_PRESENT_SIGNATURE, export_saved_model
 from tests.test_mask_values import MODALITIES, _x, model  # noqa: F401  fixture
 
 

@@ -11,7 +11,11 @@ import sys
 import numpy as np
 import pytest
 
-from hgfn_keras.io_utils import atomic_write_json, atomic_write_text, strict_json_value
+from hgfn_keras.utils.io_utils import (
+    atomic_write_json,
+    atomic_write_text,
+    strict_json_value,
+)
 
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
 

@@ -11,7 +11,7 @@ import tensorflow as tf
 pytest.importorskip("tensorboard")
 
 from hgfn_keras import Modality, Task, ValidationMetrics, build_model  # noqa: E402
-from hgfn_keras.tensorboard_logging import MultiTaskTensorBoard  # noqa: E402
+from hgfn_keras.recipe.tensorboard_logging import MultiTaskTensorBoard  # noqa: E402
 from tests.conftest import make_inputs
 
 MODALITIES = (Modality("image", width=4), Modality("audio", width=2), Modality("text", width=3))

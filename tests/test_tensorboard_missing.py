@@ -5,7 +5,7 @@ import pathlib
 import subprocess
 import sys
 
-from hgfn_keras.tensorboard_logging import MissingTensorBoardError
+from hgfn_keras.recipe.tensorboard_logging import MissingTensorBoardError
 
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
 

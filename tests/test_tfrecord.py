@@ -14,7 +14,12 @@ import tensorflow as tf
 
 from hgfn_keras.data.dataset import MASK_KEY, SPLITS, as_tf_dataset
 from hgfn_keras.data.npz import load_npz
-from hgfn_keras.data.tfrecord import HEADER, ShardWriter, StreamedDataset, write_tfrecord
+from hgfn_keras.data.tfrecord import (
+    HEADER,
+    ShardWriter,
+    StreamedDataset,
+    write_tfrecord,
+)
 from hgfn_keras.multitask.task_weighting import task_counts
 from hgfn_keras.specs import Modality, Task
 
@@ -116,7 +121,7 @@ def test_statistics_equal_numpys(tmp_path):
         np.testing.assert_array_equal(stats.class_counts[task.name],
                                       np.bincount(labels[labels >= 0], minlength=task.num_classes))
         assert stats.missing_labels[task.name] == int(np.sum(labels == -1))
-    assert stats.task_counts(data.tasks) == task_counts(data.tasks, y)
+    assert task_counts(data.tasks, stats.sorted_labels()) == task_counts(data.tasks, y)
 
 
 def _copy_dataset(source, target):
@@ -289,7 +294,7 @@ WORKER = textwrap.dedent("""
         for part in strategy.experimental_local_results(x["image"]):
             seen.extend(part.numpy()[:, 0].tolist())
     # A small custom loop: the data path is what is tested (Keras' own `fit` under
-    # this strategy needs the workaround in hgfn_keras/distribute.py).
+    # this strategy needs the workaround in hgfn_keras/utils/distribute.py).
     keras.utils.set_random_seed(0)
     with strategy.scope():
         dense = keras.layers.Dense(2)

@@ -260,8 +260,8 @@ def test_npz_run_with_decision_thresholds(npz_path, tmp_path):
     import keras
 
     from hgfn_keras.data import load_dataset
-    from hgfn_keras.decision_thresholds import choose_thresholds
-    from hgfn_keras.metrics import multitask_metrics
+    from hgfn_keras.evaluation.decision_thresholds import choose_thresholds
+    from hgfn_keras.evaluation.metrics import multitask_metrics
 
     output_dir, export_dir = tmp_path / "run", tmp_path / "export"
     result = run_cli("--dataset", f"npz:{npz_path}", "--epochs", 1, "--seed", 1,

@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 
 from hgfn_keras import load_npz
-from hgfn_keras.callbacks import ValidationMetrics
-from hgfn_keras.metrics import multitask_metrics
+from hgfn_keras.evaluation.metrics import multitask_metrics
+from hgfn_keras.evaluation.validation_metrics import ValidationMetrics
 from training import train
 from tuning import HGFNHyperModel
 

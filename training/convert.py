@@ -14,10 +14,7 @@ format); the shards are then read a batch at a time. Bad input prints one
 """
 
 import argparse
-import os
 import sys
-
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
 def parse_args(argv=None):

@@ -29,7 +29,7 @@ import os
 import sys
 import time
 
-from hgfn_keras.train_config import CHOICES
+from hgfn_keras.recipe.train_config import CHOICES
 
 FUSION_CHOICES, MTL_CHOICES = list(CHOICES["fusion"]), list(CHOICES["mtl"])
 
@@ -105,7 +105,7 @@ def _read_rows(path):
     second row of the same run are dropped, and the file is rewritten without them
     (atomically) before the grid goes on.
     """
-    from hgfn_keras.io_utils import atomic_write_text
+    from hgfn_keras.utils.io_utils import atomic_write_text
 
     if not os.path.exists(path):
         return []
@@ -151,7 +151,7 @@ def _cell(values):
 
     "n/a" when every seed's value is undefined; "(k of n seeds)" when some are.
     """
-    from hgfn_keras.report import mean_std_text, seed_statistics
+    from hgfn_keras.evaluation.report import mean_std_text, seed_statistics
 
     numbers = [None if v in ("", None) else float(v) for v in values]
     return mean_std_text(seed_statistics(numbers), total=len(values))
@@ -159,7 +159,7 @@ def _cell(values):
 
 def results_markdown(rows, task_names, pairs):
     """The paper's table shapes from the result rows (mean ± std over seeds)."""
-    from hgfn_keras.report import markdown_table
+    from hgfn_keras.evaluation.report import markdown_table
 
     def label(fusion, mtl):
         return f"{DISPLAY.get(fusion, fusion)} + {DISPLAY.get(mtl, mtl)}"
@@ -194,7 +194,7 @@ def _plots(run_dir, args, seed):
     import keras
 
     from hgfn_keras.data import load_dataset
-    from hgfn_keras.inspection import fusion_weights
+    from hgfn_keras.evaluation.inspection import fusion_weights
     from training.plot_task_weights import plot_task_weights
     from training.plots import plot_fusion_weights_by_class
 
@@ -231,7 +231,7 @@ def main(argv=None):
 
     from hgfn_keras import recipe
     from hgfn_keras.data import load_dataset
-    from hgfn_keras.io_utils import atomic_write_text
+    from hgfn_keras.utils.io_utils import atomic_write_text
 
     os.makedirs(args.output_dir, exist_ok=True)
     csv_path = os.path.join(args.output_dir, "results.csv")

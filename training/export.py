@@ -13,8 +13,6 @@ import argparse
 import os
 import sys
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
 MODEL_FILE = "model.keras"
 
 
@@ -87,7 +85,7 @@ def run(args):
     import keras
 
     import hgfn_keras  # noqa: F401  registers the project's classes for loading
-    from hgfn_keras.export import export_saved_model, has_modality_weights
+    from hgfn_keras.serving.export import export_saved_model, has_modality_weights
 
     path = model_path(args.model)
     model = keras.saving.load_model(path)

@@ -42,8 +42,6 @@ import os
 import sys
 import time
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
 KINDS = ("image", "text", "audio", "video")
 DEFAULT_TEXT_ENCODER = "https://tfhub.dev/google/elmo/3"
 SPLIT_NAMES = {"0": 0, "train": 0, "1": 1, "validation": 1, "val": 1, "dev": 1, "2": 2,
@@ -605,7 +603,7 @@ def _atomic_write_npz(path, arrays):
 
 def run(args):
     """Runs the extraction for parsed `args`; returns a summary dict."""
-    from hgfn_keras.io_utils import atomic_write_text
+    from hgfn_keras.utils.io_utils import atomic_write_text
 
     started = time.time()
     if args.crisismmd:

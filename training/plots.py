@@ -32,7 +32,7 @@ def plot_fusion_weights_by_class(weights, labels, y, task, path):
     """Mean vertex weights of each level, per class of one task, as grouped bars.
 
     Args:
-        weights: per level, `[N, V_k]` (see `hgfn_keras.inspection.fusion_weights`).
+        weights: per level, `[N, V_k]` (see `hgfn_keras.evaluation.inspection.fusion_weights`).
         labels: per level, the vertex names.
         y: the task's labels `[N]` (-1 rows are left out).
         task: the `Task` (its class names label the bars).

@@ -20,7 +20,7 @@ where the task has class names, else its index), the predicted class (`<task>_pr
 name or index likewise) and the predicted class's index (`<task>_pred_index`), and, for
 a model whose fusion has modality weights (HGFN, GFN), the per-sample weight of each
 modality (`weight_<modality>`). A SavedModel's class names are read from
-`assets.extra/tasks.json`, which `hgfn_keras.export.export_saved_model` writes. An input
+`assets.extra/tasks.json`, which `hgfn_keras.serving.export.export_saved_model` writes. An input
 of 0 rows gives the header alone. Rows that cannot be scored (a value that is not a
 number, the wrong count of numbers, a non-finite value, every modality missing) are left
 out and listed with the reason in `<output>.skipped.csv`; a run that leaves nothing out
@@ -36,6 +36,8 @@ import os
 import sys
 
 MODEL_FILE = "model.keras"
+# `hgfn_keras.feature_checks.MASK_KEY`, spelled here so that `--help` and the argument
+# checks run before TensorFlow is imported (tests/test_predict_cli.py checks they agree).
 MASK_KEY = "modality_mask"
 ID_COLUMN = "id"
 DEFAULT_BATCH_SIZE = 256
@@ -120,7 +122,7 @@ class _Scorer:
                        for t in model.network.inputs]
         self.tasks = [(t.name, list(t.class_names or range(t.num_classes))) for t in model.tasks]
         self.binary = {t.name: t.is_binary for t in model.tasks}
-        from hgfn_keras.export import has_modality_weights
+        from hgfn_keras.serving.export import has_modality_weights
 
         self.has_weights = self.want_weights and has_modality_weights(model)
         self._signature = None
@@ -143,7 +145,7 @@ class _Scorer:
         specs = signature.structured_input_signature[1]
         # The signature's inputs are a dict (sorted by name), but the columns of
         # `modality_mask` follow the model's modality order: the exported endpoint keeps
-        # its positional input signature in that order (hgfn_keras.export).
+        # its positional input signature in that order (hgfn_keras.serving.export).
         endpoint = getattr(loaded, "serving_default", None)
         order = [s.name for s in getattr(endpoint, "input_signature", None) or ()]
         if MASK_KEY in specs and sorted(order) != sorted(specs):
@@ -187,7 +189,7 @@ class _Scorer:
             out = {k: np.asarray(v) for k, v in out.items()}
             weights = None
             if self.has_weights:
-                from hgfn_keras.inspection import fusion_weights
+                from hgfn_keras.evaluation.inspection import fusion_weights
 
                 levels, _ = fusion_weights(self.model, {n: batch[n] for n, _, _ in self.inputs},
                                            batch_size=len(next(iter(batch.values()))))
@@ -206,7 +208,7 @@ def _with_class_names(tasks, path):
     """`tasks` in the model's order, with the class names recorded beside a SavedModel."""
     import json
 
-    from hgfn_keras.export import TASKS_FILE, TASKS_FILE_FOLDER
+    from hgfn_keras.serving.export import TASKS_FILE, TASKS_FILE_FOLDER
 
     recorded = os.path.join(path, TASKS_FILE_FOLDER, TASKS_FILE)
     if not os.path.isfile(recorded):  # exported before the file was written: indices

@@ -28,7 +28,7 @@ import sys
 import time
 
 #: The help of each `hgfn_keras.TrainConfig` field's flag. The flag (`--<field-name>`),
-#: its type, default and choices come from the field itself (`hgfn_keras.train_config`:
+#: its type, default and choices come from the field itself (`hgfn_keras.recipe.train_config`:
 #: one source of defaults and checks); where the default is None, the help says what
 #: None stands for.
 CONFIG_HELP = {
@@ -136,7 +136,7 @@ RUN_ARGUMENTS = ("output_dir", "export_dir", "name", "version", "no_export", "ve
 def add_config_arguments(parser):
     """Adds one flag per `TrainConfig` field to `parser`: `--<field-name>`, with the
     field's default, its type and (`train_config.CHOICES`) its choices."""
-    from hgfn_keras.train_config import CHOICES, TrainConfig
+    from hgfn_keras.recipe.train_config import CHOICES, TrainConfig
 
     for field in dataclasses.fields(TrainConfig):
         name, default = field.name, field.default
@@ -359,10 +359,10 @@ def run(args):
 
     from hgfn_keras import recipe
     from hgfn_keras.data import load_dataset
-    from hgfn_keras.distribute import get_strategy
-    from hgfn_keras.export import export_saved_model, has_modality_weights
-    from hgfn_keras.io_utils import check_writable_folder
-    from hgfn_keras.metrics import format_results_table
+    from hgfn_keras.evaluation.metrics import format_results_table
+    from hgfn_keras.serving.export import export_saved_model, has_modality_weights
+    from hgfn_keras.utils.distribute import get_strategy
+    from hgfn_keras.utils.io_utils import check_writable_folder
 
     started = time.time()
     config = train_config(args)

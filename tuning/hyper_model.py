@@ -8,10 +8,10 @@ import keras
 import keras_tuner
 
 from hgfn_keras import TrainConfig, recipe
-from hgfn_keras.callbacks import ValidationMetrics
 from hgfn_keras.data.dataset import as_tf_dataset
+from hgfn_keras.evaluation.validation_metrics import ValidationMetrics
 from hgfn_keras.multitask.dynamic_task_balancing import DEFAULT_TDB_LEARNING_RATE
-from hgfn_keras.train_config import fusion_fields, weighting_fields
+from hgfn_keras.recipe.train_config import fusion_fields, weighting_fields
 
 OBJECTIVES = {
     "val_loss": keras_tuner.Objective("val_loss", "min"),

@@ -25,8 +25,6 @@ import os
 import sys
 import time
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
 TUNERS = ("random", "bayesian", "hyperband")
 PROJECT = "search"
 # The arguments that must not change when a search is resumed from its folder.
@@ -37,7 +35,7 @@ RESUME_DEFAULTS = {"one_vs_rest": False}
 
 def parse_args(argv=None):
     """The `python -m tuning.search` arguments of `argv` (None: `sys.argv[1:]`)."""
-    from hgfn_keras.train_config import DEFAULTS
+    from hgfn_keras.recipe.train_config import DEFAULTS
 
     p = argparse.ArgumentParser(
         prog="python -m tuning.search",
@@ -121,7 +119,7 @@ def is_worker():
 
 def _check_resume(args, path):
     """Refuses to resume a search made with other arguments; records them otherwise."""
-    from hgfn_keras.io_utils import atomic_write_json
+    from hgfn_keras.utils.io_utils import atomic_write_json
 
     current = {k: getattr(args, k) for k in RESUME_KEYS}
     if os.path.isfile(path) and not args.overwrite:
@@ -162,7 +160,7 @@ def _atomic_save_json(path, obj):
     file that the resumed search cannot parse (seen: a truncated `tuner0.json`).
     Written like this, a reader sees the old file or the new one.
     """
-    from hgfn_keras.io_utils import atomic_write_text
+    from hgfn_keras.utils.io_utils import atomic_write_text
 
     text = json.dumps(obj)
     atomic_write_text(path, text)
@@ -253,7 +251,7 @@ def run(args):
     import keras
 
     from hgfn_keras.data import load_dataset
-    from hgfn_keras.io_utils import atomic_write_json
+    from hgfn_keras.utils.io_utils import atomic_write_json
     from tuning.hyper_model import HGFNHyperModel
 
     started = time.time()

@@ -20,7 +20,7 @@ The damage level is annotated on images only.
 import csv
 import os
 
-from hgfn_keras.io_utils import atomic_write_text
+from hgfn_keras.utils.io_utils import atomic_write_text
 
 CRISISMMD_TASKS = {
     "informative": ("not_informative", "informative"),

@@ -12,9 +12,9 @@ import typing
 
 import numpy as np
 
+from hgfn_keras.feature_checks import MASK_KEY, check_mask_values  # noqa: F401 (re-exported)
 from hgfn_keras.specs import Modality, Task
 
-MASK_KEY = "modality_mask"
 SPLITS = ("train", "validation", "test")
 
 
@@ -197,40 +197,6 @@ class MultimodalDataset(Dataset):
             missing[t.name] = int(np.sum(labels == -1))
         return SplitStatistics(num_rows=rows, modalities=moments, class_counts=class_counts,
                                missing_labels=missing, token_counts=token_counts)
-
-
-def check_mask_values(mask, name=MASK_KEY):
-    """Refuses a modality mask holding anything but 0 (missing) and 1 (present).
-
-    A mask of -1, 0.5 or 2 is not "partly present": the fusion multiplies by it,
-    so it scales the modality's vector and weight and the model answers with
-    confident nonsense. The serving signature refuses such masks too.
-
-    Args:
-        mask: an array-like mask (`[N, M]` or `[N]`), bool or numeric.
-        name: how the error names it (an input, an npz key).
-
-    Returns:
-        The mask as a numpy array (unchanged values).
-
-    Raises:
-        ValueError: naming `name`, the values other than 0 and 1 and their rows.
-    """
-    values = np.asarray(mask)
-    if values.dtype == bool:
-        return values
-    if not np.issubdtype(values.dtype, np.number):
-        raise ValueError(f"`{name}` must hold only 0 (modality missing) and 1 (present). "
-                         f"Received: dtype={values.dtype}")
-    bad = ~np.isin(values, (0, 1))
-    if bad.any():
-        rows = np.flatnonzero(bad.reshape(len(bad), -1).any(axis=1)) if values.ndim else []
-        found = np.unique(values[bad])[:10].tolist()
-        raise ValueError(
-            f"`{name}` must hold only 0 (modality missing) and 1 (present). Received: "
-            f"value(s) {found} in {len(rows)} row(s), the first {[int(r) for r in rows[:10]]}"
-        )
-    return values
 
 
 def as_tf_dataset(x, y=None, batch_size=128, shuffle=False, seed=0):

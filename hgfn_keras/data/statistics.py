@@ -46,12 +46,6 @@ class SplitStatistics:
             labels[name] = np.concatenate(parts)
         return labels
 
-    def task_counts(self, tasks):
-        """N and n_f of DMTL's N / n_f, as `task_counts(tasks, y_train)` gives them."""
-        from hgfn_keras.multitask.task_weighting import task_counts
-
-        return task_counts(tasks, self.sorted_labels())
-
 
 def merge_moments(state, values):
     """Merges a batch into `[count, mean, M2]` (Chan, Golub & LeVeque's pairwise update)."""

@@ -3,8 +3,8 @@
 import keras
 import tensorflow as tf
 
-from hgfn_keras.arguments import positive_int
 from hgfn_keras.encoders.hub_encoder import HubEncoder, check_vector_per_item
+from hgfn_keras.utils.arguments import positive_int
 
 
 def log_mel_spectrogram(waveforms, sample_rate: int = 16000, num_mel_bins: int = 64,

@@ -5,8 +5,8 @@ import os
 import keras
 import tensorflow as tf
 
-from hgfn_keras.arguments import is_integer
 from hgfn_keras.encoders.hub_encoder import HubEncoder, check_vector_per_item
+from hgfn_keras.utils.arguments import is_integer
 
 PREPROCESSING = ("auto", "inception", "unit", "none")
 POOLING = ("avg", "max")

@@ -3,7 +3,7 @@
 import keras
 import tensorflow as tf
 
-from hgfn_keras.arguments import is_integer, positive_int
+from hgfn_keras.utils.arguments import is_integer, positive_int
 
 
 @keras.saving.register_keras_serializable(package="hgfn_keras")

@@ -8,7 +8,7 @@ import tensorflow as tf
 import tensorflow_text as tf_text
 from tensorflow_text.python.ops import unicode_script_tokenizer as _script_tokenizer
 
-from hgfn_keras.arguments import positive_int
+from hgfn_keras.utils.arguments import positive_int
 
 # The op `tf_text.UnicodeScriptTokenizer` calls (see `tokenize`); None if a version of
 # tensorflow-text stops exposing it, and then `tokenize` takes the public tokenizer.

@@ -4,7 +4,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from hgfn_keras.arguments import positive_int
+from hgfn_keras.utils.arguments import positive_int
 
 
 @keras.saving.register_keras_serializable(package="hgfn_keras")

@@ -1,6 +1,6 @@
 """Fusion layers: HGFN and the baselines, all behind one interface (`Fusion`)."""
 
-from hgfn_keras.registry import resolve
+from hgfn_keras.utils.registry import resolve
 
 from hgfn_keras.fusion.alignment import ModalityAlignment
 from hgfn_keras.fusion.base import Fusion

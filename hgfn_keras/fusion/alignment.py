@@ -3,7 +3,7 @@
 import keras
 from keras import ops
 
-from hgfn_keras.arguments import optional_positive_int
+from hgfn_keras.utils.arguments import optional_positive_int
 
 ALIGNMENTS = ("auto", "pad", "project")
 

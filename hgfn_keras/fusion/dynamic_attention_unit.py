@@ -3,8 +3,8 @@
 import keras
 from keras import ops
 
-from hgfn_keras.arguments import positive_int
 from hgfn_keras.fusion.masked_softmax import masked_softmax
+from hgfn_keras.utils.arguments import positive_int
 
 
 @keras.saving.register_keras_serializable(package="hgfn_keras")

@@ -6,15 +6,18 @@ import keras
 import numpy as np
 from keras import ops
 
-from hgfn_keras.arguments import is_integer
 from hgfn_keras.fusion.alignment import ModalityAlignment
 from hgfn_keras.fusion.base import Fusion
 from hgfn_keras.fusion.dynamic_attention_unit import DynamicAttentionUnit
 from hgfn_keras.fusion.graph import build_levels, count_vertices, default_max_order
 from hgfn_keras.fusion.level_fusion import LevelFusion
-from hgfn_keras.fusion.similarity_edge_weights import SimilarityEdgeWeights, validate_theta
 from hgfn_keras.fusion.modality_gates import ModalityGates
+from hgfn_keras.fusion.similarity_edge_weights import (
+    SimilarityEdgeWeights,
+    validate_theta,
+)
 from hgfn_keras.fusion.vertex_network import VertexMLP, VertexNetwork
+from hgfn_keras.utils.arguments import is_integer
 
 _WARN_VERTICES = 500
 #: `keep_modalities`: no (eq. 7), the aligned vectors as they are, or each scaled

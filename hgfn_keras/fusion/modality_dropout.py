@@ -3,7 +3,7 @@
 import keras
 from keras import ops
 
-from hgfn_keras.arguments import is_number
+from hgfn_keras.utils.arguments import is_number
 
 
 @keras.saving.register_keras_serializable(package="hgfn_keras")

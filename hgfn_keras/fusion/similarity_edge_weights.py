@@ -3,8 +3,8 @@
 import keras
 from keras import ops
 
-from hgfn_keras.arguments import is_number
 from hgfn_keras.fusion.masked_softmax import masked_softmax
+from hgfn_keras.utils.arguments import is_number
 
 SIMILARITIES = ("cosine", "dot")
 

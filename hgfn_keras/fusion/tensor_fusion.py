@@ -5,8 +5,8 @@ import math
 import keras
 from keras import ops
 
-from hgfn_keras.arguments import is_integer, positive_int
 from hgfn_keras.fusion.base import Fusion
+from hgfn_keras.utils.arguments import is_integer, positive_int
 
 _MAX_FULL_SIZE = 65536
 

@@ -7,9 +7,13 @@ import numpy as np
 import tensorflow as tf
 from keras import ops
 
-from hgfn_keras.arguments import is_number, number
-from hgfn_keras.distribute import STATE_AGGREGATION, replica_sum, scale_for_replicas
 from hgfn_keras.multitask.task_weighting import TaskWeighting
+from hgfn_keras.utils.arguments import is_number, number
+from hgfn_keras.utils.distribute import (
+    STATE_AGGREGATION,
+    replica_sum,
+    scale_for_replicas,
+)
 
 GRAD_NORM_LAYERS = ("task", "shared")
 #: What the epoch-end re-balancing reads: the epoch's mean training losses (the

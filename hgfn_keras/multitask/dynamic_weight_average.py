@@ -3,8 +3,8 @@
 import keras
 from keras import ops
 
-from hgfn_keras.arguments import number
 from hgfn_keras.multitask.task_weighting import TaskWeighting
+from hgfn_keras.utils.arguments import number
 
 
 @keras.saving.register_keras_serializable(package="hgfn_keras")

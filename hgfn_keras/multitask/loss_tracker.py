@@ -3,7 +3,7 @@
 import keras
 from keras import ops
 
-from hgfn_keras.arguments import positive_int
+from hgfn_keras.utils.arguments import positive_int
 
 
 class TaskLossTracker(keras.metrics.Metric):

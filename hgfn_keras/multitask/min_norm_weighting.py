@@ -4,9 +4,9 @@ import keras
 import tensorflow as tf
 from keras import ops
 
-from hgfn_keras import distribute
-from hgfn_keras.arguments import positive_int
 from hgfn_keras.multitask.task_weighting import TaskWeighting
+from hgfn_keras.utils import distribute
+from hgfn_keras.utils.arguments import positive_int
 
 
 def min_norm_weights(gram, iterations=250, tolerance=1e-9):

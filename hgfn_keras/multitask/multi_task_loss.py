@@ -2,8 +2,8 @@
 
 from keras import ops
 
-from hgfn_keras.arguments import number
 from hgfn_keras.multitask.task_loss import chance_loss, task_loss_terms
+from hgfn_keras.utils.arguments import number
 
 
 class MultiTaskLoss:

@@ -4,21 +4,20 @@ import keras
 import tensorflow as tf
 from keras import ops
 
-from hgfn_keras import distribute
-from hgfn_keras.data.dataset import MASK_KEY
-from hgfn_keras.decision_thresholds import check_decision_thresholds
-from hgfn_keras.feature_checks import check_inputs, placeholder_row
+from hgfn_keras.evaluation.decision_thresholds import check_decision_thresholds
+from hgfn_keras.feature_checks import MASK_KEY, check_inputs, placeholder_row
 from hgfn_keras.feature_normalization import adapt_normalization, normalization_layers
 from hgfn_keras.labels import check_task_labels
-from hgfn_keras.multitask.strategies import TASK_WEIGHTINGS, get_task_weighting
 from hgfn_keras.multitask.handles import find_handles, require_head_layers
 from hgfn_keras.multitask.keras_contract import check_compile_arguments, refuse_export
 from hgfn_keras.multitask.loss_tracker import TaskLossTracker
 from hgfn_keras.multitask.multi_task_loss import MultiTaskLoss
 from hgfn_keras.multitask.numpy_fit import checked_sample_weight, prepare_numpy_fit
+from hgfn_keras.multitask.strategies import TASK_WEIGHTINGS, get_task_weighting
 from hgfn_keras.multitask.task_rebalancing import with_task_rebalancing
 from hgfn_keras.multitask.task_weighting import task_counts, warn_degenerate_tasks
 from hgfn_keras.specs import Task
+from hgfn_keras.utils import distribute
 
 
 @keras.saving.register_keras_serializable(package="hgfn_keras")
@@ -249,7 +248,7 @@ class MultiTaskModel(keras.Model):
         return gradient
 
     def _maybe_symbolic_build(self, iterator=None, data_batch=None):
-        # Keras bug workaround, keras-team/keras#20585: see hgfn_keras/distribute.py.
+        # Keras bug workaround, keras-team/keras#20585: see hgfn_keras/utils/distribute.py.
         if not distribute.symbolic_build(self, iterator, data_batch):
             super()._maybe_symbolic_build(iterator=iterator, data_batch=data_batch)
 

@@ -8,7 +8,10 @@ the checks of `feature_checks`, `labels` and `class_weights`, DMTL's N / n_f
 
 import warnings
 
-from hgfn_keras.class_weights import check_sample_weight, class_weight_to_sample_weight
+from hgfn_keras.multitask.class_weights import (
+    check_sample_weight,
+    class_weight_to_sample_weight,
+)
 
 
 def checked_sample_weight(model, sample_weight, y):

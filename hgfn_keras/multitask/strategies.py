@@ -6,7 +6,7 @@ from hgfn_keras.multitask.grad_norm import GradNorm
 from hgfn_keras.multitask.min_norm_weighting import MinNormWeighting
 from hgfn_keras.multitask.task_weighting import TaskWeighting
 from hgfn_keras.multitask.uncertainty_weighting import UncertaintyWeighting
-from hgfn_keras.registry import resolve
+from hgfn_keras.utils.registry import resolve
 
 TASK_WEIGHTINGS = {
     "lsew": TaskWeighting,

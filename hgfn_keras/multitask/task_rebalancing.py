@@ -24,6 +24,13 @@ class TaskRebalancing(keras.callbacks.Callback):
     `task_weights.csv`. `MultiTaskModel.fit` adds one when none is given.
     """
 
+    #: The attributes a resumed run must get back (`hgfn_keras.recipe.resume_state`).
+    backup_state = ("history", "records")
+
+    def restored(self):
+        """Called after a resume set `backup_state`: JSON gave lists for the pairs."""
+        self.history = [tuple(item) for item in self.history]
+
     def on_train_begin(self, logs=None):
         self.history = []
         self.records = []

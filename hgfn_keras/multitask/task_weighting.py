@@ -4,7 +4,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from hgfn_keras.distribute import STATE_AGGREGATION
+from hgfn_keras.utils.distribute import STATE_AGGREGATION
 
 
 @keras.saving.register_keras_serializable(package="hgfn_keras")
@@ -43,7 +43,7 @@ class TaskWeighting(keras.layers.Layer):
         """
         self.num_tasks = int(input_shape[0])
         # Updated in replica context from values reduced across replicas: every
-        # replica holds the first one's value (hgfn_keras/distribute.py).
+        # replica holds the first one's value (hgfn_keras/utils/distribute.py).
         self.task_weights = self.add_weight(
             shape=(self.num_tasks,), initializer="ones", trainable=False, name="task_weights",
             aggregation=STATE_AGGREGATION,

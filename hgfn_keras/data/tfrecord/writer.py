@@ -4,14 +4,29 @@ import os
 
 import numpy as np
 
-from hgfn_keras.feature_checks import check_finite
-from hgfn_keras.data.dataset import MASK_KEY, SPLITS, MultimodalDataset, check_mask_values
+from hgfn_keras.data.dataset import (
+    MASK_KEY,
+    SPLITS,
+    MultimodalDataset,
+    check_mask_values,
+)
 from hgfn_keras.data.tfrecord.format import (
-    DEFAULT_SHARD_ROWS, FORMAT, HEADER, SPLIT_KEY, VERSION, _bytes_feature, _field,
-    _float_feature, _int64_feature, _modality_config, _shape)
-from hgfn_keras.io_utils import atomic_write_json
+    DEFAULT_SHARD_ROWS,
+    FORMAT,
+    HEADER,
+    SPLIT_KEY,
+    VERSION,
+    _bytes_feature,
+    _field,
+    _float_feature,
+    _int64_feature,
+    _modality_config,
+    _shape,
+)
 from hgfn_keras.data.tfrecord.reader import StreamedDataset
+from hgfn_keras.feature_checks import check_finite
 from hgfn_keras.labels import check_label_range
+from hgfn_keras.utils.io_utils import atomic_write_json
 
 
 class ShardWriter:

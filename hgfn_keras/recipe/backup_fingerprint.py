@@ -17,7 +17,7 @@ import json
 import os
 import time
 
-from hgfn_keras.io_utils import atomic_write_json
+from hgfn_keras.utils.io_utils import atomic_write_json
 
 FINGERPRINT_FILE = "fingerprint.json"
 #: What `AtomicBackupAndRestore` writes once an epoch is backed up: its presence

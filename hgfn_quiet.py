@@ -1,8 +1,8 @@
 """A quiet terminal: TensorFlow's start-up and C++ log lines off unless asked for.
 
-Standard library only, and loaded on its own by the programs (`training/`,
-`tuning/`, `benchmarks/`: see `load_and_configure`), before TensorFlow's first import
-and without importing the package. Importing `hgfn_keras` itself changes nothing in
+Standard library only, and a module of its own beside the `hgfn_keras` package (whose
+import imports TensorFlow): the programs (`training/`, `tuning/`, `benchmarks/`) import it
+and call `configure_program` before TensorFlow's first import. Importing `hgfn_keras` itself changes nothing in
 the process: a notebook or a server that imports the library keeps TensorFlow's logs
 as it set them. Where each noise line comes from and how it is stopped:
 
@@ -120,7 +120,7 @@ class _TensorFlowFinder(importlib.abc.MetaPathFinder):
 
 
 def _remove_finder():
-    sys.meta_path[:] = [f for f in sys.meta_path if type(f).__name__ != "_TensorFlowFinder"]
+    sys.meta_path[:] = [f for f in sys.meta_path if not isinstance(f, _TensorFlowFinder)]
 
 
 def install() -> None:
@@ -130,9 +130,7 @@ def install() -> None:
     """
     if "tensorflow" in sys.modules or is_verbose():
         return
-    # By class name: each program package runs this file on its own (`runpy`), so two
-    # programs imported in one process hold two copies of the class.
-    if not any(type(f).__name__ == "_TensorFlowFinder" for f in sys.meta_path):
+    if not any(isinstance(f, _TensorFlowFinder) for f in sys.meta_path):
         sys.meta_path.insert(0, _TensorFlowFinder())
 
 

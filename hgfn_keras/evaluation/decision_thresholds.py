@@ -11,16 +11,20 @@ Choose it on validation rows, never on the rows you report.
 
 The thresholds are stored in a model with `MultiTaskModel.set_decision_thresholds`,
 applied by the SavedModel's `<task>_decision` outputs
-(`hgfn_keras.export.export_saved_model`) and scored with
-`hgfn_keras.metrics.multitask_metrics(..., thresholds=...)`.
+(`hgfn_keras.serving.export.export_saved_model`) and scored with
+`hgfn_keras.evaluation.metrics.multitask_metrics(..., thresholds=...)`.
 """
 
 import warnings
 
 import numpy as np
 
+from hgfn_keras.evaluation.metrics import (
+    _check_probabilities,
+    _task_label,
+    check_threshold,
+)
 from hgfn_keras.labels import check_label_range
-from hgfn_keras.metrics import _check_probabilities, _task_label, check_threshold
 
 #: The threshold of a task that has no positive label among the rows.
 DEFAULT_THRESHOLD = 0.5

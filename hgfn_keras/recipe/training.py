@@ -22,14 +22,24 @@ import warnings
 
 import keras
 
-from hgfn_keras.backup_fingerprint import check_backup, claim_backup
-from hgfn_keras.callbacks import AtomicBackupAndRestore
-from hgfn_keras.class_weights import (add_class_weights, balanced_class_weights,
-                                     class_weight_to_sample_weight)
 from hgfn_keras.encoders import TemporalEncoder, TextEncoder
+from hgfn_keras.evaluation.decision_thresholds import choose_thresholds
+from hgfn_keras.evaluation.metrics import multitask_metrics
 from hgfn_keras.model import build_model
+from hgfn_keras.multitask.class_weights import (
+    add_class_weights,
+    balanced_class_weights,
+    class_weight_to_sample_weight,
+)
 from hgfn_keras.multitask.task_rebalancing import with_task_rebalancing
-from hgfn_keras.train_config import TrainConfig
+from hgfn_keras.recipe.backup import AtomicBackupAndRestore
+from hgfn_keras.recipe.backup_fingerprint import check_backup, claim_backup
+from hgfn_keras.recipe.train_config import TrainConfig
+from hgfn_keras.utils.io_utils import (
+    atomic_write_json,
+    atomic_write_text,
+    check_writable_folder,
+)
 
 
 def _check_config(config):
@@ -145,7 +155,7 @@ def fit(model, config, dataset, backup_dir=None, callbacks=None, monitor="val_lo
         dataset: a `MultimodalDataset` or a `StreamedDataset`.
         backup_dir: where the backup lives during the run (None: no backup). It
             records the run's settings; a backup of other settings is refused
-            (`hgfn_keras.backup_fingerprint.claim_backup`), never resumed.
+            (`hgfn_keras.recipe.backup_fingerprint.claim_backup`), never resumed.
         callbacks: more callbacks, run before the early stopping (e.g.
             `ValidationMetrics`, which adds the keys an objective reads).
         monitor, mode: what the early stopping watches (`val_loss`, min).
@@ -244,8 +254,6 @@ def evaluate(model, dataset, split="test", batch_size=512, thresholds=None):
     (of a `MultimodalDataset` or a `StreamedDataset`); with one-vs-rest tasks,
     every concept's too (`"concepts"`, see `multitask_metrics`). `thresholds`:
     `{binary task: decision threshold}` (None: 0.5)."""
-    from hgfn_keras.metrics import multitask_metrics
-
     y, probabilities = predict_split(model, dataset, split, batch_size)
     # The model's tasks: the dataset's, as trained (one-vs-rest or not).
     return multitask_metrics(model.tasks, y, probabilities, thresholds=thresholds)
@@ -255,10 +263,8 @@ def choose_decision_thresholds(model, dataset, batch_size=512):
     """Each binary task's F1-best threshold on the **validation** split, stored in
     `model` (`set_decision_thresholds`); returns them.
 
-    See `hgfn_keras.decision_thresholds.best_f1_threshold` for the rule.
+    See `hgfn_keras.evaluation.decision_thresholds.best_f1_threshold` for the rule.
     """
-    from hgfn_keras.decision_thresholds import choose_thresholds
-
     y, probabilities = predict_split(model, dataset, "validation", batch_size)
     thresholds = choose_thresholds(model.tasks, y, probabilities)
     model.set_decision_thresholds(thresholds)
@@ -313,8 +319,6 @@ def write_task_weights(path, task_names, rebalancing):
     w_f = T · s_f / Σ s_g, s_f = max_g ā_g / ā_f with ā_f = loss_f / chance_f,
     can be checked from the file.
     """
-    from hgfn_keras.io_utils import atomic_write_text
-
     rows = [",".join(["epoch", "phase", *task_names, *(f"loss_{n}" for n in task_names),
                       *(f"chance_{n}" for n in task_names)])]
     for record in rebalancing.records:
@@ -366,8 +370,6 @@ def train_and_evaluate(config, dataset, output_dir, distribution=None, verbose=2
     import time
 
     import tensorflow as tf
-
-    from hgfn_keras.io_utils import atomic_write_json, check_writable_folder
 
     _check_config(config)
     check_writable_folder(output_dir, "output_dir")  # before training, not after it

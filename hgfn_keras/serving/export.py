@@ -10,9 +10,9 @@ import uuid
 import keras
 import tensorflow as tf
 
-from hgfn_keras.arguments import positive_int
-from hgfn_keras.data.dataset import MASK_KEY
-from hgfn_keras.inspection import fusion_inputs_model
+from hgfn_keras.evaluation.inspection import fusion_inputs_model
+from hgfn_keras.feature_checks import MASK_KEY
+from hgfn_keras.utils.arguments import positive_int
 
 MODALITY_WEIGHTS_KEY = "modality_weights"
 # A second signature for requests without `modality_mask` (every modality present).

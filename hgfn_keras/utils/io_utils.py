@@ -4,7 +4,7 @@ JSON has no NaN or infinity; Python's `json` writes them as the bare words `NaN`
 `Infinity`, which strict parsers (a browser's `JSON.parse`, `jq`, most JSON libraries in
 other languages) refuse. `atomic_write_json` therefore writes only strict JSON: a
 non-finite number with a reason beside it (a key `<name>_undefined` in the same dict, as
-`hgfn_keras.metrics` gives an undefined metric) is written as `null`; any other non-finite
+`hgfn_keras.evaluation.metrics` gives an undefined metric) is written as `null`; any other non-finite
 number is refused, naming where it is.
 """
 

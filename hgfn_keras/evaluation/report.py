@@ -7,14 +7,14 @@ benchmarks' printed tables all use these helpers, so they cannot drift apart.
 
 An undefined mean or standard deviation (no finite value; one value) is NaN with
 its reason beside it under `<key>_undefined`, the convention of
-`hgfn_keras.metrics`, so that `hgfn_keras.io_utils.atomic_write_json` writes it as
+`hgfn_keras.evaluation.metrics`, so that `hgfn_keras.utils.io_utils.atomic_write_json` writes it as
 `null` beside that reason.
 """
 
 import math
 import statistics
 
-from hgfn_keras.io_utils import UNDEFINED_SUFFIX
+from hgfn_keras.utils.io_utils import UNDEFINED_SUFFIX
 
 #: Why a standard deviation over one value is undefined.
 ONE_VALUE = "standard deviation of fewer than 2 finite values (one seed)"

@@ -12,9 +12,9 @@ import json
 from hgfn_keras.fusion import FUSIONS
 from hgfn_keras.fusion.alignment import ALIGNMENTS
 from hgfn_keras.fusion.similarity_edge_weights import SIMILARITIES
-from hgfn_keras.presets import PRESETS
 from hgfn_keras.multitask.dynamic_task_balancing import GRAD_NORM_LAYERS, REBALANCE_ON
 from hgfn_keras.multitask.strategies import MTL_STRATEGIES, TASK_WEIGHTINGS
+from hgfn_keras.presets import PRESETS
 
 OPTIMIZERS = ("adam", "adamw")
 CLASS_WEIGHTS = (None, "balanced")
@@ -105,9 +105,9 @@ class TrainConfig:
     `reduce_lr_patience` (0: off; else `ReduceLROnPlateau(monitor="val_loss",
     factor=0.5, patience=...)`); `class_weight` (None, or "balanced": each task's
     training rows weighted by N / (K n_c) of their class, see
-    `hgfn_keras.class_weights`); `decision_thresholds` (after training, each
+    `hgfn_keras.multitask.class_weights`); `decision_thresholds` (after training, each
     binary task's threshold is chosen on the validation F1 and stored in the
-    model, see `hgfn_keras.decision_thresholds`). The defaults reproduce the
+    model, see `hgfn_keras.evaluation.decision_thresholds`). The defaults reproduce the
     package's runs.
 
     `preset` (`--preset`): `"package"` (default) fills what is left at None

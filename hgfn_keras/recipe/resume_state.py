@@ -10,9 +10,11 @@ not the best epoch's; issue 23: mean F1 0.920 where the unbroken run ends with 0
 `TaskRebalancing` and `ValidationMetrics` hold only the resumed epochs (`history.json`,
 `epochs_run` and `task_weights.csv` lost the earlier ones), and the
 `keras.random.SeedGenerator` states that draw dropout masks are not variables that
-`save_weights` writes. Keras has no state protocol for callbacks, so `snapshot` reads
-the public attributes that these callbacks reset in `on_train_begin`, and `restore`
-writes them back; `AtomicBackupAndRestore` keeps the snapshot in one file per backup,
+`save_weights` writes. Keras has no state protocol for callbacks, so a callback of this
+package declares its state in a class attribute, `backup_state` (the names of the public
+attributes it resets in `on_train_begin`; an optional `restored()` method is called after
+they are set), and `KERAS_CALLBACK_STATE` names them for Keras' own callbacks;
+`snapshot` reads those attributes and `restore` writes them back; `AtomicBackupAndRestore` keeps the snapshot in one file per backup,
 named by the backup's metadata, so that the variables, the epoch and this state always
 come from the same epoch.
 
@@ -27,9 +29,10 @@ import json
 import keras
 import numpy as np
 
-#: `{callback class: the attributes that make its state}` (JSON values). A
+#: `(Keras callback class, the attributes that make its state)` (JSON values), for the
+#: callbacks that cannot declare `backup_state` themselves. A
 #: `keras.callbacks.EarlyStopping`'s `best_weights` are arrays, kept apart.
-_ATTRIBUTES = (
+KERAS_CALLBACK_STATE = (
     (keras.callbacks.EarlyStopping, ("wait", "stopped_epoch", "best", "best_epoch")),
     (keras.callbacks.ReduceLROnPlateau, ("wait", "cooldown_counter", "best")),
     (keras.callbacks.History, ("history", "epoch")),
@@ -37,13 +40,12 @@ _ATTRIBUTES = (
 
 
 def _attributes(callback):
-    """The state attributes of `callback`, or None when it keeps no state across
-    epochs that this module knows of."""
-    from hgfn_keras.callbacks import ValidationMetrics
-    from hgfn_keras.multitask import TaskRebalancing
-
-    for cls, names in _ATTRIBUTES + ((TaskRebalancing, ("history", "records")),
-                                     (ValidationMetrics, ("history",))):
+    """The state attributes of `callback` (its `backup_state`), or None when it keeps no
+    state across epochs."""
+    declared = getattr(callback, "backup_state", None)
+    if declared is not None:
+        return tuple(declared)
+    for cls, names in KERAS_CALLBACK_STATE:
         if isinstance(callback, cls):
             return names
     return None
@@ -92,9 +94,9 @@ def snapshot(path, model, callbacks, stopped=False):
     Args:
         path: the file to write.
         model: the model being trained.
-        callbacks: the callbacks whose state to keep; ones of other classes than
-            `EarlyStopping`, `ReduceLROnPlateau`, `History`, `TaskRebalancing` and
-            `ValidationMetrics` are skipped.
+        callbacks: the callbacks whose state to keep; ones that declare no
+            `backup_state` (and are not `EarlyStopping`, `ReduceLROnPlateau` or
+            `History`) are skipped.
         stopped: whether the run has been told to stop (`model.stop_training`):
             a resumed run then trains no further epoch.
     """
@@ -122,8 +124,6 @@ def restore(path, model, callbacks):
     Returns:
         Whether the snapshot's run had been told to stop.
     """
-    from hgfn_keras.multitask import TaskRebalancing
-
     with np.load(path) as saved:
         state = json.loads(str(saved["state"]))
         arrays = {k: saved[k] for k in saved.files if k != "state"}
@@ -137,8 +137,8 @@ def restore(path, model, callbacks):
         if isinstance(callback, keras.callbacks.EarlyStopping):
             callback.best_weights = (None if count is None
                                      else [arrays[f"{key}/{i}"] for i in range(count)])
-        if isinstance(callback, TaskRebalancing):  # `(epoch, weights)` pairs
-            callback.history = [tuple(item) for item in callback.history]
+        if hasattr(callback, "restored"):
+            callback.restored()
     variables = random_state_variables(model)
     saved = sorted((k for k in arrays if k.startswith("random/")),
                    key=lambda k: int(k.split("/")[1]))
@@ -151,4 +151,4 @@ def restore(path, model, callbacks):
     return state["stopped"]
 
 
-__all__ = ["random_state_variables", "restore", "snapshot"]
+__all__ = ["KERAS_CALLBACK_STATE", "random_state_variables", "restore", "snapshot"]

@@ -4,7 +4,7 @@ For each task the project reports four numbers:
 
 - F1: for a binary task, the F1 of the positive class with prediction
   `prob >= 0.5` (or the task's decision threshold, when one is given: see
-  `hgfn_keras.decision_thresholds`); for a K-class task, the macro F1 over all K classes with
+  `hgfn_keras.evaluation.decision_thresholds`); for a K-class task, the macro F1 over all K classes with
   prediction `argmax(prob)` (a class with no true and no predicted example
   counts F1 = 0).
 - Hamming loss (HL): the fraction of rows whose predicted class differs from the
@@ -183,14 +183,14 @@ def task_metrics(y_true, y_prob, num_classes, name=None, threshold=0.5):
         num_classes: 2 for a binary task, K > 2 for a K-class task.
         name: optional task name, used in error and warning messages.
         threshold: a binary task's decision threshold in (0, 1) (e.g. from
-            `hgfn_keras.decision_thresholds.choose_thresholds`); it changes F1,
+            `hgfn_keras.evaluation.decision_thresholds.choose_thresholds`); it changes F1,
             Hamming loss and accuracy, not MAP. A K-class task decides by argmax
             and takes none (only the default 0.5).
 
     Returns:
         A dict `{"f1", "hamming_loss", "map", "accuracy"}` of Python floats. An
         undefined value is NaN (with a warning) and the dict then also holds
-        `"<metric>_undefined"`: the reason, a string (`hgfn_keras.io_utils`
+        `"<metric>_undefined"`: the reason, a string (`hgfn_keras.utils.io_utils`
         writes such a value as JSON `null` beside its reason). When no row has a
         valid label, every value is NaN.
 

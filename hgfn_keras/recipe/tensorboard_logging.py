@@ -5,7 +5,9 @@ import os
 import keras
 import numpy as np
 
-from hgfn_keras.arguments import positive_int
+from hgfn_keras.evaluation.inspection import fusion_weights
+from hgfn_keras.serving.export import has_modality_weights
+from hgfn_keras.utils.arguments import positive_int
 
 FUSION_RUN = "fusion"
 
@@ -90,8 +92,6 @@ class MultiTaskTensorBoard(keras.callbacks.TensorBoard):
     def _log_fusion_weights(self, epoch: int) -> None:
         import tensorflow as tf
 
-        from hgfn_keras.inspection import fusion_weights
-
         weights, labels = fusion_weights(self.model, self.x)
         if self._fusion_writer is None:
             self._fusion_writer = tf.summary.create_file_writer(
@@ -110,8 +110,6 @@ def _tag(name: str) -> str:
 
 
 def _has_fusion_weights(model: keras.Model) -> bool:
-    from hgfn_keras.export import has_modality_weights
-
     try:
         return bool(has_modality_weights(model))
     except AttributeError:  # not a MultiTaskModel (no `network`)

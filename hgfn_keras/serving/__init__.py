@@ -1,0 +1,2 @@
+"""Serving: the SavedModel for TF Serving (`export`: `export_saved_model`, the signature
+and its input checks)."""
