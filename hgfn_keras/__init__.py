@@ -67,6 +67,35 @@ from hgfn_keras.recipe import FitResult, build_and_compile, fit
 
 __version__ = "0.1.0"
 
+#: The public API: these names, and the rooms (sub-packages) for what they do not cover.
+__all__ = [
+    # fusion
+    "FUSIONS", "ConcatFusion", "DynamicAttentionUnit", "Fusion", "GraphFusionNetwork",
+    "HierarchicalGraphFusion", "LevelFusion", "ModalityAlignment", "ModalityDropout",
+    "ModalityGates", "SimilarityEdgeWeights", "TensorFusion", "VertexMLP", "VertexNetwork",
+    "count_vertices", "get_fusion",
+    # encoders
+    "AudioEncoder", "HubEncoder", "ImageEncoder", "TemporalEncoder", "TextEncoder",
+    "build_vocabulary", "tokenize",
+    # data
+    "CRISISMMD_TASKS", "read_crisismmd", "write_crisismmd_manifest", "sample_frames",
+    "MultimodalDataset", "load_clothing", "load_dataset", "load_npz",
+    # the model and multi-task training
+    "Modality", "Task", "build_model", "HEADS", "MTL_STRATEGIES", "TASK_WEIGHTINGS",
+    "ConceptProbabilities", "DynamicTaskBalancing", "DynamicWeightAverage", "GradNorm",
+    "MinNormWeighting", "UncertaintyWeighting", "min_norm_weights", "MultiTaskLoss",
+    "MultiTaskModel", "TaskRebalancing", "TaskWeighting", "get_task_weighting",
+    "task_counts", "task_loss",
+    # evaluation
+    "ValidationMetrics", "format_results_table", "multitask_metrics", "task_metrics",
+    "best_f1_threshold", "choose_thresholds",
+    # the recipe and serving
+    "TrainConfig", "FitResult", "build_and_compile", "fit", "MultiTaskTensorBoard",
+    "export_saved_model", "has_modality_weights",
+    # the rooms
+    "data", "encoders", "evaluation", "fusion", "multitask", "recipe", "serving", "utils",
+]
+
 
 def _keep_moved_paths():
     """The import paths of the modules that moved into rooms in 0.2 (issue 29) keep
@@ -94,7 +123,7 @@ def _keep_moved_paths():
         setattr(package, old, module)
     callbacks = types.ModuleType(f"{__name__}.callbacks",
                                  "Moved: `hgfn_keras.evaluation.validation_metrics` and "
-                                 "`hgfn_keras.recipe.backup` (until 0.3).")
+                                 "`hgfn_keras.recipe.backup` (until 0.3). @private")
     from hgfn_keras.recipe.backup import AtomicBackupAndRestore
 
     callbacks.ValidationMetrics = ValidationMetrics

@@ -12,6 +12,7 @@ import subprocess
 import sys
 import sysconfig
 import venv
+import zipfile
 
 import pytest
 
@@ -34,12 +35,14 @@ def installed(tmp_path_factory):
     ignore = shutil.ignore_patterns("__pycache__", "*.pyc", "*.egg-info")
     for name in ("hgfn_keras", "training", "tuning"):
         shutil.copytree(REPO_ROOT / name, source / name, ignore=ignore)
-    for name in ("pyproject.toml", "README.md", "LICENSE"):
+    for name in ("pyproject.toml", "README.md", "LICENSE", "hgfn_quiet.py"):
         shutil.copy(REPO_ROOT / name, source / name)
     dist = root / "dist"
     _run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation",
           "--wheel-dir", dist, source], cwd=root)
     wheel = next(dist.glob("hgfn_keras-*.whl"))
+    with zipfile.ZipFile(wheel) as archive:  # the programs import it before TensorFlow
+        assert "hgfn_quiet.py" in archive.namelist()
 
     env_dir = root / "venv"
     venv.EnvBuilder(with_pip=False).create(env_dir)

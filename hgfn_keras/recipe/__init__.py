@@ -11,4 +11,3 @@ The room holds the stage of the work that turns a configuration into a run:
 """
 
 from hgfn_keras.recipe.training import *  # noqa: F401,F403
-from hgfn_keras.recipe.training import __all__  # noqa: F401
