@@ -27,103 +27,6 @@ import os
 import sys
 import time
 
-#: The help of each `hgfn_keras.TrainConfig` field's flag. The flag (`--<field-name>`),
-#: its type, default and choices come from the field itself (`hgfn_keras.recipe.train_config`:
-#: one source of defaults and checks); where the default is None, the help says what
-#: None stands for.
-CONFIG_HELP = {
-    "dataset": "'clothing' (the embedded reviews), 'npz:PATH' (a feature file; see "
-               "docs/DESIGN.md, 'The feature-file contract') or 'tfrecord:DIR' (its sharded "
-               "form, from python -m training.convert; streamed, for data larger than memory).",
-    "fusion": "Fusion layer: HGFN (the paper's), or a baseline: CFC (concatenate), tensor "
-              "fusion (TFN/LMF, for MATF), GFN.",
-    "mtl": "Task weighting: DMTL (dynamic task balancing, the paper's), LSEW (equal "
-           "weights), MOO (MGDA-UB), MTI-Net heads, or beyond the paper GradNorm, "
-           "uncertainty weighting, DWA.",
-    "epochs": "Most epochs (early stopping on validation loss may stop sooner).",
-    "seed": "Seeds the split, the weights and the shuffling.",
-    "batch_size": "Rows per training batch.",
-    "learning_rate": "The main optimizer's learning rate.",
-    "optimizer": "The main optimizer.",
-    "weight_decay": "AdamW's decoupled weight decay (--optimizer adamw only).",
-    "patience": "Early-stopping patience in epochs on val_loss, best weights restored "
-                "(0: no early stopping).",
-    "min_epochs": "Epochs before early stopping may stop the run.",
-    "reduce_lr_patience": "Halve the learning rate after this many epochs without a better "
-                          "val_loss (ReduceLROnPlateau; 0: off).",
-    "theta": "HGFN's θ in (0, 1] (eq. 5).",
-    "max_order": "HGFN's deepest level. Default: min(M, 3)",
-    "alignment": "How HGFN brings the modalities to one width: auto (pad up to width 256, "
-                 "project wider ones to 256), pad (the paper) or project. Default: the "
-                 "preset's (package project to 128, paper auto)",
-    "units": "HGFN's aligned width D. Default: the preset's (package 128, paper the widest "
-             "modality)",
-    "similarity": "Edge similarity of the graph fusions. Default: the fusion's (HGFN "
-                  "cosine, GFN dot)",
-    "keep_modalities": "HGFN also outputs the aligned modality vectors beside its levels: "
-                       "yes, no (the paper's eq. 7, levels only) or weighted (each scaled "
-                       "by M times its DAU weight). Default: the preset's (package "
-                       "weighted, paper no)",
-    "projection_activation": "Activation of HGFN's learned projections when it projects "
-                             "(a Keras activation name). Default: the preset's (package "
-                             "relu, paper linear)",
-    "modality_dropout": "During training only, mask each present modality of a row with "
-                        "probability P (never all of a row's modalities), so the model "
-                        "learns to answer when a modality is missing. Default: the "
-                        "preset's (package 0.3, paper 0)",
-    "cfc_units": "Fused width of CFC and tensor fusion.",
-    "embedding_dim": "Width of each text encoder's output.",
-    "token_dropout": "Word dropout in the text encoders during training.",
-    "max_vocabulary": "Most words in a text encoder's vocabulary (from the training split).",
-    "sequence_encoder": "Encoder of sequence modalities ([N, T, D] in an npz): 2 Bi-GRU "
-                        "layers with attention (the paper's, for video) or the mean over "
-                        "steps.",
-    "head_units": "Width of each task head's hidden Dense layer.",
-    "dropout": "Dropout in each task head.",
-    "beta": "Focal loss β >= 0 (eq. 10; 0 = cross-entropy).",
-    "alpha": "α of eq. 11 (dmtl, gradnorm only). Default: the weighting's (DMTL 1.0, "
-             "GradNorm 1.5)",
-    "tdb_learning_rate": "Learning rate of the task weights' optimizer (dmtl, gradnorm "
-                         "only). Default: the weighting's (DMTL SGD 0.02, its step divided "
-                         "by the mean N / n_f; GradNorm Adam 0.025)",
-    "grad_norm_layer": "Where the gradient norms are taken (dmtl, gradnorm only): each "
-                       "task's last layer (the paper) or a last shared layer (adds a shared "
-                       "Dense). Default: the weighting's (DMTL task, GradNorm shared)",
-    "rebalance": "Turn off the epoch-end re-balancing (dmtl, gradnorm only; TDB alone). "
-                 "Default: the preset's (package: off for dmtl; paper: on)",
-    "tdb": "Turn off DMTL's dynamic task balancing step (dmtl only). Default: on",
-    "sample_ratios": "Leave DMTL's N / n_f out of the balancing (dmtl only). Default: on",
-    "normalize_losses": "Re-balance on the tasks' raw mean losses, not on each divided by "
-                        "its chance loss log K (dmtl only; no effect when all tasks have the "
-                        "same number of classes). Default: divided",
-    "rebalance_on": "Which losses DMTL's epoch-end re-balancing reads: the epoch's training "
-                    "losses (the paper) or each task's validation loss (dmtl only). "
-                    "Default: the weighting's (train)",
-    "max_weight_ratio": "Cap on how far DMTL's re-balancing sets two tasks' weights apart "
-                        "(a factor >= 1; dmtl only). Default: the weighting's (none)",
-    "limit": "Use a random subset of this many rows (clothing only; for quick runs). "
-             "Default: every row",
-    "class_weight": "'balanced': weigh each task's training rows by N / (K n_c) of their "
-                    "class (N labelled rows, K classes, n_c rows of the class), in the "
-                    "losses and in DMTL's N / n_f. Default: none (every row weighs 1)",
-    "num_classes": "Declare an npz task's number of classes (repeat per task), for a task "
-                   "whose labels do not show every class. Default: max label + 1, which "
-                   "must leave no class unseen",
-    "one_vs_rest": "Train every task with K > 2 classes as K binary concept tasks (one "
-                   "sigmoid, focal loss and weight per concept, as the paper's tables; "
-                   "concepts named <task>.<k>); the task's output stays its K-class "
-                   "probabilities (the sigmoids normalised), and metrics.json adds each "
-                   "concept under 'concepts'. Default: off",
-    "decision_thresholds": "After training, choose each binary task's decision threshold on "
-                           "the validation F1 (not 0.5), store it in the model (model.keras, "
-                           "and the SavedModel's extra output <task>_decision) and report "
-                           "the test metrics at it under \"decision\" in metrics.json. "
-                           "Default: off",
-    "preset": "package: the package's recommended settings for what is not given (HGFN "
-              "projected to 128 by Dense+ReLU with its modality vectors kept, weighted; DMTL "
-              "without the epoch-end re-balancing; modality dropout); paper: the paper's "
-              "exact reading.",
-}
 #: Fields that a switch turns off (`--no-<name>`; None: the weighting's own default).
 OFF_SWITCHES = ("rebalance", "tdb", "sample_ratios", "normalize_losses")
 #: The arguments of a run that are not part of its `TrainConfig` (where the files
@@ -135,12 +38,13 @@ RUN_ARGUMENTS = ("output_dir", "export_dir", "name", "version", "no_export", "ve
 
 def add_config_arguments(parser):
     """Adds one flag per `TrainConfig` field to `parser`: `--<field-name>`, with the
-    field's default, its type and (`train_config.CHOICES`) its choices."""
+    field's help (declared with the field, `train_config.option`), default, type and
+    (`train_config.CHOICES`) choices."""
     from hgfn_keras.recipe.train_config import CHOICES, TrainConfig
 
     for field in dataclasses.fields(TrainConfig):
         name, default = field.name, field.default
-        flag, text = "--" + name.replace("_", "-"), CONFIG_HELP[name]
+        flag, text = "--" + name.replace("_", "-"), field.metadata["help"]
         if "Default" not in text:
             text += " Default: %(default)s"
         if name in OFF_SWITCHES:

@@ -85,6 +85,12 @@ def weighting_fields(mtl):
     return [f for f, argument in WEIGHTING_FIELDS.items() if argument in takes]
 
 
+def option(default, help):
+    """A `TrainConfig` field with its help, the one place the field is described
+    (`training.train --help` prints it; the flag's type and default come from the field)."""
+    return dataclasses.field(default=default, metadata={"help": help})
+
+
 @dataclasses.dataclass
 class TrainConfig:
     """One training run's choices: data, model, task weighting, recipe.
@@ -133,49 +139,120 @@ class TrainConfig:
     ValueError: `alpha` (--alpha) does not apply to mtl='lsew': TaskWeighting takes none of it. Received: alpha=2.0
     """
 
-    dataset: str = "clothing"
-    fusion: str = "hgfn"
-    mtl: str = "dmtl"
-    epochs: int = 12
-    seed: int = 0
-    batch_size: int = 128
-    learning_rate: float = 5e-3
-    optimizer: str = "adam"
-    weight_decay: float = 0.0
-    patience: int = 3
-    min_epochs: int = 0
-    reduce_lr_patience: int = 0
-    theta: float = 0.5
-    max_order: int = None
-    alignment: str = None
-    units: int = None
-    similarity: str = None
-    keep_modalities: object = None
-    projection_activation: str = None
-    modality_dropout: float = None
-    cfc_units: int = 128
-    embedding_dim: int = 64
-    token_dropout: float = 0.3
-    max_vocabulary: int = 20000
-    sequence_encoder: str = "temporal"
-    head_units: int = 64
-    dropout: float = 0.1
-    beta: float = 0.0
-    alpha: float = None
-    tdb_learning_rate: float = None
-    grad_norm_layer: str = None
-    rebalance: bool = None
-    tdb: bool = None
-    sample_ratios: bool = None
-    normalize_losses: bool = None
-    rebalance_on: str = None
-    max_weight_ratio: float = None
-    limit: int = None
-    class_weight: str = None
-    num_classes: dict = None
-    one_vs_rest: bool = False
-    decision_thresholds: bool = False
-    preset: str = "package"
+    dataset: str = option("clothing",
+        "'clothing' (the embedded reviews), 'npz:PATH' (a feature file; see "
+        "docs/DESIGN.md, 'The feature-file contract') or 'tfrecord:DIR' (its sharded "
+        "form, from python -m training.convert; streamed, for data larger than memory).")
+    fusion: str = option("hgfn",
+        "Fusion layer: HGFN (the paper's), or a baseline: CFC (concatenate), tensor "
+        "fusion (TFN/LMF, for MATF), GFN.")
+    mtl: str = option("dmtl",
+        "Task weighting: DMTL (dynamic task balancing, the paper's), LSEW (equal "
+        "weights), MOO (MGDA-UB), MTI-Net heads, or beyond the paper GradNorm, "
+        "uncertainty weighting, DWA.")
+    epochs: int = option(12, "Most epochs (early stopping on validation loss may stop sooner).")
+    seed: int = option(0, "Seeds the split, the weights and the shuffling.")
+    batch_size: int = option(128, "Rows per training batch.")
+    learning_rate: float = option(5e-3, "The main optimizer's learning rate.")
+    optimizer: str = option("adam", "The main optimizer.")
+    weight_decay: float = option(0.0,
+        "AdamW's decoupled weight decay (--optimizer adamw only).")
+    patience: int = option(3,
+        "Early-stopping patience in epochs on val_loss, best weights restored (0: no "
+        "early stopping).")
+    min_epochs: int = option(0, "Epochs before early stopping may stop the run.")
+    reduce_lr_patience: int = option(0,
+        "Halve the learning rate after this many epochs without a better val_loss "
+        "(ReduceLROnPlateau; 0: off).")
+    theta: float = option(0.5, "HGFN's θ in (0, 1] (eq. 5).")
+    max_order: int = option(None, "HGFN's deepest level. Default: min(M, 3)")
+    alignment: str = option(None,
+        "How HGFN brings the modalities to one width: auto (pad up to width 256, "
+        "project wider ones to 256), pad (the paper) or project. Default: the preset's "
+        "(package project to 128, paper auto)")
+    units: int = option(None,
+        "HGFN's aligned width D. Default: the preset's (package 128, paper the widest "
+        "modality)")
+    similarity: str = option(None,
+        "Edge similarity of the graph fusions. Default: the fusion's (HGFN cosine, GFN "
+        "dot)")
+    keep_modalities: object = option(None,
+        "HGFN also outputs the aligned modality vectors beside its levels: yes, no (the"
+        " paper's eq. 7, levels only) or weighted (each scaled by M times its DAU "
+        "weight). Default: the preset's (package weighted, paper no)")
+    projection_activation: str = option(None,
+        "Activation of HGFN's learned projections when it projects (a Keras activation "
+        "name). Default: the preset's (package relu, paper linear)")
+    modality_dropout: float = option(None,
+        "During training only, mask each present modality of a row with probability P "
+        "(never all of a row's modalities), so the model learns to answer when a "
+        "modality is missing. Default: the preset's (package 0.3, paper 0)")
+    cfc_units: int = option(128, "Fused width of CFC and tensor fusion.")
+    embedding_dim: int = option(64, "Width of each text encoder's output.")
+    token_dropout: float = option(0.3, "Word dropout in the text encoders during training.")
+    max_vocabulary: int = option(20000,
+        "Most words in a text encoder's vocabulary (from the training split).")
+    sequence_encoder: str = option("temporal",
+        "Encoder of sequence modalities ([N, T, D] in an npz): 2 Bi-GRU layers with "
+        "attention (the paper's, for video) or the mean over steps.")
+    head_units: int = option(64, "Width of each task head's hidden Dense layer.")
+    dropout: float = option(0.1, "Dropout in each task head.")
+    beta: float = option(0.0, "Focal loss β >= 0 (eq. 10; 0 = cross-entropy).")
+    alpha: float = option(None,
+        "α of eq. 11 (dmtl, gradnorm only). Default: the weighting's (DMTL 1.0, "
+        "GradNorm 1.5)")
+    tdb_learning_rate: float = option(None,
+        "Learning rate of the task weights' optimizer (dmtl, gradnorm only). Default: "
+        "the weighting's (DMTL SGD 0.02, its step divided by the mean N / n_f; GradNorm"
+        " Adam 0.025)")
+    grad_norm_layer: str = option(None,
+        "Where the gradient norms are taken (dmtl, gradnorm only): each task's last "
+        "layer (the paper) or a last shared layer (adds a shared Dense). Default: the "
+        "weighting's (DMTL task, GradNorm shared)")
+    rebalance: bool = option(None,
+        "Turn off the epoch-end re-balancing (dmtl, gradnorm only; TDB alone). Default:"
+        " the preset's (package: off for dmtl; paper: on)")
+    tdb: bool = option(None,
+        "Turn off DMTL's dynamic task balancing step (dmtl only). Default: on")
+    sample_ratios: bool = option(None,
+        "Leave DMTL's N / n_f out of the balancing (dmtl only). Default: on")
+    normalize_losses: bool = option(None,
+        "Re-balance on the tasks' raw mean losses, not on each divided by its chance "
+        "loss log K (dmtl only; no effect when all tasks have the same number of "
+        "classes). Default: divided")
+    rebalance_on: str = option(None,
+        "Which losses DMTL's epoch-end re-balancing reads: the epoch's training losses "
+        "(the paper) or each task's validation loss (dmtl only). Default: the "
+        "weighting's (train)")
+    max_weight_ratio: float = option(None,
+        "Cap on how far DMTL's re-balancing sets two tasks' weights apart (a factor >= "
+        "1; dmtl only). Default: the weighting's (none)")
+    limit: int = option(None,
+        "Use a random subset of this many rows (clothing only; for quick runs). "
+        "Default: every row")
+    class_weight: str = option(None,
+        "'balanced': weigh each task's training rows by N / (K n_c) of their class (N "
+        "labelled rows, K classes, n_c rows of the class), in the losses and in DMTL's "
+        "N / n_f. Default: none (every row weighs 1)")
+    num_classes: dict = option(None,
+        "Declare an npz task's number of classes (repeat per task), for a task whose "
+        "labels do not show every class. Default: max label + 1, which must leave no "
+        "class unseen")
+    one_vs_rest: bool = option(False,
+        "Train every task with K > 2 classes as K binary concept tasks (one sigmoid, "
+        "focal loss and weight per concept, as the paper's tables; concepts named "
+        "<task>.<k>); the task's output stays its K-class probabilities (the sigmoids "
+        "normalised), and metrics.json adds each concept under 'concepts'. Default: off")
+    decision_thresholds: bool = option(False,
+        "After training, choose each binary task's decision threshold on the validation"
+        " F1 (not 0.5), store it in the model (model.keras, and the SavedModel's extra "
+        "output <task>_decision) and report the test metrics at it under \"decision\" in "
+        "metrics.json. Default: off")
+    preset: str = option("package",
+        "package: the package's recommended settings for what is not given (HGFN "
+        "projected to 128 by Dense+ReLU with its modality vectors kept, weighted; DMTL "
+        "without the epoch-end re-balancing; modality dropout); paper: the paper's "
+        "exact reading.")
 
     def __post_init__(self):
         self.validate()
