@@ -15,16 +15,45 @@ models) is predicted under every condition:
 - `noise:<modality>:<sigma>`: Gaussian noise of sigma (0.5, 1, 2; `--sigmas`)
   times each feature's training standard deviation (over the training rows
   where the modality is present) added to that vector or sequence modality's
-  raw features (text modalities get no noise condition).
+  raw features (text modalities get no noise condition);
+- `missing_rate:<r>` (`--missing-rates 0,0.3,0.6,0.9`): each present modality of
+  each row masked independently with probability r (mask 0, features zeroed,
+  text emptied, as for `missing:`); a row whose draw would mask every modality
+  it has keeps the one whose uniform draw was highest (so one of them, chosen
+  at random), and a row with one modality keeps it. The draws depend on the rate
+  and a fixed seed only (`missing_rate_mask`): every pair and seed sees the
+  same draws. With M modalities a modality is therefore masked with probability
+  slightly below r (r - r**M / M on complete rows);
+- `subset:<a>+<b>` (`--subsets`): for every non-empty proper subset of the
+  modalities (M <= 6), the named modalities kept and the others masked in
+  every row (as `missing:`; a row that had none of the kept ones is scored
+  with nothing left, as `missing:` scores a row that had only that modality).
 
 The noise is drawn from `numpy.random.default_rng([seed, condition index])`, so
-every pair of a seed sees the same noise.
+every pair of a seed sees the same noise. The conditions come in that order
+(`missing_rate:` and `subset:` last, so the noise draws are those of a run
+without them).
 
 `DIR/robustness.json` (strict JSON: a NaN is `null`):
 `{"rows": [{"pair", "seed", "split", "condition", "mean_f1", "mean_map"}, ...],
-"robustness": {...}, "settings": {...}}`; `DIR/robustness.md` and the printed
-table give mean F1 / MAP per pair and condition over seeds; `DIR/robustness.png`
-(with matplotlib) plots mean F1 against condition, one line per pair.
+"robustness": {...}, "summary": [...], "settings": {...}}`; `DIR/robustness.md`
+and the printed table give mean F1 / MAP per pair and condition over seeds, and
+the summary; `DIR/robustness_<split>.png` (with matplotlib) plots mean F1
+against condition, one line per pair, and `DIR/robustness_missing_rate_<split>.png`
+mean F1 against missing rate with a band of the 95 % interval over seeds.
+
+`summary` is a list of `{"split", "pair", "measure", "mean", "ci95", "seeds"}`:
+per seed the measure is computed from that seed's rows, then `mean` is its mean
+over the seeds and `ci95` the half-width of the Student t 95 % interval of that
+mean (t quantile * sample std / sqrt(seeds), the quantile from a table for 1..30
+degrees of freedom, 1.96 beyond; null with one seed). The measures:
+
+- `missing_rate_auc`: the area under mean F1 against missing rate (trapezoids
+  over `--missing-rates`) divided by the rates' range: the mean F1 over the
+  sweep (needs two rates or more);
+- `relative_robustness`, `effective_robustness`: below, per seed the mean over
+  the vector modalities;
+- `missing_mean_f1`: mean F1 over the `missing:<modality>` conditions.
 
 Robustness measures in the manner of MultiBench (Liang et al. 2021,
 `eval_scripts/robustness.py`), on mean F1, per pair and modality, averaged over
@@ -75,12 +104,79 @@ def training_std(dataset):
     return stds
 
 
-def conditions(dataset, sigmas=DEFAULT_SIGMAS):
-    """The condition names of `dataset`, in order: clean, each missing, each noisy."""
+def conditions(dataset, sigmas=DEFAULT_SIGMAS, missing_rates=(), subsets=False):
+    """The condition names of `dataset`, in order: clean, each missing, each noisy,
+    each missing rate, each kept subset (`subsets=True`)."""
     names = ["clean"] + [f"missing:{m.name}" for m in dataset.modalities]
     names += [f"noise:{m.name}:{s:g}" for m in dataset.modalities if m.kind != "text"
               for s in sigmas]
+    names += [f"missing_rate:{r:g}" for r in missing_rates]
+    if subsets:
+        names += ["subset:" + "+".join(kept)
+                  for kept in modality_subsets([m.name for m in dataset.modalities])]
     return names
+
+
+MAX_SUBSET_MODALITIES = 6
+MISSING_RATE_SEED = 31  # the fixed seed of the `missing_rate:` draws
+
+
+def modality_subsets(names):
+    """Every non-empty proper subset of `names` (in their order), smallest first.
+
+    >>> modality_subsets(["a", "b", "c"])
+    [('a',), ('b',), ('c',), ('a', 'b'), ('a', 'c'), ('b', 'c')]
+    """
+    import itertools
+
+    names = list(names)
+    if not 2 <= len(names) <= MAX_SUBSET_MODALITIES:
+        raise ValueError(
+            f"--subsets needs 2 to {MAX_SUBSET_MODALITIES} modalities (2**M - 2 subsets). "
+            f"Received: {len(names)} modalities {names}")
+    return [kept for size in range(1, len(names))
+            for kept in itertools.combinations(names, size)]
+
+
+def missing_rate_mask(mask, rate):
+    """`mask` (`[rows, M]`, 1 = present) with each present modality of each row set
+    to 0 with probability `rate`, independently; a row whose draw would leave it
+    with nothing keeps its present modality of highest draw (one at random).
+
+    The draws come from `numpy.random.default_rng([MISSING_RATE_SEED, rate in
+    thousandths])`: the same for every pair, seed and call.
+
+    >>> m = missing_rate_mask(np.ones((1000, 2), "float32"), 0.9)
+    >>> int(m.sum(axis=1).min())  # never a row with nothing
+    1
+    """
+    mask = np.asarray(mask, "float32")
+    draws = np.random.default_rng([MISSING_RATE_SEED, round(rate * 1000)]).random(mask.shape)
+    present = mask > 0
+    kept = present & (draws >= rate)
+    emptied = ~kept.any(axis=1) & present.any(axis=1)
+    best = np.argmax(np.where(present, draws, -1.0), axis=1)
+    kept[emptied, best[emptied]] = True
+    return kept.astype("float32")
+
+
+def _masked(x, dataset, mask):
+    """`x` with `mask` as its modality mask and the features of each modality
+    newly masked in a row zeroed (a text modality's string emptied)."""
+    before = np.asarray(x[MASK_KEY], "float32")
+    x[MASK_KEY] = np.asarray(mask, "float32")
+    for index, modality in enumerate(dataset.modalities):
+        newly = (before[:, index] > 0) & (x[MASK_KEY][:, index] == 0)
+        if not newly.any():
+            continue
+        if modality.kind == "text":
+            values = np.array(x[modality.name], dtype=object, copy=True)
+            values[newly] = ""
+        else:
+            values = np.array(x[modality.name], "float32", copy=True)
+            values[newly] = 0.0
+        x[modality.name] = values
+    return x
 
 
 def perturb(x, dataset, condition, stds, rng):
@@ -89,6 +185,12 @@ def perturb(x, dataset, condition, stds, rng):
     if condition == "clean":
         return x
     kind, name, *rest = condition.split(":")
+    if kind == "missing_rate":
+        return _masked(x, dataset, missing_rate_mask(x[MASK_KEY], float(name)))
+    if kind == "subset":
+        kept = name.split("+")
+        keep = np.array([m.name in kept for m in dataset.modalities], "float32")
+        return _masked(x, dataset, np.asarray(x[MASK_KEY], "float32") * keep)
     index = [m.name for m in dataset.modalities].index(name)
     modality = dataset.modalities[index]
     if kind == "missing":
@@ -207,47 +309,141 @@ def _std(values):
     return statistics.stdev(kept) if len(kept) > 1 else math.nan
 
 
-def robustness_measures(rows, pairs, modalities, sigmas, split):
-    """Relative and effective robustness (module docstring) per pair, and the
-    mean F1 kept with a modality missing as a share of clean F1."""
+# The 0.975 quantile of Student's t for 1..30 degrees of freedom (scipy is not a
+# dependency); beyond 30 the normal's 1.96, which makes the interval at most 4 % narrow.
+T_975 = (12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228,
+         2.201, 2.179, 2.160, 2.145, 2.131, 2.120, 2.110, 2.101, 2.093, 2.086,
+         2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048, 2.045, 2.042)
+
+
+def ci95(values):
+    """The half-width of the Student t 95 % interval of the mean of `values`
+    (t quantile * sample std / sqrt(n); NaN below two finite values).
+
+    >>> round(ci95([0.70, 0.72, 0.74]), 4)  # 4.303 * 0.02 / sqrt(3)
+    0.0497
+    """
+    kept = [v for v in values if v is not None and math.isfinite(v)]
+    if len(kept) < 2:
+        return math.nan
+    t = T_975[len(kept) - 2] if len(kept) - 1 <= len(T_975) else 1.96
+    return t * statistics.stdev(kept) / math.sqrt(len(kept))
+
+
+def trapezoid_mean(xs, ys):
+    """The area under `ys` against `xs` (trapezoids) divided by the range of `xs`.
+
+    >>> trapezoid_mean([0.0, 0.5, 1.0], [1.0, 0.5, 0.0])
+    0.5
+    """
+    if len(xs) < 2 or xs[-1] == xs[0]:
+        return math.nan
+    area = sum((ys[i] + ys[i + 1]) * (xs[i + 1] - xs[i]) / 2 for i in range(len(xs) - 1))
+    return area / (xs[-1] - xs[0])
+
+
+def seed_measures(rows, pair, reference, seed, modalities, sigmas, split, missing_rates=()):
+    """The measures of one pair and seed (module docstring), or None without its
+    clean row: `relative_robustness`, `effective_robustness` (means over
+    `modalities`), `missing_kept_share`, `missing_mean_f1`, `missing_rate_auc`."""
+    def by_condition(name):
+        return {r["condition"]: r["mean_f1"] for r in rows
+                if r["pair"] == name and r["seed"] == seed and r["split"] == split}
+
+    own, ref = by_condition(pair), by_condition(reference)
+    if "clean" not in own:
+        return None
     levels = [0.0, *sigmas]
     xs = [level / max(levels) for level in levels]
 
-    def curve(pair, seed, modality):
-        by_condition = {r["condition"]: r["mean_f1"] for r in rows
-                        if r["pair"] == pair and r["seed"] == seed and r["split"] == split}
-        if "clean" not in by_condition:
+    def curve(f1s, modality):
+        if "clean" not in f1s:
             return None
-        return [by_condition["clean"], *(by_condition.get(f"noise:{modality}:{s:g}", math.nan)
-                                         for s in sigmas)]
+        f = [f1s["clean"], *(f1s.get(f"noise:{modality}:{s:g}", math.nan) for s in sigmas)]
+        return None if any(v is None or math.isnan(v) for v in f) else f
 
+    relative, effective = [], []
+    for modality in modalities:
+        f, r = curve(own, modality), curve(ref, modality)
+        if f is None:
+            continue
+        relative.append(trapezoid_mean(xs, f))
+        if r is not None:
+            effective.append(_mean([(f[i] - f[0]) - (r[i] - r[0]) for i in range(1, len(f))]))
+    missing = [own[c] for c in own if c.startswith("missing:")]
+    rates = sorted(missing_rates)
+    rate_f1 = [own.get(f"missing_rate:{r:g}", math.nan) for r in rates]
+    return {"relative_robustness": _mean(relative),
+            "effective_robustness": _mean(effective),
+            "missing_kept_share": (_mean(missing) / own["clean"]
+                                   if missing and own["clean"] > 0 else math.nan),
+            "missing_mean_f1": _mean(missing),
+            "missing_rate_auc": (trapezoid_mean(rates, rate_f1)
+                                 if not any(v is None for v in rate_f1) else math.nan)}
+
+
+def _per_seed(rows, pairs, modalities, sigmas, split, missing_rates=()):
     seeds = sorted({r["seed"] for r in rows})
-    reference = pairs[-1]
+    return {pair: [m for seed in seeds
+                   if (m := seed_measures(rows, pair, pairs[-1], seed, modalities, sigmas,
+                                          split, missing_rates)) is not None]
+            for pair in pairs}
+
+
+def robustness_measures(rows, pairs, modalities, sigmas, split):
+    """Relative and effective robustness (module docstring) per pair, and the
+    mean F1 kept with a modality missing as a share of clean F1 (means over seeds)."""
     result = {}
-    for pair in pairs:
-        relative, effective, kept = [], [], []
-        for seed in seeds:
-            pair_rows = {r["condition"]: r["mean_f1"] for r in rows
-                         if r["pair"] == pair and r["seed"] == seed and r["split"] == split}
-            if "clean" not in pair_rows:
-                continue
-            missing = [pair_rows[c] for c in pair_rows if c.startswith("missing:")]
-            if pair_rows["clean"] > 0 and missing:
-                kept.append(_mean(missing) / pair_rows["clean"])
-            for modality in modalities:
-                f = curve(pair, seed, modality)
-                ref = curve(reference, seed, modality)
-                if f is None or any(math.isnan(v) for v in f):
-                    continue
-                relative.append(sum((f[i] + f[i + 1]) * (xs[i + 1] - xs[i]) / 2
-                                    for i in range(len(f) - 1)))
-                if ref is not None and not any(math.isnan(v) for v in ref):
-                    effective.append(_mean([(f[i] - f[0]) - (ref[i] - ref[0])
-                                            for i in range(1, len(f))]))
-        result[pair] = {"relative_robustness": _mean(relative),
-                        "effective_robustness": _mean(effective),
-                        "missing_kept_share": _mean(kept), "reference": reference}
+    for pair, measures in _per_seed(rows, pairs, modalities, sigmas, split).items():
+        result[pair] = {key: _mean([m[key] for m in measures]) for key in
+                        ("relative_robustness", "effective_robustness", "missing_kept_share")}
+        result[pair]["reference"] = pairs[-1]
     return result
+
+
+UNDEFINED_REASONS = {
+    "missing_rate_auc": "needs two --missing-rates or more",
+    "relative_robustness": "needs a vector modality with its noise conditions",
+    "effective_robustness": "needs noise conditions of this pair and the reference",
+    "missing_mean_f1": "needs missing:<modality> conditions"}
+SUMMARY_MEASURES = ("missing_rate_auc", "relative_robustness", "effective_robustness",
+                    "missing_mean_f1")
+
+
+def summary(rows, pairs, modalities, sigmas, split, missing_rates=()):
+    """`[{"split", "pair", "measure", "mean", "ci95", "seeds"}]`: each measure's mean
+    over seeds and the t-interval half-width (module docstring)."""
+    lines = []
+    for pair, measures in _per_seed(rows, pairs, modalities, sigmas, split,
+                                    missing_rates).items():
+        for measure in SUMMARY_MEASURES:
+            values = [m[measure] for m in measures]
+            line = {"split": split, "pair": pair, "measure": measure,
+                    "mean": _mean(values), "ci95": ci95(values),
+                    "seeds": sum(1 for v in values if math.isfinite(v))}
+            if math.isnan(line["mean"]):  # written as null, with the reason
+                line["mean_undefined"] = UNDEFINED_REASONS[measure]
+            if math.isnan(line["ci95"]):
+                line["ci95_undefined"] = "needs two seeds or more with a value"
+            lines.append(line)
+    return lines
+
+
+def summary_table(lines, pairs):
+    """A markdown table of `summary` lines: mean ± ci95 per pair and measure."""
+    out = ["| pair | " + " | ".join(m.replace("_", " ") for m in SUMMARY_MEASURES) + " |",
+           "|---|" + "---|" * len(SUMMARY_MEASURES)]
+    for pair in pairs:
+        cells = []
+        for measure in SUMMARY_MEASURES:
+            line = next(x for x in lines if x["pair"] == pair and x["measure"] == measure)
+            if math.isnan(line["mean"]):
+                cells.append("–")
+            else:
+                cells.append(f"{line['mean']:.3f}" + ("" if math.isnan(line["ci95"])
+                                                       else f" ± {line['ci95']:.3f}"))
+        out.append(f"| {pair} | " + " | ".join(cells) + " |")
+    return "\n".join(out)
 
 
 def table(rows, pairs, condition_names, split):
@@ -296,6 +492,36 @@ def plot(rows, pairs, condition_names, split, path):
     return path
 
 
+def plot_missing_rates(rows, pairs, missing_rates, split, path):
+    """Mean F1 against missing rate, one line per pair, with a band of the t 95 %
+    interval over seeds (needs matplotlib)."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print("matplotlib is not installed: no plot written", file=sys.stderr)
+        return None
+    rates = sorted(missing_rates)
+    fig, axis = plt.subplots(figsize=(6.5, 4))
+    for pair in pairs:
+        values = [[r["mean_f1"] for r in rows if r["pair"] == pair and r["split"] == split
+                   and r["condition"] == f"missing_rate:{rate:g}"] for rate in rates]
+        means = np.array([_mean(v) for v in values])
+        half = np.nan_to_num(np.array([ci95(v) for v in values]))
+        line, = axis.plot(rates, means, marker="o", label=pair)
+        axis.fill_between(rates, means - half, means + half, color=line.get_color(),
+                          alpha=0.2, linewidth=0)
+    axis.set_xlabel("missing rate (each modality of each row masked with this probability)")
+    axis.set_ylabel(f"mean F1 ({split} split)")
+    axis.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
 # ---------------------------------------------------------------------------------- CLI
 
 
@@ -326,6 +552,15 @@ def parse_args(argv=None):
                    help="Any other TrainConfig field for every pair (repeatable).")
     p.add_argument("--sigmas", default=",".join(f"{s:g}" for s in DEFAULT_SIGMAS),
                    help="Noise levels in training standard deviations. Default: %(default)s")
+    p.add_argument("--missing-rates", default="",
+                   help="Missing rates r in [0, 1] (comma-separated): rows 'missing_rate:<r>', "
+                        "each modality of each row masked with probability r (module "
+                        "docstring). Default: none")
+    p.add_argument("--subsets", action="store_true",
+                   help="Rows 'subset:<a>+<b>': every non-empty proper subset of the "
+                        "modalities kept, the others masked (M <= 6).")
+    p.add_argument("--limit", type=int, default=None,
+                   help="For 'clothing' only: a random subset of this many rows.")
     p.add_argument("--split", default="test", choices=["test", "validation", "both"],
                    help="The split scored (choose defaults on validation). Default: %(default)s")
     p.add_argument("--output-dir", required=True, help="Where robustness.json/.md/.png go.")
@@ -337,6 +572,13 @@ def parse_args(argv=None):
         p.error(f"--sigmas: expected numbers. Received: {args.sigmas!r}")
     if not args.sigmas or any(not s > 0 or not math.isfinite(s) for s in args.sigmas):
         p.error(f"--sigmas: expected positive numbers. Received: {args.sigmas}")
+    try:
+        args.missing_rates = sorted({float(r) for r in args.missing_rates.split(",")
+                                     if r.strip()})
+    except ValueError:
+        p.error(f"--missing-rates: expected numbers. Received: {args.missing_rates!r}")
+    if any(not 0 <= r <= 1 for r in args.missing_rates):
+        p.error(f"--missing-rates: expected numbers in [0, 1]. Received: {args.missing_rates}")
     if args.seeds < 1:
         p.error(f"--seeds must be >= 1. Received: {args.seeds}")
     overrides = {}
@@ -374,9 +616,12 @@ def main(argv=None):
     os.makedirs(args.output_dir, exist_ok=True)
     rows, runs = [], []
     for seed in range(args.seeds):
-        dataset = load_dataset(args.dataset, seed=seed)
+        dataset = load_dataset(args.dataset, seed=seed, limit=args.limit)
         stds = training_std(dataset)
-        names = conditions(dataset, args.sigmas)
+        try:
+            names = conditions(dataset, args.sigmas, args.missing_rates, args.subsets)
+        except ValueError as error:
+            raise SystemExit(f"python -m benchmarks.robustness: error: {error}") from None
         for pair in args.pairs:
             config, _ = pair_config(pair, seed, args.dataset, args.overrides)
             started = time.time()
@@ -397,9 +642,15 @@ def main(argv=None):
     modalities = [m.name for m in dataset.modalities if m.kind != "text"]
     measures = {split: robustness_measures(rows, args.pairs, modalities, args.sigmas, split)
                 for split in splits}
-    result = {"rows": rows, "robustness": measures, "runs": runs,
+    summaries = {split: summary(rows, args.pairs, modalities, args.sigmas, split,
+                                args.missing_rates) for split in splits}
+    result = {"rows": rows, "robustness": measures,
+              "summary": [line for split in splits for line in summaries[split]],
+              "runs": runs,
               "settings": {"dataset": args.dataset, "pairs": args.pairs, "seeds": args.seeds,
-                           "sigmas": args.sigmas, "overrides": args.overrides}}
+                           "sigmas": args.sigmas, "overrides": args.overrides,
+                           "missing_rates": args.missing_rates, "subsets": args.subsets,
+                           "limit": args.limit}}
     atomic_write_json(os.path.join(args.output_dir, "robustness.json"),
                       strict_json_value(result, "robustness.json"))
     report = []
@@ -412,9 +663,15 @@ def main(argv=None):
         for pair, m in measures[split].items():
             report.append(f"| {pair} | {m['relative_robustness']:.3f} | "
                           f"{m['effective_robustness']:+.3f} | {m['missing_kept_share']:.1%} |")
-        report.append("")
+        report += ["", f"Summary (mean ± t 95 % half-width over {args.seeds} seeds; "
+                   f"effective robustness against {args.pairs[-1]}):", "",
+                   summary_table(summaries[split], args.pairs), ""]
         plot(rows, args.pairs, names, split,
              os.path.join(args.output_dir, f"robustness_{split}.png"))
+        if len(args.missing_rates) > 1:
+            plot_missing_rates(rows, args.pairs, args.missing_rates, split,
+                               os.path.join(args.output_dir,
+                                            f"robustness_missing_rate_{split}.png"))
     text = "\n".join(report)
     atomic_write_text(os.path.join(args.output_dir, "robustness.md"), text + "\n")
     print(text)
