@@ -80,9 +80,10 @@ import time
 
 import numpy as np  # noqa: E402
 
+from hgfn_keras.feature_checks import MASK_KEY  # noqa: E402
+
 DEFAULT_PAIRS = "hgfn+dmtl,cfc+lsew"
 DEFAULT_SIGMAS = (0.5, 1.0, 2.0)
-MASK_KEY = "modality_mask"
 
 
 # --------------------------------------------------------------------------- conditions
