@@ -69,9 +69,10 @@ def _pid_runs(pid):
 class RunFolderLock:
     """The lock of one run folder; `release()` (or leaving the `with` block) frees it."""
 
-    def __init__(self, folder, what="output_dir", lock_name=LOCK_FILE):
+    def __init__(self, folder, what="output_dir", lock_name=LOCK_FILE, subject=None):
         self.folder = os.fspath(folder)
         self.what = what
+        self.subject = os.fspath(subject) if subject is not None else self.folder
         self.path = os.path.join(self.folder, lock_name)
         self._fd = None
         self.taken_over = None  # the holder of a stale lock taken over
@@ -83,7 +84,7 @@ class RunFolderLock:
 
     def _busy(self, holder):
         return RunFolderBusyError(
-            f"{self.what}: {self.folder!r} is in use by another run ({_holder_text(holder)}; "
+            f"{self.what}: {self.subject!r} is in use by another run ({_holder_text(holder)}; "
             f"lock file {self.path}). Wait for it to finish or choose another {self.what}.")
 
     def acquire(self):
@@ -113,7 +114,7 @@ class RunFolderLock:
             except ValueError:
                 self.taken_over = {}
             warnings.warn(
-                f"{self.what}: {self.folder!r} had a stale lock from a run that no longer runs "
+                f"{self.what}: {self.subject!r} had a stale lock from a run that no longer runs "
                 f"({_holder_text(self.taken_over)}): taken over.", stacklevel=3)
         os.lseek(fd, 0, os.SEEK_SET)
         os.ftruncate(fd, 0)
@@ -131,7 +132,7 @@ class RunFolderLock:
                 if (holder and holder.get("host") == socket.gethostname()
                         and not _pid_runs(holder.get("pid"))):
                     self.taken_over = holder
-                    warnings.warn(f"{self.what}: {self.folder!r} had a stale lock from a run "
+                    warnings.warn(f"{self.what}: {self.subject!r} had a stale lock from a run "
                                   f"that no longer runs ({_holder_text(holder)}): taken over.",
                                   stacklevel=3)
                     os.remove(self.path)
