@@ -148,6 +148,10 @@ def build_model(
         raise ValueError(f"`encoders` names unknown modalities {unknown}. Modalities: {names}")
 
     check_preset(preset)
+    # Names are case-insensitive: normalised once, so that the presets and the
+    # registries see the same name (`fusion="HGFN"` gets the package's preset).
+    fusion = fusion.lower() if isinstance(fusion, str) else fusion
+    mtl = mtl.lower() if isinstance(mtl, str) else mtl
     if modality_dropout is None:  # the preset's; none without a mask to act on
         modality_dropout = preset_modality_dropout(preset) if use_modality_mask else 0.0
     if not is_number(modality_dropout) or not 0 <= modality_dropout < 1:

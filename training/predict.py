@@ -248,6 +248,9 @@ def read_csv(path: str, scorer: _Scorer) -> tuple:
     """
     import numpy as np
 
+    # A long text or a wide vector in one cell: Python's csv refuses a field over 128 KB
+    # ("field larger than field limit") unless told otherwise.
+    csv.field_size_limit(max(csv.field_size_limit(), 2**31 - 1))
     # utf-8-sig: a byte-order mark (Excel's "CSV UTF-8") is not part of the first column's name.
     with open(path, newline="", encoding="utf-8-sig") as f:
         reader = csv.DictReader(f)
@@ -383,19 +386,21 @@ def _write_predictions(path, header, scorer, ids, x, batch_size, batches, progre
     """Scores `x` batch by batch and writes the rows (see the module docstring) to `path`."""
     import numpy as np
 
+    from hgfn_keras.utils.io_utils import spreadsheet_safe
+
     rows = len(ids)
     with open(path, "w", newline="", encoding="utf-8") as f:
         writer = csv.writer(f)
-        writer.writerow(header)
+        writer.writerow([spreadsheet_safe(c) for c in header])
         for b in range(batches):
             sl = slice(b * batch_size, min(rows, (b + 1) * batch_size))
             probs, weights = scorer.score({k: v[sl] for k, v in x.items()})
             for i, row_id in enumerate(ids[sl]):
-                line = [row_id]
+                line = [spreadsheet_safe(row_id)]
                 for task, classes in scorer.tasks:
                     p = probs[task][i]
                     best = int(np.argmax(p))
-                    line += [f"{v:.6f}" for v in p] + [classes[best], best]
+                    line += [f"{v:.6f}" for v in p] + [spreadsheet_safe(classes[best]), best]
                 if weights is not None:
                     line += [f"{v:.6f}" for v in weights[i]]
                 writer.writerow(line)
@@ -415,7 +420,8 @@ def predict(args: argparse.Namespace) -> dict:
     extension = os.path.splitext(args.input)[1].lower()
     if extension not in (".npz", ".csv"):
         raise InputError(f"--input: expected an .npz or .csv file. Received: {args.input}")
-    import keras  # after the checks above: a bad path is answered without loading TensorFlow
+    # After the checks above: a bad path is answered without loading TensorFlow.
+    from hgfn_keras.recipe.run_folder import RunFolderBusyError, RunFolderLock
 
     scorer = _Scorer(args.model, want_weights=not args.no_modality_weights)
     reader = read_npz if extension == ".npz" else read_csv
@@ -429,7 +435,32 @@ def predict(args: argparse.Namespace) -> dict:
 
     out_dir = os.path.dirname(os.path.abspath(args.output))
     os.makedirs(out_dir, exist_ok=True)
-    tmp = args.output + ".partial"
+    # One run per --output at a time (a second is refused naming the first), and a
+    # staging file of this process's own: two runs never share one `.partial`.
+    base = os.path.basename(args.output)
+    try:
+        lock = RunFolderLock(out_dir, "--output", f".{base}.lock", subject=args.output).acquire()
+    except RunFolderBusyError as error:
+        raise InputError(str(error)) from None
+    try:
+        # Holding the lock, any staging file of this output is a dead run's (SIGKILL).
+        for name in os.listdir(out_dir):
+            if name.startswith(f".{base}.") and ".partial" in name:
+                os.remove(os.path.join(out_dir, name))
+        return _score_and_write(args, scorer, ids, x, skipped, header, out_dir)
+    finally:
+        lock.release()
+
+
+def _score_and_write(args, scorer, ids, x, skipped, header, out_dir):
+    import uuid
+
+    import keras
+
+    from hgfn_keras.utils.io_utils import spreadsheet_safe
+
+    tmp = os.path.join(out_dir, f".{os.path.basename(args.output)}.{os.getpid()}-"
+                                f"{uuid.uuid4().hex[:8]}.partial")
     rows = len(ids)
     batches = (rows + args.batch_size - 1) // args.batch_size
     # A bar on a terminal; one line at the end otherwise (no control characters in logs).
@@ -446,11 +477,12 @@ def predict(args: argparse.Namespace) -> dict:
 
     skipped_path = os.path.splitext(args.output)[0] + ".skipped.csv"
     if skipped:
-        with open(skipped_path + ".partial", "w", newline="", encoding="utf-8") as f:
+        staging = f"{tmp}.skipped"
+        with open(staging, "w", newline="", encoding="utf-8") as f:
             writer = csv.writer(f)
             writer.writerow(["row", "reason"])
-            writer.writerows(skipped)
-        os.replace(skipped_path + ".partial", skipped_path)
+            writer.writerows([spreadsheet_safe(c) for c in row] for row in skipped)
+        os.replace(staging, skipped_path)
     else:
         # An earlier run's list would describe rows this run scored.
         if os.path.lexists(skipped_path):

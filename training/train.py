@@ -33,7 +33,7 @@ OFF_SWITCHES = ("rebalance", "tdb", "sample_ratios", "normalize_losses")
 #: go, how much it prints, the tf.distribute strategy).
 RUN_ARGUMENTS = ("output_dir", "export_dir", "name", "version", "no_export", "verbose",
                  "distribution", "config", "no_rebalance", "no_tdb", "no_sample_ratios",
-                 "no_normalize_losses", "tensorboard", "restart")
+                 "no_normalize_losses", "tensorboard", "restart", "overwrite")
 
 
 def add_config_arguments(parser):
@@ -75,8 +75,9 @@ def config_argv(parser, argv):
     The file is a JSON object `{argument name: value}` (the names of
     `DIR/config.json`); flags already in `argv` come later and so win. A `null`
     keeps the default; a `true`/`false` turns a switch (`no_export`) on or off;
-    the keys `config` and `restart` are ignored (a run's own config.json records
-    them; a restart is asked for on the command line, not repeated by a file).
+    the keys `config`, `restart` and `overwrite` are ignored (a run's own config.json
+    records them; a restart or an overwrite is asked for on the command line, not
+    repeated by a file).
 
     Args:
         parser: the `argparse.ArgumentParser` of this CLI.
@@ -111,7 +112,8 @@ def config_argv(parser, argv):
     tokens = []
     for key, value in config.items():
         action, flag = actions[key], actions[key].option_strings[-1]
-        if key in ("config", "restart") or (value is None and action.default is None):
+        if key in ("config", "restart", "overwrite") or (value is None
+                                                         and action.default is None):
             continue
         if action.nargs == 0:  # a switch such as --no-export
             if not isinstance(value, bool):
@@ -154,6 +156,10 @@ def build_parser(parser_class=argparse.ArgumentParser):
                    "(DIR/backup.old-<timestamp>) and start afresh. Without it, the backup is "
                    "resumed when its settings are this run's and refused otherwise. "
                    "Default: off")
+    p.add_argument("--overwrite", action="store_true",
+                   help="Replace the finished run in the output folder (one with "
+                   "metrics.json). Without it such a folder is refused: a new run never "
+                   "replaces an earlier run's results unasked. Default: off")
     p.add_argument("--verbose", type=int, default=None, choices=[0, 1, 2], nargs="?",
                    help="Keras' fit verbosity (0, 1, 2). A bare --verbose also shows "
                    "TensorFlow's own log lines. Default: a progress bar on a terminal, "
@@ -267,6 +273,7 @@ def run(args):
     from hgfn_keras.serving.export import export_saved_model, has_modality_weights
     from hgfn_keras.utils.distribute import get_strategy
     from hgfn_keras.utils.io_utils import check_writable_folder
+    from hgfn_keras.recipe.run_folder import claim_run_folder, worker_lock_name
 
     started = time.time()
     config = train_config(args)
@@ -292,33 +299,37 @@ def run(args):
                 f"{target} exists already: SavedModel versions are immutable. Pick another "
                 "--version or leave it out to take the next free one."
             )
-    verbose = args.verbose if args.verbose is not None else (1 if sys.stdout.isatty() else 2)
-    callbacks = tensorboard_callbacks(dataset, output_dir) if args.tensorboard else None
-    result = recipe.train_and_evaluate(config, dataset, output_dir, distribution=strategy,
-                                       verbose=verbose, record=vars(args),
-                                       callbacks=callbacks, restart=args.restart,
-                                       keep_backup=True)
-    model, metrics = result.fit.model, result.metrics
-    print(f"\nTest split ({sizes['test']} rows), {config.fusion.upper()} + "
-          f"{config.mtl.upper()} on {dataset.name}, seed {config.seed}:")
-    print(format_results_table(metrics))
-    if "decision" in metrics:
-        thresholds = metrics["decision"]["thresholds"]
-        print("\nAt the decision thresholds chosen on the validation split ("
-              + ", ".join(f"{n}={t:.3f}" for n, t in thresholds.items()) + "):")
-        print(format_results_table(metrics["decision"]))
-    print("Task weights at the end: " + ", ".join(
-        f"{n}={w:.3f}" for n, w in zip(model.loss_names, model.task_weights.numpy())))
-    print(f"\nWrote {os.path.join(output_dir, 'metrics.json')}")
-    print(f"Wrote {os.path.join(output_dir, 'model.keras')}")
-    if not args.no_export:
-        path = export_saved_model(model, export_dir, version=args.version,
-                                  return_modality_weights=has_modality_weights(model))
-        print(f"Exported the SavedModel to {path}")
-    # Kept until now: a run killed before resumes with no further epoch.
-    recipe.remove_backup(output_dir)
-    print(f"Total wall time: {time.time() - started:.1f} s")
-    return metrics
+    # One run per folder at a time, and a finished run is not replaced unasked
+    # (`--overwrite`): held until the export is written and the backup removed.
+    with claim_run_folder(output_dir, overwrite=args.overwrite,
+                          lock_name=worker_lock_name(args.distribution)):
+        verbose = args.verbose if args.verbose is not None else (1 if sys.stdout.isatty() else 2)
+        callbacks = tensorboard_callbacks(dataset, output_dir) if args.tensorboard else None
+        result = recipe.train_and_evaluate(config, dataset, output_dir, distribution=strategy,
+                                           verbose=verbose, record=vars(args),
+                                           callbacks=callbacks, restart=args.restart,
+                                           keep_backup=True)
+        model, metrics = result.fit.model, result.metrics
+        print(f"\nTest split ({sizes['test']} rows), {config.fusion.upper()} + "
+              f"{config.mtl.upper()} on {dataset.name}, seed {config.seed}:")
+        print(format_results_table(metrics))
+        if "decision" in metrics:
+            thresholds = metrics["decision"]["thresholds"]
+            print("\nAt the decision thresholds chosen on the validation split ("
+                  + ", ".join(f"{n}={t:.3f}" for n, t in thresholds.items()) + "):")
+            print(format_results_table(metrics["decision"]))
+        print("Task weights at the end: " + ", ".join(
+            f"{n}={w:.3f}" for n, w in zip(model.loss_names, model.task_weights.numpy())))
+        print(f"\nWrote {os.path.join(output_dir, 'metrics.json')}")
+        print(f"Wrote {os.path.join(output_dir, 'model.keras')}")
+        if not args.no_export:
+            path = export_saved_model(model, export_dir, version=args.version,
+                                      return_modality_weights=has_modality_weights(model))
+            print(f"Exported the SavedModel to {path}")
+        # Kept until now: a run killed before resumes with no further epoch.
+        recipe.remove_backup(output_dir)
+        print(f"Total wall time: {time.time() - started:.1f} s")
+        return metrics
 
 
 def main(argv=None):

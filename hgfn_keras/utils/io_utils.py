@@ -80,6 +80,32 @@ def check_writable_folder(folder, what):
                          f"({error.strerror or error}). Choose a writable folder.") from error
 
 
+#: What starts a formula in a spreadsheet (and the tab / carriage return that OWASP's
+#: "CSV injection" page adds): a cell starting with one of them is escaped.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_safe(cell):
+    """`cell` as a CSV cell that a spreadsheet does not run as a formula.
+
+    A string that starts with `=`, `+`, `-`, `@`, a tab or a carriage return and is
+    not a number gets a leading `'` (the spreadsheets' own "this is text" mark);
+    numbers and other strings are returned unchanged.
+
+    >>> print(spreadsheet_safe('=HYPERLINK("http://x", "click")'))
+    '=HYPERLINK("http://x", "click")
+    >>> spreadsheet_safe("-0.5"), spreadsheet_safe("severe"), spreadsheet_safe(3)
+    ('-0.5', 'severe', 3)
+    """
+    if not isinstance(cell, str) or not cell.startswith(FORMULA_STARTS):
+        return cell
+    try:
+        float(cell)
+        return cell
+    except ValueError:
+        return "'" + cell
+
+
 def strict_json_value(data, where="data", nulls=None):
     """`data` with numpy scalars / arrays as Python values and explained NaN/inf as None.
 
