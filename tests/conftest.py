@@ -1,6 +1,14 @@
 """Shared tiny fixtures: two modalities, two tasks (binary and 3-class), a dozen rows,
 and a tiny npz file. Test files may still define their own when they need other sizes."""
 
+import contextlib
+import io
+import os
+import pathlib
+import re
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
@@ -73,3 +81,35 @@ def make_model(modalities, tasks, optimizer=None, seed=0, **build_kwargs):
     model = build_model(list(modalities), list(tasks), **build_kwargs)
     model.compile(optimizer=optimizer or keras.optimizers.SGD(0.05))
     return model
+
+
+REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
+
+
+def run_cli(*args, timeout=240):
+    """`python -m training.train ARGS` in a process of its own (for end-to-end runs, and
+    where the process is the point: signals, concurrency)."""
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    return subprocess.run([sys.executable, "-m", "training.train", *map(str, args)],
+                          cwd=REPO_ROOT, env=env, capture_output=True, text=True,
+                          timeout=timeout)
+
+
+def run_in_process(main, *args):
+    """A CLI's `main(argv)` run in this process, as `subprocess.run` would report it:
+    `returncode` (argparse's `SystemExit` included), `stdout`, `stderr`. For refusals
+    and help, which need no process (and so no TensorFlow start-up) of their own; an
+    exception that `main` lets through fails the test as a traceback would."""
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            code = main([str(a) for a in args])
+        except SystemExit as exit:
+            code = exit.code if isinstance(exit.code, int) or exit.code is None else 1
+    return subprocess.CompletedProcess(list(args), code or 0, out.getvalue(), err.getvalue())
+
+
+def error_lines(stderr):
+    """The lines of stderr that carry an error message (TF's start-up noise left out)."""
+    return [line for line in stderr.splitlines()
+            if line.startswith("error:") or re.match(r"^\S.*: error: ", line)]

@@ -16,7 +16,7 @@ from hgfn_keras.recipe.backup_fingerprint import (
     claim_backup,
     settings_fingerprint,
 )
-from tests.test_train_cli import _error_lines, run_cli
+from tests.conftest import error_lines as _error_lines, run_cli
 
 EPOCHS = 3
 

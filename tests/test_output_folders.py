@@ -7,7 +7,9 @@ import pytest
 
 from hgfn_keras import MultiTaskModel, TrainConfig, load_npz, recipe
 from hgfn_keras.utils.io_utils import check_writable_folder
-from tests.test_train_cli import _error_lines, run_cli
+from tests.conftest import error_lines as _error_lines
+from tests.conftest import run_in_process
+from training import train
 
 
 def _config(path):
@@ -76,8 +78,8 @@ def test_a_read_only_output_dir_is_refused_before_training(tiny_npz_file, tmp_pa
     folder.mkdir()
     folder.chmod(0o555)
     try:
-        result = run_cli("--dataset", f"npz:{tiny_npz_file}", "--epochs", 1, "--no-export",
-                         "--output-dir", folder / "run")
+        result = run_in_process(train.main, "--dataset", f"npz:{tiny_npz_file}", "--epochs", 1,
+                                "--no-export", "--output-dir", folder / "run")
     finally:
         folder.chmod(0o755)
     assert result.returncode == 2
@@ -93,8 +95,8 @@ def test_a_file_as_output_folder_is_one_error_line_before_training(tiny_npz_file
     a_file.write_text("x")
     folders = {"--output-dir": tmp_path / "run", "--export-dir": tmp_path / "models"}
     folders[flag] = a_file
-    result = run_cli("--dataset", f"npz:{tiny_npz_file}", "--epochs", 1, "--head-units", 4,
-                     *(a for k, v in folders.items() for a in (k, v)))
+    result = run_in_process(train.main, "--dataset", f"npz:{tiny_npz_file}", "--epochs", 1,
+                            "--head-units", 4, *(a for k, v in folders.items() for a in (k, v)))
     assert result.returncode == 2
     assert "Traceback" not in result.stderr, result.stderr[-3000:]
     errors = _error_lines(result.stderr)

@@ -1,15 +1,15 @@
-"""End-to-end tests of `python -m training.train`, run as a subprocess."""
+"""End-to-end tests of `python -m training.train`, run as a subprocess (its refusals, which
+need no process of their own, are in test_train_cli_arguments.py)."""
 
 import json
 import math
 import os
 import pathlib
-import re
-import subprocess
-import sys
 
 import numpy as np
 import pytest
+
+from tests.conftest import run_cli
 
 pytestmark = pytest.mark.slow
 
@@ -17,27 +17,6 @@ REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
 CLOTHING_TASKS = ("recommended", "rating", "department")
 CLOTHING_INPUTS = ("review", "title", "metadata", "modality_mask")
 METRIC_KEYS = {"f1", "hamming_loss", "map", "accuracy"}
-
-
-def run_cli(*args, timeout=240):
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
-    return subprocess.run(
-        [sys.executable, "-m", "training.train", *map(str, args)],
-        cwd=REPO_ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
-
-
-def _error_lines(stderr):
-    """The lines of stderr that carry an error message (TF's start-up noise left out)."""
-    return [
-        line
-        for line in stderr.splitlines()
-        if line.startswith("error:") or re.match(r"^\S.*: error: ", line)
-    ]
 
 
 def _check_metrics_structure(metrics, task_names):
@@ -206,54 +185,6 @@ def test_npz_same_seed_same_metrics(npz_runs):
 
 
 # --------------------------------------------------------------- arguments
-
-
-def test_help():
-    result = run_cli("--help")
-    assert result.returncode == 0
-    for option in ("--dataset", "--fusion", "--epochs", "--seed", "--output-dir"):
-        assert option in result.stdout
-
-
-@pytest.fixture(scope="module")
-def broken_npz(tmp_path_factory):
-    path = tmp_path_factory.mktemp("broken") / "one_modality.npz"
-    np.savez(path, x_image=np.zeros((30, 4), np.float32), y_flood=np.arange(30) % 2)
-    return path
-
-
-@pytest.mark.parametrize(
-    "args, message",
-    [
-        (["--theta", "1.5"], r"`theta` must be in \(0, 1\]. Received: theta=1.5"),
-        (["--epochs", "0"], r"`epochs` must be a positive integer. Received: epochs=0"),
-        (["--fusion", "nope"], r"--fusion.*invalid choice: 'nope'"),
-        (["--dataset", "nope"], r"'clothing', 'npz:PATH'.*'tfrecord:DIR'.*Received: spec='nope'"),
-        (["--dataset", "npz:/does/not/exist.npz"], r"does not exist.*/does/not/exist\.npz"),
-        (["--dataset", "npz:BROKEN"], r"at least two modalities.*x_image"),
-        (["--learning-rate", "nan"], r"`learning_rate` must be a positive number. "
-                                     r"Received: learning_rate=nan"),
-        (["--mtl", "dmtl", "--alpha", "nan"], r"`alpha` must be a number >= 0 or None. "
-                                              r"Received: alpha=nan"),
-        (["--rebalance", "--no-rebalance"], r"--rebalance and --no-rebalance contradict"),
-        (["--mtl", "lsew", "--rebalance"], r"`rebalance` \(--rebalance\) does not apply to "
-                                           r"mtl='lsew'"),
-        (["--modality-dropout", "1"], r"`modality_dropout` must be in \[0, 1\) or None. "
-                                     r"Received: modality_dropout=1.0"),
-        (["--keep-modalities", "maybe"], r"--keep-modalities.*expected yes, no or weighted"),
-    ],
-    ids=["theta", "epochs", "fusion", "dataset", "missing-npz", "broken-npz", "nan-learning-rate",
-         "nan-alpha", "rebalance-both", "rebalance-lsew", "modality-dropout", "keep-modalities"],
-)
-def test_bad_arguments(args, message, broken_npz, tmp_path):
-    args = [a.replace("BROKEN", str(broken_npz)) for a in args]
-    result = run_cli(*args, "--no-export", "--output-dir", tmp_path / "run")
-    assert result.returncode != 0
-    assert "Traceback" not in result.stderr, result.stderr[-3000:]
-    errors = _error_lines(result.stderr)
-    assert len(errors) == 1, result.stderr
-    assert re.search(message, errors[0]), errors[0]
-    assert not (tmp_path / "run").exists()
 
 
 def test_npz_run_with_decision_thresholds(npz_path, tmp_path):
