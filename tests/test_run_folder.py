@@ -154,7 +154,7 @@ def test_the_workers_of_one_multi_worker_run_lock_apart(monkeypatch):
 def test_two_runs_racing_for_one_folder_leave_one_holder(tmp_path):
     folder, release = tmp_path / "run", tmp_path / "release"
     module_path = os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir,
-                               "hgfn_keras", "run_folder.py")
+                               "hgfn_keras", "recipe", "run_folder.py")
     start = time.time() + 3.0  # all four try at once
     script = textwrap.dedent(f"""
         import importlib.util, os, sys, time
