@@ -28,7 +28,7 @@ import warnings
 
 import numpy as np
 
-from benchmarks.scoring import decision_score, score
+from benchmarks.scoring import score_splits
 
 PEER_NAMES = ("lr", "rf", "mlp", "knn", "gb", "tfidf")
 DEFAULT_PEERS = ",".join(PEER_NAMES)
@@ -230,21 +230,23 @@ def run_peer(name, dataset, numeric, split, seed, openmp_threads=1):
     `HistGradientBoostingClassifier` 11x slower with 2 threads than with 1
     (144 s against 13 s, scene, 2 cores shared with other training jobs).
     """
+    return run_peer_splits(name, dataset, numeric, (split,), seed, openmp_threads)[split]
+
+
+def run_peer_splits(name, dataset, numeric, splits, seed, openmp_threads=1):
+    """`run_peer` scoring each of `splits` from one fit: `{split: scored}`."""
     from threadpoolctl import threadpool_limits
 
-    splits = tuple(dict.fromkeys(("validation", split)))
-    x_train, x_eval = peer_inputs(name, dataset, numeric, splits)
+    predicted_splits = tuple(dict.fromkeys(("validation", *splits)))
+    x_train, x_eval = peer_inputs(name, dataset, numeric, predicted_splits)
     _, y_train = dataset.splits["train"]
     with threadpool_limits(limits=openmp_threads, user_api="openmp"):
         stacked = fit_predict_peer(name, dataset.tasks, x_train, y_train, x_eval, seed)
     # Back into one `{task: probabilities}` per split, in the stacked order.
     predicted, start = {}, 0
-    for s in splits:
+    for s in predicted_splits:
         stop = start + dataset.size(s)
         predicted[s] = {task: values[start:stop] for task, values in stacked.items()}
         start = stop
-    y_val, y_eval = dataset.splits["validation"][1], dataset.splits[split][1]
-    scored = score(dataset.tasks, y_eval, predicted[split])
-    scored["decision"] = decision_score(dataset.tasks, y_val, predicted["validation"],
-                                        y_eval, predicted[split])
-    return scored
+    labels = {s: dataset.splits[s][1] for s in predicted_splits}
+    return score_splits(dataset.tasks, labels, predicted, splits)

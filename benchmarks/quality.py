@@ -40,20 +40,11 @@ import time
 
 import numpy as np  # noqa: E402
 
-from benchmarks.peers import (  # noqa: E402
-    DEFAULT_PEERS,
-    PEER_NAMES,
-    has_text,
-    numeric_features,
-    run_peer,
-)
-from benchmarks.quality_report import (  # noqa: E402
-    main_table,
-    standing_lines,
-    summarise,
-    write_outputs,
-)
-from benchmarks.scoring import decision_score, score  # noqa: E402
+from benchmarks.peers import (DEFAULT_PEERS, PEER_NAMES, has_text,  # noqa: E402
+                              numeric_features, run_peer)
+from benchmarks.quality_report import (main_table, standing_lines, summarise,  # noqa: E402
+                                       write_outputs)
+from benchmarks.scoring import score_splits  # noqa: E402
 
 DEFAULT_PAIRS = "hgfn+dmtl,hgfn+lsew,cfc+lsew"
 
@@ -74,31 +65,48 @@ def train_pair(dataset_spec, fusion, mtl, seed, output_dir, split="test", limit=
         thresholds from the validation split), plus `"run"`: the recipe's notes
         (epochs run, fit seconds).
     """
-    import keras
-
-    from hgfn_keras import TrainConfig, recipe
+    from hgfn_keras import TrainConfig
     from hgfn_keras.data import load_dataset
-    from hgfn_keras.data.dataset import as_tf_dataset
 
     config = TrainConfig(dataset=dataset_spec, fusion=fusion, mtl=mtl, seed=seed, limit=limit)
-    keras.backend.clear_session()
-    keras.utils.set_random_seed(config.seed)
     dataset = load_dataset(config.dataset, seed=config.seed, limit=config.limit,
                            num_classes=config.num_classes)
+    scored = train_and_score(config, dataset, output_dir, splits=(split,))
+    return dict(scored[split], run=scored["run"])
+
+
+def train_and_score(config, dataset, output_dir, splits=("test",)):
+    """Trains `config` on `dataset` (`recipe.train_and_evaluate`, seeded as the
+    training CLI seeds it) and scores the reloaded `model.keras` on each of `splits`.
+
+    `train_pair`'s training and scoring, for a config and a dataset the caller
+    built (e.g. `benchmarks.learning_curve`'s subsampled training splits): one
+    training, one scoring per split, every one with its `"decision"` entry
+    (thresholds chosen on the validation split).
+
+    Returns:
+        `{split: score's dict with "decision"}` plus `"run"`: the recipe's notes
+        (epochs run, fit seconds; `recipe_test_mean` when the test split is scored).
+    """
+    import keras
+
+    from hgfn_keras import recipe
+    from hgfn_keras.data.dataset import as_tf_dataset
+
+    keras.backend.clear_session()
+    keras.utils.set_random_seed(config.seed)
     own = recipe.train_and_evaluate(config, dataset, output_dir, verbose=0).metrics
 
     model = keras.saving.load_model(os.path.join(output_dir, "model.keras"))
     predicted = {name: model.predict(as_tf_dataset(dataset.splits[name][0], None, 512),
                                      verbose=0)
-                 for name in dict.fromkeys(("validation", split))}
-    y = dataset.splits[split][1]
-    scored = score(dataset.tasks, y, predicted[split])
-    scored["decision"] = decision_score(dataset.tasks, dataset.splits["validation"][1],
-                                        predicted["validation"], y, predicted[split])
-    scored["run"] = dict(own["run"])
-    if split == "test":
-        scored["run"]["recipe_test_mean"] = own["mean"]
-    return scored
+                 for name in dict.fromkeys(("validation", *splits))}
+    labels = {name: dataset.splits[name][1] for name in predicted}
+    result = dict(score_splits(dataset.tasks, labels, predicted, splits),
+                  run=dict(own["run"]))
+    if "test" in splits:
+        result["run"]["recipe_test_mean"] = own["mean"]
+    return result
 
 
 # --------------------------------------------------------------------------------- CLI

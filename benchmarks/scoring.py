@@ -46,3 +46,24 @@ def decision_score(tasks, y_val, prob_val, y_eval, prob_eval):
     metrics["thresholds"] = thresholds
     metrics["warnings"] = [str(w.message) for w in caught]
     return metrics
+
+
+def score_splits(tasks, labels, predicted, splits):
+    """`score` with its `"decision"` entry for each of `splits`, the thresholds
+    chosen on the validation split.
+
+    Args:
+        labels, predicted: `{split: {task: labels}}` and `{split: {task:
+            probabilities}}`, both holding `"validation"` and every one of `splits`.
+
+    Returns:
+        `{split: scored}`.
+    """
+    result = {}
+    for split in splits:
+        scored = score(tasks, labels[split], predicted[split])
+        scored["decision"] = decision_score(tasks, labels["validation"],
+                                            predicted["validation"], labels[split],
+                                            predicted[split])
+        result[split] = scored
+    return result
