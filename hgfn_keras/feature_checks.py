@@ -13,6 +13,8 @@ wherever it is found. (The SavedModel checks its inputs in the graph,
 
 import numpy as np
 
+from hgfn_keras.utils.text_arrays import as_text_array
+
 #: The input that says which modalities of a row are present (1) or missing (0).
 MASK_KEY = "modality_mask"
 
@@ -81,10 +83,14 @@ def check_finite(values, what, first_row=0):
 
 
 def check_inputs(x, input_tensors):
-    """Checks a dict of numpy inputs against a network's inputs; returns `x` unchanged.
+    """Checks a dict of numpy inputs against a network's inputs; returns them as the
+    network takes them.
 
     The `modality_mask` may be left out (every modality is then present); when
-    given, it must hold only 0 and 1.
+    given, it must hold only 0 and 1, and every row needs a present modality (as the
+    SavedModel's signature: `check_present_rows`). A text input (a string tensor) may
+    be a `str`/`bytes` numpy array or a list: it comes back as an object array of
+    `str` (`text_arrays.as_text_array`, UTF-8); another list comes back as an array.
 
     Args:
         x: `{input name: array}`; anything else (a `tf.data.Dataset`, a list) is
@@ -93,6 +99,7 @@ def check_inputs(x, input_tensors):
     """
     if not isinstance(x, dict):
         return x
+    x = _as_arrays(x, input_tensors)
     expected = [t.name for t in input_tensors]
     missing = [n for n in expected if n not in x and n != MASK_KEY]
     extra = [k for k in x if k not in expected]
@@ -117,7 +124,44 @@ def check_inputs(x, input_tensors):
                              f"Received: shape={np.shape(value)}")
     if MASK_KEY in x:
         check_mask_values(x[MASK_KEY])
+        check_present_rows(x[MASK_KEY])
     return x
+
+
+def _as_arrays(x, input_tensors):
+    """`x` with each text input as `as_text_array` gives it and each list as an array."""
+    text = {t.name for t in input_tensors if t.dtype == "string"}
+    converted = {}
+    for name, value in x.items():
+        if name in text:
+            value = as_text_array(value, f"The input {name!r}")
+        elif isinstance(value, (list, tuple)):
+            value = np.asarray(value)
+        converted[name] = value
+    return converted
+
+
+def check_present_rows(mask, name=MASK_KEY):
+    """Refuses rows whose mask is all 0 (no modality present), naming them.
+
+    The SavedModel refuses them (`export`'s "every modality is missing"), and a model
+    fed one only learns or answers a constant: `fit`, `evaluate` and `predict` refuse
+    them the same way (docs/RELIABILITY.md).
+
+    >>> check_present_rows(np.array([[1, 0], [0, 0], [0, 1]]))
+    Traceback (most recent call last):
+    ...
+    ValueError: `modality_mask`: every modality is missing (the mask is all 0) in 1 row(s): [1]. Each row needs at least one present modality; drop those rows.
+    """
+    values = np.asarray(mask)
+    if values.ndim != 2 or not len(values):
+        return
+    empty = np.flatnonzero(~(values > 0).any(axis=1))
+    if len(empty):
+        shown = [int(r) for r in empty[:20]] + (["..."] if len(empty) > 20 else [])
+        raise ValueError(f"`{name}`: every modality is missing (the mask is all 0) in "
+                         f"{len(empty)} row(s): {shown}. Each row needs at least one present "
+                         "modality; drop those rows.")
 
 
 def placeholder_row(x):
@@ -131,4 +175,5 @@ def placeholder_row(x):
     return row
 
 
-__all__ = ["MASK_KEY", "check_finite", "check_inputs", "check_mask_values", "placeholder_row"]
+__all__ = ["MASK_KEY", "check_finite", "check_inputs", "check_mask_values", "check_present_rows",
+           "placeholder_row"]

@@ -58,7 +58,7 @@ def run(args):
     print(f"Wrote {data.header['rows']} rows of {data.name!r} to {args.output}: "
           f"{len(shards)} shards, rows per split "
           f"{ {s: data.size(s) for s in ('train', 'validation', 'test')} }, modalities "
-          f"{ {m.name: m.width for m in data.modalities} }, tasks "
+          f"{ {m.name: m.width if m.kind != 'text' else 'text' for m in data.modalities} }, tasks "
           f"{ {t.name: t.num_classes for t in data.tasks} }.")
     return data
 

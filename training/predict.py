@@ -336,7 +336,12 @@ def read_npz(path: str, scorer: _Scorer) -> tuple:
             value = data[key]
             expected = tuple(-1 if d is None else d for d in shape)
             if kind == "text":
-                value = value.astype(str).reshape(-1)
+                from hgfn_keras.utils.text_arrays import as_text_array
+
+                try:  # `<U` or UTF-8 bytes (numpy's `astype(str)` decodes bytes as ASCII)
+                    value = as_text_array(value, f"--input: {key}")
+                except ValueError as error:
+                    raise InputError(str(error)) from error
             elif value.ndim != len(shape) + 1 or any(
                     e != -1 and e != d for e, d in zip(expected, value.shape[1:])):
                 raise InputError(f"--input: {key} has shape {list(value.shape)}; the model "

@@ -209,8 +209,10 @@ def as_tf_dataset(x, y=None, batch_size=128, shuffle=False, seed=0):
 
     def tensor(value):
         value = np.asarray(value)
-        if value.dtype == object or value.dtype.kind == "U":
-            return tf.constant(value.astype(str).tolist(), dtype=tf.string)
+        if value.dtype == object or value.dtype.kind in "US":  # text, UTF-8
+            from hgfn_keras.utils.text_arrays import as_text_array
+
+            return tf.constant(as_text_array(value).tolist(), dtype=tf.string)
         return tf.constant(value)
 
     features = {k: tensor(v) for k, v in x.items()}

@@ -4,7 +4,10 @@ The contract (see docs/DESIGN.md, "The feature-file contract (npz)"):
 
 - `x_<modality>`: float `[N, D]` (a `"vector"` modality of width D) or `[N, T, D]` (a
   `"sequence"` modality of T steps of width D). Integer arrays are accepted and cast to
-  float32. At least two modalities are required.
+  float32. A unicode (`<U`, what `np.array(list_of_str)` gives) or bytes (`S`, UTF-8)
+  array `[N]` is a `"text"` modality: one raw string per row, tokenised inside the model
+  ("" for a missing text; `np.load(allow_pickle=False)` reads both, an object array
+  it cannot). At least two modalities are required.
 - `y_<task>`: integer `[N]`: 0/1 for a binary task, 0..K-1 for a K-class task, -1 for a
   missing label. A float array is accepted if every value is integral. The number of
   classes is inferred as `K = max label + 1` only when every class in [0, K) occurs; a task
@@ -46,6 +49,7 @@ import numpy as np
 
 from hgfn_keras.feature_checks import check_finite
 from hgfn_keras.data.dataset import MASK_KEY, SPLITS, MultimodalDataset
+from hgfn_keras.utils.text_arrays import TEXT_KINDS, as_text_array
 from hgfn_keras.labels import (
     as_label_array,
     check_declared_num_classes,
@@ -127,12 +131,18 @@ def _name_after_prefix(key, prefix):
 
 
 def _check_features(key, x):
-    """Check one `x_<modality>` array and return it as float32."""
+    """Check one `x_<modality>` array and return it as float32 (text: `str` objects)."""
+    if x.dtype.kind in TEXT_KINDS:
+        if x.ndim != 1:
+            raise ValueError(f"`{key}` holds text, which must be 1-D [N] (one string per "
+                             f"row). Received: shape={x.shape}")
+        return as_text_array(x, f"`{key}`")
     if x.dtype == bool or not (
         np.issubdtype(x.dtype, np.floating) or np.issubdtype(x.dtype, np.integer)
     ):
         raise ValueError(
-            f"`{key}` must hold floating (or integer) numbers. Received: dtype={x.dtype}"
+            f"`{key}` must hold floating (or integer) numbers, or text (a unicode or "
+            f"bytes array [N]). Received: dtype={x.dtype}"
         )
     if x.ndim not in (2, 3):
         raise ValueError(
@@ -220,8 +230,9 @@ def load_npz(path, seed=0, num_classes=None):
             `--num-classes TASK=K` gives); it must agree with a `classes_<task>` entry.
 
     Returns:
-        A `MultimodalDataset` named after the file stem, with one `"vector"` or
-        `"sequence"` modality per `x_` key and one task per `y_` key, both ordered by name.
+        A `MultimodalDataset` named after the file stem, with one `"vector"`,
+        `"sequence"` or `"text"` modality per `x_` key (its kind from the array's
+        dtype and shape) and one task per `y_` key, both ordered by name.
 
     Raises:
         ValueError: if the file is missing, is not an npz archive, or breaks the contract;
@@ -301,7 +312,9 @@ def load_npz(path, seed=0, num_classes=None):
     modalities = []
     for modality in modality_names:
         x = features[modality]
-        if x.ndim == 2:
+        if x.dtype == object:  # text (`_check_features`)
+            modalities.append(Modality(modality, kind="text"))
+        elif x.ndim == 2:
             modalities.append(Modality(modality, kind="vector", width=int(x.shape[1])))
         else:
             modalities.append(

@@ -21,8 +21,11 @@ the step's logs reduces along axis 0, which fails for scalar logs.
 `symbolic_build` (called from `MultiTaskModel._maybe_symbolic_build`) builds
 from the first replica's part of each leaf of the batch (only shapes and dtypes
 are needed), and `logs_for_reduction` gives the logs shape `[1]` under a
-multi-worker strategy. Both are covered by the two-worker test in
-`tests/test_distributed.py`; when a Keras upgrade fixes the bug, remove them.
+multi-worker strategy. The same symbolic build fails under `MirroredStrategy`
+with 2+ replicas for a text model (Keras sums the batch's strings across
+replicas), so `symbolic_build` serves it too. Covered by the two-worker tests and
+the mirrored text test in `tests/test_distributed.py`; when a Keras upgrade fixes
+the bug, remove them.
 
 >>> import tensorflow as tf
 >>> float(scale_for_replicas(tf.constant(3.0)))  # one replica: unchanged
@@ -104,13 +107,24 @@ def logs_for_reduction(logs):
     return {key: tf.reshape(value, [1]) for key, value in logs.items()}
 
 
+def _several_replicas(strategy):
+    """Whether `strategy` runs more than one replica (mirrored on 2+ devices) or is in
+    multi-worker mode: where Keras' symbolic build reduces the batch (keras#20585)."""
+    return _in_multi_worker_mode(strategy) or strategy.num_replicas_in_sync > 1
+
+
 def symbolic_build(model, iterator=None, data_batch=None):
     """Keras' `_maybe_symbolic_build`, leaf by leaf (keras#20585).
 
-    Returns False when Keras' own code should run (no multi-worker strategy).
+    Keras reduces the whole batch across replicas to get one for the build: under
+    multi-worker training that fails on the `(x, y)` tuple, and under
+    `MirroredStrategy` with 2+ replicas it sums every leaf, strings included
+    ("Value for attr 'T' of string ... AddN": a text model). Both take this route.
+
+    Returns False when Keras' own code should run (one replica).
     """
     strategy = getattr(model, "_distribute_strategy", None)
-    if strategy is None or not _in_multi_worker_mode(strategy):
+    if strategy is None or not _several_replicas(strategy):
         return False
     if iterator is not None:
         for _, _, it in iterator:
