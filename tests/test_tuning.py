@@ -183,3 +183,23 @@ def test_resume_compares_one_vs_rest_and_reads_older_records(tmp_path):
     with pytest.raises(ValueError, match="'one_vs_rest': \\(False, True\\)"):
         search._check_resume(args, str(path))
 
+
+
+@pytest.mark.parametrize("flag, value", [("--epochs", "2"), ("--batch-size", "64"),
+                                         ("--patience", "5")])
+def test_a_search_resumed_with_other_epochs_is_refused(tmp_path, flag, value):
+    # Issue 30: resumed with another --epochs, trials scored after 1 and 2 epochs were
+    # ranked together.
+    from tuning import search
+
+    path = tmp_path / "search_config.json"
+    base = ["--dataset", "clothing", "--output-dir", str(tmp_path), "--epochs", "1"]
+    search._check_resume(search.parse_args(base), str(path))  # the first run records
+    search._check_resume(search.parse_args(base), str(path))  # the same: resumes
+    other = search.parse_args(base + [flag, value])
+    name = flag[2:].replace("-", "_")
+    with pytest.raises(ValueError, match=rf"'{name}': \(.*, {value}\)\}}; its trials would be "
+                       "ranked with ones scored otherwise.*--overwrite"):
+        search._check_resume(other, str(path))
+    other.overwrite = True
+    search._check_resume(other, str(path))

@@ -273,7 +273,8 @@ def run(args):
     from hgfn_keras.serving.export import export_saved_model, has_modality_weights
     from hgfn_keras.utils.distribute import get_strategy
     from hgfn_keras.utils.io_utils import check_writable_folder
-    from hgfn_keras.recipe.run_folder import claim_run_folder, worker_lock_name
+    from hgfn_keras.recipe.run_folder import (check_folder_name, claim_run_folder,
+                                              worker_lock_name)
 
     started = time.time()
     config = train_config(args)
@@ -281,7 +282,9 @@ def run(args):
     keras.utils.set_random_seed(config.seed)
     dataset = load_dataset(config.dataset, seed=config.seed, limit=config.limit,
                            num_classes=config.num_classes)
-    name = args.name or f"{config.fusion}_{dataset.name}"
+    # From the command line, a --config file or a dataset.json's "name": never a path.
+    name = check_folder_name(args.name or f"{config.fusion}_{dataset.name}",
+                             "--name" if args.name else "The run's name")
     output_dir = args.output_dir or os.path.join("runs", name)
     export_dir = args.export_dir or os.path.join("saved_models", name)
     # Before training, not when the results are written.

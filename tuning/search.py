@@ -28,7 +28,10 @@ import time
 TUNERS = ("random", "bayesian", "hyperband")
 PROJECT = "search"
 # The arguments that must not change when a search is resumed from its folder.
-RESUME_KEYS = ("dataset", "tuner", "objective", "fusion", "mtl", "seed", "limit", "one_vs_rest")
+RESUME_KEYS = ("dataset", "tuner", "objective", "fusion", "mtl", "seed", "limit", "one_vs_rest",
+               # A trial's score depends on them: trials scored after 1 and after 2 epochs
+               # must not be ranked together (issue 30).
+               "epochs", "batch_size", "patience")
 #: What a key missing from an older search folder's record meant then.
 RESUME_DEFAULTS = {"one_vs_rest": False}
 
@@ -125,12 +128,15 @@ def _check_resume(args, path):
     if os.path.isfile(path) and not args.overwrite:
         with open(path, encoding="utf-8") as f:
             previous = json.load(f)
-        then = {k: previous.get(k, RESUME_DEFAULTS.get(k)) for k in RESUME_KEYS}
-        changed = {k: (then[k], current[k]) for k in RESUME_KEYS if then[k] != current[k]}
+        # A key an older record lacks and that has no recorded meaning is not compared.
+        keys = [k for k in RESUME_KEYS if k in previous or k in RESUME_DEFAULTS]
+        then = {k: previous.get(k, RESUME_DEFAULTS.get(k)) for k in keys}
+        changed = {k: (then[k], current[k]) for k in keys if then[k] != current[k]}
         if changed:
             raise ValueError(
                 f"{os.path.dirname(path)} holds a search made with other arguments "
-                f"(name: (then, now)): {changed}. Resume it with the same arguments, or pass "
+                f"(name: (then, now)): {changed}; its trials would be ranked with ones "
+                "scored otherwise. Resume it with the same arguments, or pass "
                 "--overwrite or another --output-dir."
             )
     elif not is_worker():

@@ -17,6 +17,7 @@ import json
 import os
 import time
 
+from hgfn_keras.data.fingerprint import data_differences, data_fingerprint
 from hgfn_keras.utils.io_utils import atomic_write_json
 
 FINGERPRINT_FILE = "fingerprint.json"
@@ -70,7 +71,8 @@ def check_backup(backup_dir, config):
                "afresh.")
     try:
         with open(path, encoding="utf-8") as f:
-            recorded = json.load(f)["settings"]
+            document = json.load(f)
+        recorded = document["settings"]
     except FileNotFoundError:
         raise BackupMismatchError(
             f"{backup_dir} holds the backup of an interrupted run that records no settings "
@@ -87,6 +89,13 @@ def check_backup(backup_dir, config):
         raise BackupMismatchError(
             f"{backup_dir} holds the backup of an interrupted run with other settings "
             f"({listed}); it is never resumed with other settings. {way_out}")
+    # The data too (issue 30): a backup recorded before this was kept has no "data".
+    changed = data_differences(document.get("data"), data_fingerprint(config.dataset))
+    if changed:
+        raise BackupMismatchError(
+            f"{backup_dir} holds the backup of an interrupted run on other data: "
+            f"{'; '.join(changed)} since it was backed up ({config.dataset}). It is never "
+            f"resumed on other data. {way_out}")
     return True
 
 
@@ -120,7 +129,8 @@ def claim_backup(backup_dir, config, restart=False):
         return moved
     os.makedirs(backup_dir, exist_ok=True)
     atomic_write_json(os.path.join(backup_dir, FINGERPRINT_FILE),
-                      {"settings": settings_fingerprint(config)})
+                      {"settings": settings_fingerprint(config),
+                       "data": data_fingerprint(config.dataset)})
     return moved
 
 

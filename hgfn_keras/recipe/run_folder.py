@@ -160,6 +160,24 @@ class RunFolderLock:
         self.release()
 
 
+def check_folder_name(name, what="--name"):
+    """Refuses a name that would leave the folder it is joined to (`runs/<name>`,
+    `saved_models/<name>`): it must be one plain path component, no `/`, `\\`, `..`.
+
+    >>> check_folder_name("hgfn_own")
+    'hgfn_own'
+    >>> check_folder_name("../../../x")
+    Traceback (most recent call last):
+    ...
+    ValueError: --name must be a plain folder name (no '/', '\\', '..'), as it goes under runs/ and saved_models/. Received: name='../../../x'
+    """
+    if (not isinstance(name, str) or not name.strip() or name in (".", "..")
+            or "/" in name or "\\" in name or "\0" in name or os.path.isabs(name)):
+        raise ValueError(f"{what} must be a plain folder name (no '/', '\\', '..'), as it goes "
+                         f"under runs/ and saved_models/. Received: name={name!r}")
+    return name
+
+
 def worker_lock_name(distribution):
     """The lock file of this process's run: `LOCK_FILE`, or for a multi-worker run's
     worker other than the first (TF_CONFIG's task index > 0, which runs the same command
@@ -245,6 +263,7 @@ __all__ = [
     "FinishedRunError",
     "RunFolderBusyError",
     "RunFolderLock",
+    "check_folder_name",
     "claim_run_folder",
     "is_finished_run",
     "worker_lock_name",

@@ -67,6 +67,11 @@ class StreamedDataset(Dataset):
         for shard in self.header["shards"]:
             file_name = shard["file"]
             where = f"Shard {file_name!r} of {self.directory!r}"
+            if (not isinstance(file_name, str) or file_name in ("", ".", "..")
+                    or os.path.basename(file_name) != file_name or "\\" in file_name):
+                raise ValueError(  # a header must not send the reader out of its folder
+                    f"{where}: a shard's `file` must be a file name in the dataset's folder "
+                    f"(no folder part, no '..'). Received: file={file_name!r}")
             if shard.get("split") not in SPLITS:
                 raise ValueError(f"{where}: unknown split {shard.get('split')!r}.")
             for name, shape in shard.get("modalities", {}).items():
