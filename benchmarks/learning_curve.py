@@ -338,10 +338,10 @@ def parse_args(argv=None):
         try:
             pair_config(pair, 0, args.dataset, {})
         except KeyError as error:  # an unknown fusion or strategy
-            from hgfn_keras import FUSIONS, MTL_STRATEGIES
+            from hgfn_keras import FUSIONS, MTL_CHOICES
 
             p.error(f"--pairs: {pair!r}: unknown fusion or strategy {error}. Fusions: "
-                    f"{sorted(FUSIONS)}; strategies: {sorted(MTL_STRATEGIES)}.")
+                    f"{sorted(FUSIONS)}; task weightings: {sorted(MTL_CHOICES)}.")
         except (TypeError, ValueError) as error:
             p.error(f"--pairs: {pair!r}: {error}")
     if not args.pair_list and not args.peer_list:

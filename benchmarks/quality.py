@@ -121,7 +121,7 @@ def _list(text, allowed, what):
 
 
 def parse_args(argv=None):
-    from hgfn_keras import FUSIONS, MTL_STRATEGIES
+    from hgfn_keras import FUSIONS, MTL_CHOICES
 
     p = argparse.ArgumentParser(prog="python -m benchmarks.quality",
                                 description=__doc__.split("\n")[0])
@@ -147,7 +147,7 @@ def parse_args(argv=None):
     p.add_argument("--output-dir", required=True, help="Where quality.json/.md go.")
     args = p.parse_args(argv)
     try:
-        pairs = _list(args.pairs, [f"{f}+{m}" for f in FUSIONS for m in MTL_STRATEGIES],
+        pairs = _list(args.pairs, [f"{f}+{m}" for f in FUSIONS for m in MTL_CHOICES],
                       "pairs")
         args.peer_list = _list(args.peers, PEER_NAMES, "peers")
     except ValueError as error:

@@ -44,6 +44,7 @@ from hgfn_keras.evaluation.decision_thresholds import best_f1_threshold, choose_
 from hgfn_keras.model import build_model
 from hgfn_keras.multitask import (
     HEADS,
+    MTL_CHOICES,
     MTL_STRATEGIES,
     TASK_WEIGHTINGS,
     ConceptProbabilities,
@@ -81,7 +82,8 @@ __all__ = [
     "CRISISMMD_TASKS", "read_crisismmd", "write_crisismmd_manifest", "sample_frames",
     "MultimodalDataset", "load_clothing", "load_dataset", "load_npz",
     # the model and multi-task training
-    "Modality", "Task", "build_model", "HEADS", "MTL_STRATEGIES", "TASK_WEIGHTINGS",
+    "Modality", "Task", "build_model", "HEADS", "MTL_CHOICES", "MTL_STRATEGIES",
+    "TASK_WEIGHTINGS",
     "ConceptProbabilities", "DynamicTaskBalancing", "DynamicWeightAverage", "GradNorm",
     "MinNormWeighting", "UncertaintyWeighting", "min_norm_weights", "MultiTaskLoss",
     "MultiTaskModel", "TaskRebalancing", "TaskWeighting", "get_task_weighting",

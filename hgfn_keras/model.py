@@ -1,5 +1,7 @@
 """`build_model`: modality inputs → encoders → fusion → one head per task."""
 
+import warnings
+
 import keras
 
 from hgfn_keras.feature_checks import MASK_KEY
@@ -8,6 +10,7 @@ from hgfn_keras.fusion import ModalityDropout, get_fusion
 from hgfn_keras.multitask import HEADS, MultiTaskModel, get_task_weighting
 from hgfn_keras.multitask.concept_probabilities import ConceptProbabilities
 from hgfn_keras.multitask.mti_net import mtinet_heads
+from hgfn_keras.multitask.task_weightings import MTINET_MOVED
 from hgfn_keras.presets import (
     check_preset,
     preset_fusion_kwargs,
@@ -74,18 +77,18 @@ def build_model(
             `ModalityDropout`), so the model learns to answer when a modality
             is missing. Needs `use_modality_mask`. None: the preset's (package
             `PACKAGE_MODALITY_DROPOUT`, paper 0); 0: off.
-        mtl: the multi-task strategy: `"dmtl"` (default, the paper's dynamic
+        mtl: the task weighting: `"dmtl"` (default, the paper's dynamic
             task balancing), `"lsew"` (equal weights), `"moo"` (MGDA-UB),
             `"gradnorm"`, `"uncertainty"`, `"dwa"`, or a `TaskWeighting` layer.
-            `"mtinet"` (the paper's MTI-NET row) is short for
-            `heads="mtinet", mtl="lsew"`.
-        mtl_kwargs: constructor arguments for a strategy given by name (DMTL:
+            `"mtinet"` (the paper's MTI-NET row; deprecated, until 0.3) is short
+            for `heads="mtinet", mtl="lsew"`.
+        mtl_kwargs: constructor arguments for a task weighting given by name (DMTL:
             `alpha`, `learning_rate`, `grad_norm_layer`, `rebalance`).
         beta: the focal loss' β (0: cross-entropy).
         shared_units: if set, a shared Dense(shared_units, relu) named "shared"
             between the fusion and the heads (the "last shared layer" that
             `grad_norm_layer="shared"` needs; added with `head_units` when such a
-            strategy is chosen and this is None). None: no such layer.
+            weighting is chosen and this is None). None: no such layer.
         heads: the task heads' architecture: `"dense"` (default, one
             Dense-Dropout-Dense head per task) or `"mtinet"` (MTI-Net's
             intermediate predictions and distillation, `mtinet_heads`).
@@ -94,7 +97,7 @@ def build_model(
         normalization_data: optional training inputs `{modality name: array}`
             (with `modality_mask` if some rows miss a modality) to adapt the
             normalisation to; without it, `fit` adapts on its numpy inputs.
-        preset: `"package"` (default): a fusion or strategy given by name gets
+        preset: `"package"` (default): a fusion or task weighting given by name gets
             the package's recommended arguments where `fusion_kwargs` /
             `mtl_kwargs` do not set them (HGFN: projected to 128 by Dense +
             ReLU, its modality vectors kept beside the levels, weighted; DMTL:
@@ -160,8 +163,8 @@ def build_model(
     if modality_dropout and not use_modality_mask:
         raise ValueError("`modality_dropout` acts on the modality mask: it needs "
                          f"use_modality_mask=True. Received: modality_dropout={modality_dropout!r}")
-    if isinstance(mtl, str) and mtl.lower() == "mtinet":
-        # The paper's MTI-NET row: MTI-Net's heads, trained with equal weights.
+    if mtl == "mtinet":  # a choice of heads, once listed among the weightings
+        warnings.warn(MTINET_MOVED, FutureWarning, stacklevel=2)
         heads, mtl = "mtinet", "lsew"
     if heads not in HEADS:
         raise ValueError(f"`heads` must be one of {HEADS}. Received: heads={heads!r}")

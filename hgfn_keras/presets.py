@@ -34,7 +34,7 @@ PRESETS = ("package", "paper")
 PACKAGE_FUSION_KWARGS = {"hgfn": {"alignment": "project", "units": 128,
                                   "projection_activation": "relu",
                                   "keep_modalities": "weighted"}}
-#: Likewise for a multi-task strategy given by name.
+#: Likewise for a task weighting given by name.
 PACKAGE_MTL_KWARGS = {"dmtl": {"rebalance": False}}
 #: `build_model(preset="package")`'s modality dropout.
 PACKAGE_MODALITY_DROPOUT = 0.3
@@ -65,7 +65,7 @@ def preset_fusion_kwargs(preset, fusion, kwargs=None):
 
 
 def preset_mtl_kwargs(preset, mtl, kwargs=None):
-    """`kwargs` completed with the preset's arguments for the strategy `mtl` (a name).
+    """`kwargs` completed with the preset's arguments for the task weighting `mtl` (a name).
 
     >>> preset_mtl_kwargs("package", "dmtl")
     {'rebalance': False}

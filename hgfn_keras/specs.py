@@ -139,7 +139,7 @@ class Task:
         class_names: optional names of the classes, for reports.
         one_vs_rest: train a K-class task as K binary concept tasks ("class k or
             not", the paper's concepts): one sigmoid per class, each with its
-            own focal loss and its own weight in the multi-task strategy
+            own focal loss and its own weight in the task weighting
             (`concepts` names them `<task>.<k>`). The labels stay the K-class
             integers (a concept's 0/1 label is derived inside the model, -1
             stays missing for every concept), and the model's output `<task>`

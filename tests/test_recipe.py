@@ -10,7 +10,7 @@ import pytest
 
 from hgfn_keras import (
     FUSIONS,
-    MTL_STRATEGIES,
+    MTL_CHOICES,
     TASK_WEIGHTINGS,
     HierarchicalGraphFusion,
     MultiTaskModel,
@@ -46,7 +46,7 @@ def test_the_cli_is_derived_from_train_config():
         if name in CHOICES:
             assert list(flags[name].choices) == list(CHOICES[name]), name
     assert set(CHOICES["fusion"]) == set(FUSIONS)
-    assert set(CHOICES["mtl"]) == set(MTL_STRATEGIES)
+    assert set(CHOICES["mtl"]) == set(MTL_CHOICES)
     assert train.train_config(train.parse_args([])) == TrainConfig()
 
 
@@ -66,7 +66,7 @@ def test_the_old_strategy_flag_still_works(capsys):
 
 
 def test_weighting_flags_follow_the_constructors():
-    for mtl in MTL_STRATEGIES:
+    for mtl in MTL_CHOICES:
         cls = TASK_WEIGHTINGS["lsew" if mtl == "mtinet" else mtl]
         import inspect
 
@@ -127,7 +127,7 @@ def test_non_finite_numbers_are_refused_naming_the_field(field, value):
 # ----------------------------------------------------------------- handles
 
 
-@pytest.mark.parametrize("mtl", list(MTL_STRATEGIES))
+@pytest.mark.parametrize("mtl", list(MTL_CHOICES))
 def test_a_fusion_instance_trains_with_every_strategy(mtl):
     # Used to fail with "No such layer: fusion" (the layer is not named "fusion").
     keras.utils.set_random_seed(0)

@@ -1,4 +1,4 @@
-"""Run the paper's comparison: fusions × multi-task strategies × seeds, and print its tables.
+"""Run the paper's comparison: fusions × task weightings × seeds, and print its tables.
 
     python -m training.experiments --dataset clothing --fusions cfc,tensor,gfn,hgfn \\
         --mtls lsew,moo,mtinet,dmtl --seeds 3 --epochs 12 --output-dir runs/experiments
@@ -214,7 +214,9 @@ def run_config(args, fusion, mtl, seed):
     `training.train` flags, `train.parse_config`: a flag that does not apply is refused)."""
     from training.train import parse_config
 
-    train_argv = ["--dataset", args.dataset, "--fusion", fusion, "--mtl", mtl,
+    # The paper's MTI-NET row: MTI-Net's heads trained with equal weights.
+    weighting = ["--heads", "mtinet", "--mtl", "lsew"] if mtl == "mtinet" else ["--mtl", mtl]
+    train_argv = ["--dataset", args.dataset, "--fusion", fusion, *weighting,
                   "--seed", str(seed), "--epochs", str(args.epochs), *args.train_args.split()]
     if args.limit:
         train_argv += ["--limit", str(args.limit)]

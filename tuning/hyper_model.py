@@ -47,7 +47,7 @@ class HGFNHyperModel(keras_tuner.HyperModel):
     - `theta` θ ∈ [0.05, 1] (HGFN's eq. 5; the paper's θ ∈ (0, 1], 0.5 used),
       only when the fusion is `"hgfn"`;
     - `beta` β ∈ [0, 5] (focal loss, eq. 10);
-    - `alpha` α ∈ [0, 3] (DMTL's eq. 11; the paper uses 1), only for a strategy
+    - `alpha` α ∈ [0, 3] (DMTL's eq. 11; the paper uses 1), only for a task weighting
       that takes α (`"dmtl"`, `"gradnorm"`);
     - `learning_rate` ∈ [1e-4, 1e-2], log scale (the paper: 0.01);
     - `head_units` ∈ {16, 32, 64, 128}, `dropout` ∈ [0, 0.5];
@@ -111,7 +111,7 @@ class HGFNHyperModel(keras_tuner.HyperModel):
             draw("cfc_units", lambda: hp.Choice("cfc_units", [64, 128, 256], default=128))
         draw("beta", lambda: hp.Float("beta", 0.0, 5.0, default=0.0))
         if "alpha" in weighting_fields(base.mtl):
-            default = 1.0 if base.mtl == "dmtl" else 1.5  # the strategy's own
+            default = 1.0 if base.mtl == "dmtl" else 1.5  # the task weighting's own
             draw("alpha", lambda: hp.Float("alpha", 0.0, 3.0, default=default))
         if base.mtl == "dmtl":  # TDB's step size (normalised by the mean N / n_f)
             draw("tdb_learning_rate", lambda: hp.Float("tdb_learning_rate", 1e-3, 1.0,

@@ -65,7 +65,7 @@ def parse_args(argv=None):
     p.add_argument("--fusion", default=DEFAULTS["fusion"],
                    help="Fusion, held fixed (θ is searched for 'hgfn'). Default: %(default)s")
     p.add_argument("--mtl", default=DEFAULTS["mtl"],
-                   help="Multi-task strategy, held fixed (α is searched for 'dmtl'). "
+                   help="Task weighting, held fixed (α is searched for 'dmtl'). "
                    "Default: %(default)s")
     p.add_argument("--one-vs-rest", action="store_true",
                    help="Train every task with K > 2 classes as K binary concept tasks "

@@ -1,4 +1,4 @@
-"""Multi-task training: the model with its train step, task losses, one file per strategy."""
+"""Multi-task training: the model with its train step, task losses, one file per task weighting."""
 
 from hgfn_keras.multitask.concept_probabilities import ConceptProbabilities
 from hgfn_keras.multitask.dynamic_task_balancing import DynamicTaskBalancing
@@ -8,8 +8,9 @@ from hgfn_keras.multitask.min_norm_weighting import MinNormWeighting, min_norm_w
 from hgfn_keras.multitask.mti_net import mtinet_heads
 from hgfn_keras.multitask.multi_task_loss import MultiTaskLoss
 from hgfn_keras.multitask.multi_task_model import MultiTaskModel
-from hgfn_keras.multitask.strategies import (
+from hgfn_keras.multitask.task_weightings import (
     HEADS,
+    MTL_CHOICES,
     MTL_STRATEGIES,
     TASK_WEIGHTINGS,
     get_task_weighting,

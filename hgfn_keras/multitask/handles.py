@@ -1,4 +1,4 @@
-"""The handles of a `MultiTaskModel`: the layers that strategies, export and inspection use."""
+"""The handles of a `MultiTaskModel`: the layers that the task weightings, export and inspection use."""
 
 import dataclasses
 
@@ -7,7 +7,7 @@ from hgfn_keras.fusion import Fusion
 
 @dataclasses.dataclass(frozen=True)
 class Handles:
-    """The parts of a `MultiTaskModel`'s network that strategies, export and
+    """The parts of a `MultiTaskModel`'s network that the task weightings, export and
     inspection use: the fusion layer, the last shared layer (or None) and each
     weighted loss's last layer (`heads`, keyed by `MultiTaskModel.loss_names`:
     a task's name, or a one-vs-rest task's concept names). Kept as one plain

@@ -13,7 +13,7 @@ from hgfn_keras.multitask.keras_contract import check_compile_arguments, refuse_
 from hgfn_keras.multitask.loss_tracker import TaskLossTracker
 from hgfn_keras.multitask.multi_task_loss import MultiTaskLoss
 from hgfn_keras.multitask.numpy_fit import checked_sample_weight, prepare_numpy_fit
-from hgfn_keras.multitask.strategies import TASK_WEIGHTINGS, get_task_weighting
+from hgfn_keras.multitask.task_weightings import TASK_WEIGHTINGS, get_task_weighting
 from hgfn_keras.multitask.task_rebalancing import with_task_rebalancing
 from hgfn_keras.multitask.task_weighting import task_counts, warn_degenerate_tasks
 from hgfn_keras.specs import Task
@@ -32,7 +32,7 @@ class MultiTaskModel(keras.Model):
     LSEW; `DynamicTaskBalancing`, DMTL, moves them after every step from the
     per-task gradient norms, eq. 11), saved with the model and its checkpoints.
 
-    `train_step` reads like Keras' own, with the strategy's hook
+    `train_step` reads like Keras' own, with the task weighting's hook
     `task_weighting.compute_gradients` (DMTL, GradNorm and MGDA-UB add their norms
     or Jacobians there); it logs the weighted total (`loss`), each weighted loss
     (`<name>_loss`) and weight (`<name>_weight`). `test_step` logs the plain sum of
@@ -49,7 +49,7 @@ class MultiTaskModel(keras.Model):
         fusion_layer, shared_layer, head_layers: the handles (`handles.find_handles`):
             the fusion layer (None: the network's one `Fusion`), the last shared
             layer or None, and `{loss name: last layer}` (None: the layer producing
-            each output); layers or their names. A strategy that needs one (DMTL's
+            each output); layers or their names. A task weighting that needs one (DMTL's
             heads, MGDA-UB's fusion) raises a clear error when it is missing.
         auxiliary_outputs: `{network output name: task name}` (MTI-Net): their loss
             on the task's labels adds to the task's loss.

@@ -60,7 +60,7 @@ class TaskWeighting(keras.layers.Layer):
         return False
 
     def check_model(self, model):
-        """Raises a clear error when `model` lacks a handle this strategy needs.
+        """Raises a clear error when `model` lacks a handle this task weighting needs.
 
         Called when the `MultiTaskModel` is built. The base needs none.
         """
@@ -69,7 +69,7 @@ class TaskWeighting(keras.layers.Layer):
         """The step's gradients, from the tape of its forward pass.
 
         The base does one ordinary backward pass of the (replica- and
-        loss-scaled) objective Σ_f w_f L_f. Strategies that need more (per-task
+        loss-scaled) objective Σ_f w_f L_f. Task weightings that need more (per-task
         gradient norms, Jacobians) override it.
 
         Args:
@@ -115,16 +115,16 @@ class TaskWeighting(keras.layers.Layer):
         return np.asarray(ops.convert_to_numpy(self.task_weights))
 
     def set_task_counts(self, num_samples, positives, task_names=None):
-        """Strategies that use N / n_f take the counts here; others ignore them."""
+        """Task weightings that use N / n_f take the counts here; others ignore them."""
 
     def set_chance_losses(self, losses):
-        """Strategies that compare the tasks' losses with each other take each
+        """Task weightings that compare the tasks' losses with each other take each
         task's chance loss here (`task_loss.chance_loss`, the loss of a uniform
         prediction; the model calls it); others ignore it."""
 
     def loss_references(self):
         """What the epoch's mean losses are divided by before they are compared,
-        `[T]` (numpy): ones, unless the strategy compares chance-normalised losses."""
+        `[T]` (numpy): ones, unless the task weighting compares chance-normalised losses."""
         return np.ones((self.num_tasks,), "float32")
 
     def call(self, task_losses):

@@ -8,12 +8,14 @@ search (`tuning/`) and the benchmarks, so they all train the same way.
 import dataclasses
 import inspect
 import json
+import warnings
 
 from hgfn_keras.fusion import FUSIONS
 from hgfn_keras.fusion.alignment import ALIGNMENTS
 from hgfn_keras.fusion.similarity_edge_weights import SIMILARITIES
 from hgfn_keras.multitask.dynamic_task_balancing import GRAD_NORM_LAYERS, REBALANCE_ON
-from hgfn_keras.multitask.strategies import MTL_STRATEGIES, TASK_WEIGHTINGS
+from hgfn_keras.multitask.task_weightings import (HEADS, MTINET_MOVED, MTL_CHOICES,
+                                                 TASK_WEIGHTINGS)
 from hgfn_keras.presets import PRESETS
 
 OPTIMIZERS = ("adam", "adamw")
@@ -24,7 +26,7 @@ SEQUENCE_ENCODERS = ("temporal", "mean")
 #: None): `validate` checks them and `training.train` offers them as its flags' choices.
 CHOICES = {
     "fusion": tuple(FUSIONS),
-    "mtl": tuple(MTL_STRATEGIES),
+    "mtl": tuple(MTL_CHOICES),
     "optimizer": OPTIMIZERS,
     "class_weight": ("balanced",),
     "sequence_encoder": SEQUENCE_ENCODERS,
@@ -33,6 +35,7 @@ CHOICES = {
     "grad_norm_layer": GRAD_NORM_LAYERS,
     "rebalance_on": REBALANCE_ON,
     "preset": PRESETS,
+    "heads": HEADS,
 }
 
 #: Config field -> the fusion constructor argument it sets. A field applies to a
@@ -148,8 +151,13 @@ class TrainConfig:
         "fusion (TFN/LMF, for MATF), GFN.")
     mtl: str = option("dmtl",
         "Task weighting: DMTL (dynamic task balancing, the paper's), LSEW (equal "
-        "weights), MOO (MGDA-UB), MTI-Net heads, or beyond the paper GradNorm, "
-        "uncertainty weighting, DWA.")
+        "weights), MOO (MGDA-UB), or beyond the paper GradNorm, uncertainty weighting, "
+        "DWA. ('mtinet', MTI-Net's heads with equal weights, is now --heads mtinet "
+        "--mtl lsew; the old spelling works until 0.3.)")
+    heads: str = option("dense",
+        "Task heads: dense (a Dense-Dropout-Dense head per task) or mtinet (MTI-Net's "
+        "intermediate predictions and distillation unit; the paper's MTI-NET row is "
+        "--heads mtinet --mtl lsew).")
     epochs: int = option(12, "Most epochs (early stopping on validation loss may stop sooner).")
     seed: int = option(0, "Seeds the split, the weights and the shuffling.")
     batch_size: int = option(128, "Rows per training batch.")
@@ -255,6 +263,9 @@ class TrainConfig:
         "exact reading.")
 
     def __post_init__(self):
+        if isinstance(self.mtl, str) and self.mtl.lower() == "mtinet":
+            warnings.warn(MTINET_MOVED, FutureWarning, stacklevel=3)
+            self.heads, self.mtl = "mtinet", "lsew"
         self.validate()
 
     def validate(self):

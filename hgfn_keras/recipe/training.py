@@ -78,7 +78,7 @@ def build(config, dataset):
         dataset.modalities, model_tasks(config, dataset.tasks), fusion=config.fusion,
         fusion_kwargs=config.fusion_kwargs(), encoders=encoders,
         head_units=config.head_units, dropout=config.dropout,
-        modality_dropout=config.modality_dropout, mtl=config.mtl,
+        modality_dropout=config.modality_dropout, mtl=config.mtl, heads=config.heads,
         mtl_kwargs=config.mtl_kwargs(), beta=config.beta, preset=config.preset,
         name=f"{config.fusion}_{dataset.name}",
     )

@@ -1,4 +1,4 @@
-"""Look-up of a component by name or instance (fusions, multi-task strategies)."""
+"""Look-up of a component by name or instance (fusions, task weightings)."""
 
 
 def resolve(value, registry, base_class, what, kwargs):
@@ -8,7 +8,7 @@ def resolve(value, registry, base_class, what, kwargs):
         value: a name in `registry` (case-insensitive) or an instance of `base_class`.
         registry: `{name: class}`.
         base_class: the class an instance must derive from.
-        what: how errors name the component ("fusion", "multi-task strategy").
+        what: how errors name the component ("fusion", "task weighting").
         kwargs: constructor arguments, only for a component given by name.
 
     >>> resolve("a", {"a": dict}, dict, "thing", {"x": 1})

@@ -1,4 +1,4 @@
-"""The multi-task strategies by name: the registry that the model, the CLI and the tuner read."""
+"""The task weightings by name: the registry that the model, the CLI and the tuner read."""
 
 from hgfn_keras.multitask.dynamic_task_balancing import DynamicTaskBalancing
 from hgfn_keras.multitask.dynamic_weight_average import DynamicWeightAverage
@@ -20,9 +20,17 @@ TASK_WEIGHTINGS = {
 #: Head architectures of `build_model(heads=...)`.
 HEADS = ("dense", "mtinet")
 
-#: The rows of the paper's tables and the CLI's `--mtl` choices: every weighting,
-#: and MTI-Net (its heads, trained with equal weights).
-MTL_STRATEGIES = (*TASK_WEIGHTINGS, "mtinet")
+#: The CLI's `--mtl` choices (and the rows of the paper's tables): every task weighting,
+#: and "mtinet", which is not a weighting but MTI-Net's heads trained with equal weights
+#: (`heads="mtinet", mtl="lsew"`): kept as a shortcut with a deprecation warning until 0.3.
+MTL_CHOICES = (*TASK_WEIGHTINGS, "mtinet")
+#: The name `MTL_CHOICES` had until 0.1 (the "strategy" word now means `tf.distribute`
+#: only); removed in 0.3.
+MTL_STRATEGIES = MTL_CHOICES
+#: Said when "mtinet" is given as the task weighting.
+MTINET_MOVED = ("mtl='mtinet' (--mtl mtinet) names MTI-Net's heads, not a task weighting: "
+                "use heads='mtinet' (--heads mtinet) with mtl='lsew' (the paper's MTI-NET "
+                "row); the old spelling is kept until 0.3.")
 
 
 def get_task_weighting(task_weighting, **kwargs):
@@ -31,4 +39,4 @@ def get_task_weighting(task_weighting, **kwargs):
     >>> get_task_weighting("dmtl", alpha=0.5).alpha
     0.5
     """
-    return resolve(task_weighting, TASK_WEIGHTINGS, TaskWeighting, "multi-task strategy", kwargs)
+    return resolve(task_weighting, TASK_WEIGHTINGS, TaskWeighting, "task weighting", kwargs)
