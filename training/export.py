@@ -36,6 +36,10 @@ def parse_args(argv=None):
                    "flag as `training.train --export-dir`). Default: saved_models/<name>")
     # The old name (a base folder; the model folder was <base-dir>/<name>), kept working.
     p.add_argument("--base-dir", default=None, help=argparse.SUPPRESS)
+    p.add_argument("--trust-handles", action="store_true",
+                   help="Let the model file's hub encoders fetch the URLs their handles "
+                   "name (refused otherwise: loading a model never fetches a URL unasked). "
+                   "Default: off")
     p.add_argument("--no-modality-weights", action="store_true",
                    help="Leave out the `modality_weights` output (it is added when the "
                    "fusion has modality weights, e.g. HGFN). Default: included when the "
@@ -90,7 +94,12 @@ def run(args):
     from hgfn_keras.export import export_saved_model, has_modality_weights
 
     path = model_path(args.model)
-    model = keras.saving.load_model(path)
+    import contextlib
+
+    from hgfn_keras.encoders import trust_handles
+
+    with trust_handles() if args.trust_handles else contextlib.nullcontext():
+        model = keras.saving.load_model(path)
     weights = not args.no_modality_weights
     if weights and not has_modality_weights(model):
         weights = False

@@ -70,6 +70,10 @@ def parse_args(argv: "list[str] | None" = None) -> argparse.Namespace:
                    "the model has them")
     p.add_argument("--verbose", action="store_true",
                    help="Show TensorFlow's own log lines. Default: off")
+    p.add_argument("--trust-handles", action="store_true",
+                   help="Let the model file's hub encoders fetch the URLs their handles "
+                   "name (refused otherwise: loading a model never fetches a URL unasked). "
+                   "Default: off")
     args = p.parse_args(argv)
     if args.batch_size < 1:
         p.error(f"--batch-size must be at least 1. Received: {args.batch_size}")
@@ -419,9 +423,13 @@ def predict(args: argparse.Namespace) -> dict:
     if extension not in (".npz", ".csv"):
         raise InputError(f"--input: expected an .npz or .csv file. Received: {args.input}")
     # After the checks above: a bad path is answered without loading TensorFlow.
+    import contextlib
+
+    from hgfn_keras.encoders import trust_handles
     from hgfn_keras.run_folder import RunFolderBusyError, RunFolderLock
 
-    scorer = _Scorer(args.model, want_weights=not args.no_modality_weights)
+    with trust_handles() if args.trust_handles else contextlib.nullcontext():
+        scorer = _Scorer(args.model, want_weights=not args.no_modality_weights)
     reader = read_npz if extension == ".npz" else read_csv
     ids, x, skipped = reader(args.input, scorer)
 
