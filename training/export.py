@@ -117,6 +117,9 @@ def main(argv=None):
     except (ValueError, FileNotFoundError, FileExistsError, OSError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("error: interrupted (Ctrl-C).", file=sys.stderr)
+        return 130
     return 0
 
 

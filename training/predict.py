@@ -508,6 +508,9 @@ def main(argv: "list[str] | None" = None) -> int:
     except (OSError, UnicodeDecodeError, csv.Error) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("error: interrupted (Ctrl-C); nothing half-written is left.", file=sys.stderr)
+        return 130
     print(f"Scored {summary['scored']} row(s); wrote {summary['output']}")
     if summary["skipped"]:
         print(f"Left out {len(summary['skipped'])} row(s) that cannot be scored; the list "
