@@ -88,18 +88,17 @@ def run(args):
     Returns:
         The path of the version folder.
     """
-    import keras
-
-    import hgfn_keras  # noqa: F401  registers the project's classes for loading
-    from hgfn_keras.export import export_saved_model, has_modality_weights
-
-    path = model_path(args.model)
     import contextlib
 
+    import hgfn_keras  # noqa: F401  registers the project's classes for loading
     from hgfn_keras.encoders import trust_handles
+    from hgfn_keras.export import export_saved_model, has_modality_weights
+    from hgfn_keras.model_file import load_model_file
+
+    path = model_path(args.model)
 
     with trust_handles() if args.trust_handles else contextlib.nullcontext():
-        model = keras.saving.load_model(path)
+        model = load_model_file(path)  # a cut or damaged file named as such
     weights = not args.no_modality_weights
     if weights and not has_modality_weights(model):
         weights = False

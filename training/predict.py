@@ -113,6 +113,12 @@ class _Scorer:
 
         import hgfn_keras  # noqa: F401  registers the project's classes for loading
 
+        from hgfn_keras.model_file import DamagedModelFileError, check_model_file
+
+        try:
+            check_model_file(path)  # a cut or damaged file named as such
+        except (DamagedModelFileError, FileNotFoundError) as error:
+            raise InputError(f"--model: {error}") from None
         try:
             model = keras.saving.load_model(path, compile=False)
         except Exception as error:  # noqa: BLE001  any load failure: one error line
