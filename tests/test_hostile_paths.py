@@ -24,8 +24,8 @@ def test_a_name_from_a_config_file_cannot_leave_runs(tiny_npz_file, tmp_path, mo
                                   "epochs": 1, "verbose": 0}))
     assert train.main(["--config", str(config)]) == 2
     errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error")]
-    assert errors == [f"error: --name must be a plain folder name (no '/', '\\', '..'), as it "
-                      f"goes under runs/ and saved_models/. Received: name={name!r}"]
+    assert errors == [(f"error: --name must be a plain folder name (no '/', '\\', '..'), as it "
+                       f"goes under runs/ and saved_models/. Received: name={name!r}")]
     assert os.listdir(work) == [] and sorted(os.listdir(tmp_path)) == ["hostile.json", "work"]
 
 

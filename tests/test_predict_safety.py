@@ -15,7 +15,6 @@ import sys
 import textwrap
 
 import keras
-import numpy as np
 import pytest
 
 from hgfn_keras import Modality, Task, build_model

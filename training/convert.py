@@ -73,6 +73,9 @@ def main(argv=None):
         message = error.message if isinstance(error, tf.errors.OpError) else error
         print(f"error: {message}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("error: interrupted (Ctrl-C).", file=sys.stderr)
+        return 130
     return 0
 
 

@@ -34,6 +34,10 @@ def parse_args(argv=None):
                    "flag as `training.train --export-dir`). Default: saved_models/<name>")
     # The old name (a base folder; the model folder was <base-dir>/<name>), kept working.
     p.add_argument("--base-dir", default=None, help=argparse.SUPPRESS)
+    p.add_argument("--trust-handles", action="store_true",
+                   help="Let the model file's hub encoders fetch the URLs their handles "
+                   "name (refused otherwise: loading a model never fetches a URL unasked). "
+                   "Default: off")
     p.add_argument("--no-modality-weights", action="store_true",
                    help="Leave out the `modality_weights` output (it is added when the "
                    "fusion has modality weights, e.g. HGFN). Default: included when the "
@@ -82,13 +86,17 @@ def run(args):
     Returns:
         The path of the version folder.
     """
-    import keras
+    import contextlib
 
     import hgfn_keras  # noqa: F401  registers the project's classes for loading
+    from hgfn_keras.encoders import trust_handles
     from hgfn_keras.serving.export import export_saved_model, has_modality_weights
+    from hgfn_keras.serving.model_file import load_model_file
 
     path = model_path(args.model)
-    model = keras.saving.load_model(path)
+
+    with trust_handles() if args.trust_handles else contextlib.nullcontext():
+        model = load_model_file(path)  # a cut or damaged file named as such
     weights = not args.no_modality_weights
     if weights and not has_modality_weights(model):
         weights = False
@@ -106,6 +114,9 @@ def main(argv=None):
     except (ValueError, FileNotFoundError, FileExistsError, OSError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("error: interrupted (Ctrl-C).", file=sys.stderr)
+        return 130
     return 0
 
 

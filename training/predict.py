@@ -72,6 +72,10 @@ def parse_args(argv: "list[str] | None" = None) -> argparse.Namespace:
                    "the model has them")
     p.add_argument("--verbose", action="store_true",
                    help="Show TensorFlow's own log lines. Default: off")
+    p.add_argument("--trust-handles", action="store_true",
+                   help="Let the model file's hub encoders fetch the URLs their handles "
+                   "name (refused otherwise: loading a model never fetches a URL unasked). "
+                   "Default: off")
     args = p.parse_args(argv)
     if args.batch_size < 1:
         p.error(f"--batch-size must be at least 1. Received: {args.batch_size}")
@@ -111,6 +115,12 @@ class _Scorer:
 
         import hgfn_keras  # noqa: F401  registers the project's classes for loading
 
+        from hgfn_keras.serving.model_file import DamagedModelFileError, check_model_file
+
+        try:
+            check_model_file(path)  # a cut or damaged file named as such
+        except (DamagedModelFileError, FileNotFoundError) as error:
+            raise InputError(f"--model: {error}") from None
         try:
             model = keras.saving.load_model(path, compile=False)
         except Exception as error:  # noqa: BLE001  any load failure: one error line
@@ -426,9 +436,13 @@ def predict(args: argparse.Namespace) -> dict:
     if extension not in (".npz", ".csv"):
         raise InputError(f"--input: expected an .npz or .csv file. Received: {args.input}")
     # After the checks above: a bad path is answered without loading TensorFlow.
+    import contextlib
+
+    from hgfn_keras.encoders import trust_handles
     from hgfn_keras.recipe.run_folder import RunFolderBusyError, RunFolderLock
 
-    scorer = _Scorer(args.model, want_weights=not args.no_modality_weights)
+    with trust_handles() if args.trust_handles else contextlib.nullcontext():
+        scorer = _Scorer(args.model, want_weights=not args.no_modality_weights)
     reader = read_npz if extension == ".npz" else read_csv
     ids, x, skipped = reader(args.input, scorer)
 
@@ -507,6 +521,9 @@ def main(argv: "list[str] | None" = None) -> int:
     except (OSError, UnicodeDecodeError, csv.Error) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("error: interrupted (Ctrl-C); nothing half-written is left.", file=sys.stderr)
+        return 130
     print(f"Scored {summary['scored']} row(s); wrote {summary['output']}")
     if summary["skipped"]:
         print(f"Left out {len(summary['skipped'])} row(s) that cannot be scored; the list "

@@ -89,6 +89,8 @@ def config_argv(parser, argv):
     """
     import json
 
+    from hgfn_keras.utils.io_utils import no_duplicate_keys
+
     pre = argparse.ArgumentParser(add_help=False)
     pre.add_argument("--config", default=None)
     path = pre.parse_known_args(argv)[0].config
@@ -96,7 +98,7 @@ def config_argv(parser, argv):
         return argv
     try:
         with open(path, encoding="utf-8") as f:
-            config = json.load(f)
+            config = json.load(f, object_pairs_hook=no_duplicate_keys)
     except (OSError, ValueError) as error:
         parser.error(f"--config: cannot read {path!r} as JSON ({error})")
     if not isinstance(config, dict):
@@ -342,6 +344,10 @@ def main(argv=None):
     except (ValueError, FileNotFoundError, FileExistsError, KeyError, TypeError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("error: interrupted (Ctrl-C). Started again with the same command, the run "
+              "resumes from its last backed-up epoch.", file=sys.stderr)
+        return 130
     return 0
 
 

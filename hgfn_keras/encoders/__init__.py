@@ -9,7 +9,7 @@
 """
 
 from hgfn_keras.encoders.audio_encoder import AudioEncoder, log_mel_spectrogram
-from hgfn_keras.encoders.hub_encoder import HubEncoder, load_hub_module
+from hgfn_keras.encoders.hub_encoder import HubEncoder, load_hub_module, trust_handles
 from hgfn_keras.encoders.image_encoder import (
     ImageEncoder,
     application_names,

@@ -3,8 +3,12 @@
 import keras
 import tensorflow as tf
 
-from hgfn_keras.encoders.hub_encoder import HubEncoder, check_vector_per_item
 from hgfn_keras.utils.arguments import positive_int
+from hgfn_keras.encoders.hub_encoder import (
+    HubEncoder,
+    check_handle_trusted,
+    check_vector_per_item,
+)
 
 
 def log_mel_spectrogram(waveforms, sample_rate: int = 16000, num_mel_bins: int = 64,
@@ -121,6 +125,11 @@ class AudioEncoder(keras.layers.Layer):
             return (input_shape[0], 2 * self.num_mel_bins)
         # The module's width is known only by tracing it.
         return self.hub.compute_output_spec(keras.KerasTensor(input_shape)).shape
+
+    @classmethod
+    def from_config(cls, config):
+        check_handle_trusted(config.get("handle"), cls.__name__)  # before any fetch
+        return super().from_config(config)
 
     def get_config(self):
         config = super().get_config()

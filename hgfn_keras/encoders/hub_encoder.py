@@ -5,12 +5,50 @@ input to a TensorFlow function"), so `HubEncoder` wraps the object that `hub.loa
 returns in a Keras layer of its own (docs/DESIGN.md, "Known snags").
 """
 
+import contextlib
 import os
 
 import keras
 import tensorflow as tf
 
 _DEFAULT_OUTPUT_KEY = "default"
+
+
+_TRUSTED = [0]  # how many `trust_handles()` blocks are open
+
+
+@contextlib.contextmanager
+def trust_handles():
+    """Lets the encoders rebuilt from a config (a `.keras` file's) fetch the URLs their
+    handles name.
+
+    A `HubEncoder` stores its handle, not the module, and loads the module when it is
+    built; rebuilt from a `.keras` file, it would fetch whatever URL the file names as
+    soon as the file is loaded, before any check. So a URL handle in a config is
+    refused (`check_handle_trusted`) unless the file is loaded inside this block
+    (`training.predict --trust-handles`); local SavedModel folders load as before.
+    Encoders built in code (`HubEncoder("https://...")`) are the caller's own request
+    and always load.
+
+    >>> with trust_handles():
+    ...     check_handle_trusted("https://tfhub.dev/x", "HubEncoder")
+    """
+    _TRUSTED[0] += 1
+    try:
+        yield
+    finally:
+        _TRUSTED[0] -= 1
+
+
+def check_handle_trusted(handle, layer):
+    """Raises a `ValueError` for a URL `handle` in the config of `layer` (a class name)
+    outside `trust_handles()`."""
+    if isinstance(handle, str) and "://" in handle and not _TRUSTED[0]:
+        raise ValueError(
+            f"This model's {layer} would fetch {handle!r} as it is loaded: a saved model "
+            "never fetches a URL unasked. If you trust the file, load it inside `with "
+            "hgfn_keras.encoders.trust_handles():` (training.predict / training.export: "
+            f"--trust-handles). Received: handle={handle!r}")
 
 
 def load_hub_module(handle):
@@ -203,6 +241,11 @@ class HubEncoder(keras.layers.Layer):
         where = f"The encoder at `handle`={self.handle!r}"
         vectors = select_output(outputs, self.output_key, where)
         return check_vector_per_item(tf.cast(vectors, self.compute_dtype), where)
+
+    @classmethod
+    def from_config(cls, config):
+        check_handle_trusted(config.get("handle"), cls.__name__)  # before any fetch
+        return super().from_config(config)
 
     def get_config(self):
         config = super().get_config()

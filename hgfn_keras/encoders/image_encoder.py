@@ -5,8 +5,12 @@ import os
 import keras
 import tensorflow as tf
 
-from hgfn_keras.encoders.hub_encoder import HubEncoder, check_vector_per_item
 from hgfn_keras.utils.arguments import is_integer
+from hgfn_keras.encoders.hub_encoder import (
+    HubEncoder,
+    check_handle_trusted,
+    check_vector_per_item,
+)
 
 PREPROCESSING = ("auto", "inception", "unit", "none")
 POOLING = ("avg", "max")
@@ -224,6 +228,11 @@ class ImageEncoder(keras.layers.Layer):
         if self.backbone_kind == "model":
             return repr(self.backbone.name)
         return repr(self.backbone)
+
+    @classmethod
+    def from_config(cls, config):
+        check_handle_trusted(config.get("backbone"), cls.__name__)  # before any fetch
+        return super().from_config(config)
 
     def get_config(self):
         config = super().get_config()

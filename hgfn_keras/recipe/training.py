@@ -18,6 +18,7 @@ worker reads its own shards).
 
 import dataclasses
 import os
+import re
 import warnings
 
 import keras
@@ -80,7 +81,9 @@ def build(config, dataset):
         head_units=config.head_units, dropout=config.dropout,
         modality_dropout=config.modality_dropout, mtl=config.mtl, heads=config.heads,
         mtl_kwargs=config.mtl_kwargs(), beta=config.beta, preset=config.preset,
-        name=f"{config.fusion}_{dataset.name}",
+        # The dataset's name comes from a file name ("my data.npz", "données ü.npz"),
+        # and a model's name is a TensorFlow scope name: [A-Za-z0-9_.-] only.
+        name=re.sub(r"[^A-Za-z0-9_.-]", "_", f"{config.fusion}_{dataset.name}"),
     )
     for name, layer in model.normalization_layers.items():  # the training split's only
         moments = statistics.modalities[name]

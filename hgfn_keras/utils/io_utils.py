@@ -106,6 +106,26 @@ def spreadsheet_safe(cell):
         return "'" + cell
 
 
+def no_duplicate_keys(pairs):
+    """A `json.load(..., object_pairs_hook=no_duplicate_keys)` hook: the object as a
+    dict, or a `ValueError` naming a key given twice (Python's `json` keeps the last one
+    silently, so `{"epochs": 1, "epochs": 50}` trained for 50 epochs).
+
+    >>> import json
+    >>> json.loads('{"a": 1, "b": {"c": 2, "c": 3}}', object_pairs_hook=no_duplicate_keys)
+    Traceback (most recent call last):
+    ...
+    ValueError: the key 'c' is given twice (values 2 and 3)
+    """
+    result = {}
+    for key, value in pairs:
+        if key in result:
+            raise ValueError(f"the key {key!r} is given twice (values {result[key]!r} and "
+                             f"{value!r})")
+        result[key] = value
+    return result
+
+
 def strict_json_value(data, where="data", nulls=None):
     """`data` with numpy scalars / arrays as Python values and explained NaN/inf as None.
 
