@@ -39,6 +39,7 @@ from hgfn_keras.data import MultimodalDataset, load_clothing, load_dataset, load
 from hgfn_keras.callbacks import ValidationMetrics
 from hgfn_keras.tensorboard_logging import MultiTaskTensorBoard
 from hgfn_keras.export import export_saved_model, has_modality_weights
+from hgfn_keras.inspection import fusion_weights
 from hgfn_keras.metrics import format_results_table, multitask_metrics, task_metrics
 from hgfn_keras.decision_thresholds import best_f1_threshold, choose_thresholds
 from hgfn_keras.model import build_model
