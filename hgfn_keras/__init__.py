@@ -41,6 +41,7 @@ from hgfn_keras.recipe.tensorboard_logging import MultiTaskTensorBoard
 from hgfn_keras.serving.export import export_saved_model, has_modality_weights
 from hgfn_keras.evaluation.metrics import format_results_table, multitask_metrics, task_metrics
 from hgfn_keras.evaluation.decision_thresholds import best_f1_threshold, choose_thresholds
+from hgfn_keras.evaluation.inspection import fusion_weights
 from hgfn_keras.model import build_model
 from hgfn_keras.multitask import (
     HEADS,
@@ -90,7 +91,7 @@ __all__ = [
     "task_counts", "task_loss",
     # evaluation
     "ValidationMetrics", "format_results_table", "multitask_metrics", "task_metrics",
-    "best_f1_threshold", "choose_thresholds",
+    "best_f1_threshold", "choose_thresholds", "fusion_weights",
     # the recipe and serving
     "TrainConfig", "FitResult", "build_and_compile", "fit", "MultiTaskTensorBoard",
     "export_saved_model", "has_modality_weights",

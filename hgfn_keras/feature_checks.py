@@ -164,6 +164,46 @@ def check_present_rows(mask, name=MASK_KEY):
                          "modality; drop those rows.")
 
 
+def warn_zero_rows(x, modality_names, stacklevel=3):
+    """Warns, once per modality, when a modality that no mask marks missing anywhere
+    holds rows of only zeros while its other rows do not: what missing features
+    filled with 0 look like, which the model then reads as present values.
+
+    A modality counts as unmasked when `x` has no `modality_mask`, or when its column
+    of the mask is 1 in every row (the npz contract's mask left out). A modality that
+    is zero in every row is left alone (a constant input, not missing rows).
+
+    Args:
+        x: `{modality name: numpy array [N, ...]}`, with an optional `modality_mask`.
+        modality_names: the modalities in the mask's column order.
+
+    Returns:
+        `{modality name: count of all-zero rows}` for the modalities warned about.
+    """
+    import warnings
+
+    mask = x.get(MASK_KEY)
+    mask = None if mask is None else np.asarray(mask)
+    found = {}
+    for column, name in enumerate(modality_names):
+        values = x.get(name)
+        if values is None or not isinstance(values, np.ndarray) or values.dtype.kind not in "fiu":
+            continue
+        if mask is not None and mask.ndim == 2 and not (mask[:, column] > 0).all():
+            continue  # a mask marks this modality's missing rows already
+        zero = ~values.reshape(len(values), -1).any(axis=1)
+        count = int(zero.sum())
+        if 0 < count < len(values):
+            found[name] = count
+            warnings.warn(
+                f"Modality {name!r}: {count} of {len(values)} row(s) hold only zeros (the "
+                f"first at row {int(np.flatnonzero(zero)[0])}) and no `{MASK_KEY}` marks "
+                f"the modality missing there. If those rows are missing data, give them "
+                f"0 in `{MASK_KEY}` (npz: `mask_{name}`); else the model reads the zeros "
+                "as present values.", stacklevel=stacklevel)
+    return found
+
+
 def placeholder_row(x):
     """One row of the inputs' shapes and dtypes (0, "" for text, a mask of ones): what
     a model is called on to learn its outputs' shapes when `x` has no row."""
@@ -176,4 +216,4 @@ def placeholder_row(x):
 
 
 __all__ = ["MASK_KEY", "check_finite", "check_inputs", "check_mask_values", "check_present_rows",
-           "placeholder_row"]
+           "placeholder_row", "warn_zero_rows"]

@@ -231,14 +231,16 @@ def build_model(
             if t.one_vs_rest:  # K binary concepts, each its own last layer
                 for concept in t.concepts:
                     head_layers[concept] = keras.layers.Dense(1, activation="sigmoid",
-                                                              name=concept)
+                                                              name=concept, dtype="float32")
                     outputs[concept] = head_layers[concept](h)
                 outputs[t.name] = ConceptProbabilities(name=t.name)(
                     [outputs[c] for c in t.concepts])
                 continue
             activation = "sigmoid" if t.is_binary else "softmax"
+            # float32 under a mixed policy (Keras' convention for the last layer): the
+            # probabilities, the losses and the SavedModel's outputs stay float32.
             head_layers[t.name] = keras.layers.Dense(t.output_units, activation=activation,
-                                                     name=t.name)
+                                                     name=t.name, dtype="float32")
             outputs[t.name] = head_layers[t.name](h)
     # A list of inputs (not a dict): a dict input structure is compared by type at
     # call time, and TF's tracking wraps it when the model is exported.

@@ -335,8 +335,11 @@ def test_npz_x_dtype(tmp_path):
     arrays = _valid_arrays()
     arrays["x_audio"] = np.zeros((20, 4), dtype=bool)
     _bad(tmp_path, arrays, r"`x_audio` must hold floating.*dtype=bool")
+    # A string array is a text modality (issue 30); one of 2-D is refused as text.
     arrays["x_audio"] = np.full((20, 4), "a")
-    _bad(tmp_path, arrays, r"`x_audio` must hold floating.*dtype=<U1")
+    _bad(tmp_path, arrays, r"`x_audio` holds text, which must be 1-D \[N\].*shape=\(20, 4\)")
+    arrays["x_audio"] = np.zeros((20, 4), dtype="datetime64[s]")
+    _bad(tmp_path, arrays, r"`x_audio` must hold floating.*or text.*dtype=datetime64")
 
 
 @pytest.mark.parametrize("shape", [(20,), (20, 2, 2, 2)])

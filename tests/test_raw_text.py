@@ -173,3 +173,21 @@ def test_train_tune_and_quality_benchmark_take_an_npz_with_text(tmp_path, capsys
     quality.main(["--dataset", f"npz:{path}", "--seeds", "1", "--pairs", "cfc+lsew",
                   "--peers", "lr,tfidf", "--output-dir", str(tmp_path / "quality")])
     assert "tfidf" in (tmp_path / "quality" / "quality.md").read_text()
+
+
+def test_readme_npz_text_example_writes_a_text_modality_without_pickle(tmp_path, monkeypatch):
+    import pathlib
+    import re
+
+    readme = (pathlib.Path(__file__).resolve().parents[1] / "README.md").read_text("utf-8")
+    snippets = [s for s in re.findall(r"```python\n(.*?)```", readme, flags=re.S)
+                if 'np.savez("own.npz"' in s]
+    assert len(snippets) == 1
+    monkeypatch.chdir(tmp_path)
+    exec(snippets[0], {})
+    with np.load(tmp_path / "own.npz", allow_pickle=False) as stored:
+        assert stored["x_text"].dtype.kind == "U" and stored["x_text"].shape == (3,)
+    from hgfn_keras.data.npz import _check_features
+
+    assert _check_features("x_text", np.load(tmp_path / "own.npz")["x_text"]).tolist()[0] == \
+        "Lovely dress"

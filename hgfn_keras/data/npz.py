@@ -22,7 +22,9 @@ The contract (see docs/DESIGN.md, "The feature-file contract (npz)"):
 - `mask_<modality>` (optional, a project extension): `[N]` of 0/1, 1 where the modality is
   present for that row; a modality without one is present in every row. The masks form the
   dataset's `"modality_mask"`. The feature values of an absent modality are kept as given
-  (the model ignores them through the mask).
+  (the model ignores them through the mask). A row with every modality absent is refused
+  (naming the rows), as `fit` and the SavedModel refuse it; a modality without a mask
+  whose rows are all 0 in some rows only is warned about (missing data filled with 0?).
 
 Names (the text after the prefix) must be Python identifiers, because they become model
 input and output names. Modalities and tasks are ordered by name. The dataset is named after
@@ -47,7 +49,7 @@ import zlib
 
 import numpy as np
 
-from hgfn_keras.feature_checks import check_finite
+from hgfn_keras.feature_checks import check_finite, check_present_rows, warn_zero_rows
 from hgfn_keras.data.dataset import MASK_KEY, SPLITS, MultimodalDataset
 from hgfn_keras.utils.text_arrays import TEXT_KINDS, as_text_array
 from hgfn_keras.labels import (
@@ -323,6 +325,10 @@ def load_npz(path, seed=0, num_classes=None):
     mask = np.stack(
         [masks.get(m, np.ones(num_rows, dtype=np.float32)) for m in modality_names], axis=1
     ).astype(np.float32)
+    # Rows with no modality are refused, as `fit` and the SavedModel refuse them; zeros
+    # in a modality without a mask that look like missing rows are warned about.
+    check_present_rows(mask, name=" + ".join(f"mask_{m}" for m in modality_names))
+    warn_zero_rows({**features, MASK_KEY: mask}, modality_names, stacklevel=2)
 
     tasks = []
     for task in sorted(labels):

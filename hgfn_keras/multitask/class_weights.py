@@ -76,8 +76,12 @@ def check_sample_weight(sample_weight, task_names, num_rows: int):
         if unknown:
             raise ValueError(f"`sample_weight` names task(s) {unknown} the model does not have. "
                              f"Tasks: {list(task_names)}")
-        return {name: _check_rows(f"`sample_weight[{name!r}]` (task {name!r})", w, num_rows)
-                for name, w in sample_weight.items()}
+        # Every task gets its rows' weights (Keras maps the dict onto the labels' dict
+        # and fails on a missing key): a task left out weighs 1, as in `class_weight`.
+        return {name: _check_rows(f"`sample_weight[{name!r}]` (task {name!r})",
+                                  sample_weight[name], num_rows)
+                if name in sample_weight else np.ones(num_rows, "float32")
+                for name in task_names}
     return _check_rows("`sample_weight` (every task's row weights)", sample_weight, num_rows)
 
 

@@ -24,8 +24,9 @@ def check_compile_arguments(loss=None, loss_weights=None, metrics=None,
     if metrics is not None or weighted_metrics is not None:
         raise ValueError(
             "MultiTaskModel logs each task's loss and weight; for per-task F1, MAP and "
-            "accuracy pass `hgfn_keras.ValidationMetrics` to `fit` or use "
-            f"`hgfn_keras.recipe.evaluate`. Received: metrics={metrics!r}, "
+            "accuracy pass `hgfn_keras.ValidationMetrics` to `fit`, or after training call "
+            "`hgfn_keras.recipe.evaluate(model, (x, y))`. Received: "
+            f"metrics={metrics!r}, "
             f"weighted_metrics={weighted_metrics!r}")
 
 

@@ -45,7 +45,7 @@ def mtinet_heads(fused, tasks, head_units=64, dropout=0.1):
         features[t.name] = h
         outputs[t.name + INTERMEDIATE_SUFFIX] = keras.layers.Dense(
             t.output_units, activation="sigmoid" if t.is_binary else "softmax",
-            name=t.name + INTERMEDIATE_SUFFIX)(h)
+            name=t.name + INTERMEDIATE_SUFFIX, dtype="float32")(h)
     for t in tasks:
         h = features[t.name]
         messages = []
@@ -63,7 +63,8 @@ def mtinet_heads(fused, tasks, head_units=64, dropout=0.1):
         if dropout:
             h = keras.layers.Dropout(dropout, name=f"{t.name}_dropout")(h)
         heads[t.name] = keras.layers.Dense(
-            t.output_units, activation="sigmoid" if t.is_binary else "softmax", name=t.name)
+            t.output_units, activation="sigmoid" if t.is_binary else "softmax", name=t.name,
+            dtype="float32")  # float32 under a mixed policy, as `build_model`'s heads
         outputs[t.name] = heads[t.name](h)
     auxiliary = {t.name + INTERMEDIATE_SUFFIX: t.name for t in tasks}
     return outputs, heads, auxiliary

@@ -302,8 +302,8 @@ class MultiTaskModel(keras.Model):
 
     def evaluate(self, x=None, y=None, **kwargs):
         """`keras.Model.evaluate`: the losses (`loss`, `<name>_loss`) over every
-        labelled row; for F1, MAP and accuracy use `hgfn_keras.recipe.evaluate` or
-        `hgfn_keras.multitask_metrics` on `predict`'s output."""
+        labelled row; for F1, MAP and accuracy use `hgfn_keras.recipe.evaluate(model,
+        (x, y))` or `hgfn_keras.multitask_metrics` on `predict`'s output."""
         y = self.check_labels(y)
         if kwargs.get("sample_weight") is not None:
             kwargs["sample_weight"] = checked_sample_weight(self, kwargs["sample_weight"], y)

@@ -12,6 +12,7 @@ from hgfn_keras.multitask.class_weights import (
     check_sample_weight,
     class_weight_to_sample_weight,
 )
+from hgfn_keras.feature_checks import MASK_KEY, warn_zero_rows
 
 
 def checked_sample_weight(model, sample_weight, y):
@@ -36,6 +37,8 @@ def prepare_numpy_fit(model, x, y, sample_weight=None, class_weight=None,
         `(x, y, sample_weight, validation_data)`, checked.
     """
     x, y = model.prepare_inputs(x), model.check_labels(y)
+    if isinstance(x, dict):  # zeros that look like missing rows, once per `fit`
+        warn_zero_rows(x, [n for n in model.input_names if n != MASK_KEY], stacklevel=4)
     sample_weight = checked_sample_weight(model, sample_weight, y)
     if class_weight is not None:
         sample_weight = class_weight_to_sample_weight(y, class_weight, sample_weight,

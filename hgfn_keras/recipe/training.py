@@ -254,9 +254,24 @@ def predict_split(model, dataset, split, batch_size=512):
 
 def evaluate(model, dataset, split="test", batch_size=512, thresholds=None):
     """The project's metrics (per task and their means) of `model` on a split
-    (of a `MultimodalDataset` or a `StreamedDataset`); with one-vs-rest tasks,
-    every concept's too (`"concepts"`, see `multitask_metrics`). `thresholds`:
-    `{binary task: decision threshold}` (None: 0.5)."""
+    (of a `MultimodalDataset` or a `StreamedDataset`), or on numpy arrays given
+    as `dataset=(x, y)` (`split` is then unused); with one-vs-rest tasks, every
+    concept's too (`"concepts"`, see `multitask_metrics`). `thresholds`:
+    `{binary task: decision threshold}` (None: 0.5).
+
+    Returns:
+        `{"tasks": {task: {"f1", "hamming_loss", "map", "accuracy"}}, "mean": {...}}`.
+
+    >>> metrics = evaluate(model, (x_test, y_test))  # doctest: +SKIP
+    >>> metrics["tasks"]["rating"]["f1"], metrics["mean"]["map"]  # doctest: +SKIP
+    """
+    if isinstance(dataset, (tuple, list)):  # numpy `(x, y)`, as `model.evaluate` takes
+        if len(dataset) != 2:
+            raise ValueError("`evaluate(model, (x, y))` takes the inputs and the labels. "
+                             f"Received: a {type(dataset).__name__} of {len(dataset)} items")
+        y = model.check_labels(dataset[1])
+        probabilities = model.predict(dataset[0], batch_size=batch_size, verbose=0)
+        return multitask_metrics(model.tasks, y, probabilities, thresholds=thresholds)
     y, probabilities = predict_split(model, dataset, split, batch_size)
     # The model's tasks: the dataset's, as trained (one-vs-rest or not).
     return multitask_metrics(model.tasks, y, probabilities, thresholds=thresholds)
