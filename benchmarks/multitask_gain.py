@@ -1,7 +1,7 @@
 """What multi-task learning earns: each weighting against one model per task.
 
     python -m benchmarks.multitask_gain --dataset npz:../shared/data/multilabel/scene.npz \\
-        --strategies lsew,dmtl,uncertainty,dwa,gradnorm,moo --seeds 3 \\
+        --strategies lsew,dmtl,uncertainty,dwa,gradnorm,moo,famo --seeds 3 \\
         --output-dir runs/mtl_gain/scene
 
 For each seed 0..K-1: one single-task model per task (the same fusion and recipe,
@@ -37,7 +37,7 @@ import numpy as np  # noqa: E402
 
 from benchmarks.robustness import _value, split_settings  # noqa: E402
 
-DEFAULT_STRATEGIES = "lsew,dmtl,uncertainty,dwa,gradnorm,moo"
+DEFAULT_STRATEGIES = "lsew,dmtl,uncertainty,dwa,gradnorm,moo,famo"
 METRICS = ("f1", "map")
 SINGLE = "single-task"
 

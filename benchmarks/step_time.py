@@ -8,7 +8,8 @@ Builds each variant on the embedded dataset's fusion widths (review 64, title
 paper's (image 2,048, text 1,024), warms it up, then times `train_on_batch` in
 interleaved rounds. Variants: HGFN+LSEW (the baseline), HGFN+DMTL (gradient
 norms on each task's last layer, the default), HGFN+DMTL with GradNorm's last
-shared layer, HGFN+GradNorm (shared layer), CFC+LSEW; on request
+shared layer, HGFN+GradNorm (shared layer), HGFN with uncertainty weighting, DWA,
+MGDA-UB (`moo`) and FAMO, CFC+LSEW; on request
 HGFN(pad)+LSEW (zero-padding at any width) and HGFN+DMTL(paper) (`preset="paper"`,
 the paper's exact reading, which was the default before issue 21: padded to the
 widest modality, no kept modality vectors, DMTL re-balanced, no modality
@@ -40,6 +41,10 @@ VARIANTS = {
     "hgfn+dmtl(shared)": {"fusion": "hgfn", "mtl": "dmtl", "shared_units": 64,
                           "mtl_kwargs": {"grad_norm_layer": "shared"}},
     "hgfn+gradnorm(shared)": {"fusion": "hgfn", "mtl": "gradnorm", "shared_units": 64},
+    "hgfn+uncertainty": {"fusion": "hgfn", "mtl": "uncertainty"},
+    "hgfn+dwa": {"fusion": "hgfn", "mtl": "dwa"},
+    "hgfn+moo": {"fusion": "hgfn", "mtl": "moo"},
+    "hgfn+famo": {"fusion": "hgfn", "mtl": "famo"},
     "cfc+lsew": {"fusion": "cfc", "mtl": "lsew"},
     "hgfn(pad)+lsew": {"fusion": "hgfn", "mtl": "lsew", "fusion_kwargs": {"alignment": "pad"}},
     # The paper's exact reading (the package's default before issue 21).

@@ -51,6 +51,7 @@ from hgfn_keras.multitask import (
     ConceptProbabilities,
     DynamicTaskBalancing,
     DynamicWeightAverage,
+    FastAdaptiveMultitaskOptimization,
     GradNorm,
     MinNormWeighting,
     UncertaintyWeighting,

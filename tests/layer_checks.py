@@ -106,9 +106,9 @@ def run_encoder_layer_test(make_layer, inputs, expected_width, tmp_path,
 
 
 #: The strategies whose task weights sum to T, the number of tasks (LSEW's ones, DMTL
-#: and GradNorm renormalised, MOO's T · α, DWA's T · softmax); uncertainty weighting's
-#: exp(−s_f) are free.
-SUM_TO_T = ("dmtl", "dwa", "gradnorm", "lsew", "moo")
+#: and GradNorm renormalised, MOO's T · α, DWA's T · softmax, FAMO's T · c z / L);
+#: uncertainty weighting's exp(−s_f) are free.
+SUM_TO_T = ("dmtl", "dwa", "famo", "gradnorm", "lsew", "moo")
 
 
 def run_strategy_test(name, init_kwargs, tmp_path, policy=None):

@@ -38,7 +38,8 @@ PAPER_ROWS = ["cfc+lsew", "tensor+lsew", "gfn+lsew", "hgfn+lsew", "cfc+moo", "cf
 METRICS = ("f1", "hamming_loss", "map", "accuracy")
 DISPLAY = {"cfc": "CFC", "tensor": "Tensor (MATF)", "gfn": "GFN", "hgfn": "HGFN",
            "lsew": "LSEW", "moo": "MOO", "mtinet": "MTI-NET", "dmtl": "DMTL",
-           "gradnorm": "GradNorm", "uncertainty": "Uncertainty", "dwa": "DWA"}
+           "gradnorm": "GradNorm", "uncertainty": "Uncertainty", "dwa": "DWA",
+           "famo": "FAMO"}
 
 
 def _split(text, allowed, what):

@@ -3,6 +3,7 @@
 from hgfn_keras.multitask.concept_probabilities import ConceptProbabilities
 from hgfn_keras.multitask.dynamic_task_balancing import DynamicTaskBalancing
 from hgfn_keras.multitask.dynamic_weight_average import DynamicWeightAverage
+from hgfn_keras.multitask.famo import FastAdaptiveMultitaskOptimization
 from hgfn_keras.multitask.grad_norm import GradNorm
 from hgfn_keras.multitask.min_norm_weighting import MinNormWeighting, min_norm_weights
 from hgfn_keras.multitask.mti_net import mtinet_heads

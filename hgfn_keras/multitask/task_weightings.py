@@ -2,6 +2,7 @@
 
 from hgfn_keras.multitask.dynamic_task_balancing import DynamicTaskBalancing
 from hgfn_keras.multitask.dynamic_weight_average import DynamicWeightAverage
+from hgfn_keras.multitask.famo import FastAdaptiveMultitaskOptimization
 from hgfn_keras.multitask.grad_norm import GradNorm
 from hgfn_keras.multitask.min_norm_weighting import MinNormWeighting
 from hgfn_keras.multitask.task_weighting import TaskWeighting
@@ -15,6 +16,7 @@ TASK_WEIGHTINGS = {
     "gradnorm": GradNorm,
     "uncertainty": UncertaintyWeighting,
     "dwa": DynamicWeightAverage,
+    "famo": FastAdaptiveMultitaskOptimization,
 }
 
 #: Head architectures of `build_model(heads=...)`.
