@@ -68,7 +68,8 @@ def build(config, dataset):
         dataset.modalities, model_tasks(config, dataset.tasks), fusion=config.fusion,
         fusion_kwargs=config.fusion_kwargs(), encoders=encoders,
         head_units=config.head_units, dropout=config.dropout,
-        modality_dropout=config.modality_dropout, mtl=config.mtl,
+        modality_dropout=config.modality_dropout,
+        missing_placeholder=config.missing_placeholder, mtl=config.mtl,
         mtl_kwargs=config.mtl_kwargs(), beta=config.beta, preset=config.preset,
         name=f"{config.fusion}_{dataset.name}",
     )

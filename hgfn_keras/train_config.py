@@ -153,6 +153,7 @@ class TrainConfig:
     keep_modalities: object = None
     projection_activation: str = None
     modality_dropout: float = None
+    missing_placeholder: bool = False
     cfc_units: int = 128
     embedding_dim: int = 64
     token_dropout: float = 0.3
@@ -206,6 +207,8 @@ class TrainConfig:
                         for k, v in self.num_classes.items())):
             fail("num_classes", "must be None or a non-empty {task: K >= 2} dict (an npz "
                  "file's declared numbers of classes)")
+        if not isinstance(self.missing_placeholder, bool):
+            fail("missing_placeholder", "must be true or false")
         if not isinstance(self.one_vs_rest, bool):
             fail("one_vs_rest", "must be True or False")
         if not isinstance(self.decision_thresholds, bool):

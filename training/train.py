@@ -71,6 +71,8 @@ CONFIG_HELP = {
                         "probability P (never all of a row's modalities), so the model "
                         "learns to answer when a modality is missing. Default: the "
                         "preset's (package 0.3, paper 0)",
+    "missing_placeholder": "Where a modality is missing, use a learned vector per modality "
+                           "and fuse all M (off: zeroed slots the fusion masks, the paper's).",
     "cfc_units": "Fused width of CFC and tensor fusion.",
     "embedding_dim": "Width of each text encoder's output.",
     "token_dropout": "Word dropout in the text encoders during training.",
