@@ -6,7 +6,7 @@ import keras
 
 from hgfn_keras.feature_checks import MASK_KEY
 from hgfn_keras.feature_normalization import FeatureNormalization
-from hgfn_keras.fusion import ModalityDropout, get_fusion
+from hgfn_keras.fusion import MissingPlaceholder, ModalityDropout, get_fusion
 from hgfn_keras.multitask import HEADS, MultiTaskModel, get_task_weighting
 from hgfn_keras.multitask.concept_probabilities import ConceptProbabilities
 from hgfn_keras.multitask.mti_net import mtinet_heads
@@ -31,6 +31,7 @@ def build_model(
     dropout=0.1,
     use_modality_mask=True,
     modality_dropout=None,
+    missing_placeholder=False,
     mtl="dmtl",
     mtl_kwargs=None,
     beta=0.0,
@@ -77,6 +78,10 @@ def build_model(
             `ModalityDropout`), so the model learns to answer when a modality
             is missing. Needs `use_modality_mask`. None: the preset's (package
             `PACKAGE_MODALITY_DROPOUT`, paper 0); 0: off.
+        missing_placeholder: where a modality's mask is 0, use a learned vector
+            per modality (`MissingPlaceholder`) and give the fusion all M as
+            present; False (default, and the paper's reading): zeroed slots the
+            fusion masks. Needs `use_modality_mask`.
         mtl: the task weighting: `"dmtl"` (default, the paper's dynamic
             task balancing), `"lsew"` (equal weights), `"moo"` (MGDA-UB),
             `"gradnorm"`, `"uncertainty"`, `"dwa"`, or a `TaskWeighting` layer.
@@ -163,6 +168,10 @@ def build_model(
     if modality_dropout and not use_modality_mask:
         raise ValueError("`modality_dropout` acts on the modality mask: it needs "
                          f"use_modality_mask=True. Received: modality_dropout={modality_dropout!r}")
+    if not isinstance(missing_placeholder, bool) or (missing_placeholder and not use_modality_mask):
+        raise ValueError("`missing_placeholder` must be True or False, and True needs "
+                         "use_modality_mask=True. Received: "
+                         f"missing_placeholder={missing_placeholder!r}")
     if mtl == "mtinet":  # a choice of heads, once listed among the weightings
         warnings.warn(MTINET_MOVED, FutureWarning, stacklevel=2)
         heads, mtl = "mtinet", "lsew"
@@ -213,6 +222,9 @@ def build_model(
         mask = inputs[MASK_KEY] = keras.Input(shape=(len(modalities),), name=MASK_KEY)
         if modality_dropout:
             mask = ModalityDropout(modality_dropout, name="modality_dropout")(mask)
+    if missing_placeholder:  # missing slots hold a learned vector; the fusion sees all M
+        vectors = MissingPlaceholder(names, name="missing_placeholder")(vectors, modality_mask=mask)
+        mask = None
     fused = fusion_layer(vectors, modality_mask=mask) if mask is not None else fusion_layer(vectors)
 
     shared_layer = None

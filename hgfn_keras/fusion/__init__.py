@@ -13,6 +13,7 @@ from hgfn_keras.fusion.hierarchical_graph_fusion import (
 )
 from hgfn_keras.fusion.level_fusion import LevelFusion
 from hgfn_keras.fusion.masked_softmax import masked_softmax
+from hgfn_keras.fusion.missing_placeholder import MissingPlaceholder
 from hgfn_keras.fusion.modality_dropout import ModalityDropout
 from hgfn_keras.fusion.similarity_edge_weights import SimilarityEdgeWeights
 from hgfn_keras.fusion.modality_gates import ModalityGates

@@ -195,6 +195,9 @@ class TrainConfig:
         "During training only, mask each present modality of a row with probability P "
         "(never all of a row's modalities), so the model learns to answer when a "
         "modality is missing. Default: the preset's (package 0.3, paper 0)")
+    missing_placeholder: bool = option(False,
+        "Where a modality is missing, use a learned vector per modality and fuse all M "
+        "(off: zeroed slots the fusion masks, the paper's).")
     cfc_units: int = option(128, "Fused width of CFC and tensor fusion.")
     embedding_dim: int = option(64, "Width of each text encoder's output.")
     token_dropout: float = option(0.3, "Word dropout in the text encoders during training.")
@@ -294,6 +297,8 @@ class TrainConfig:
                         for k, v in self.num_classes.items())):
             fail("num_classes", "must be None or a non-empty {task: K >= 2} dict (an npz "
                  "file's declared numbers of classes)")
+        if not isinstance(self.missing_placeholder, bool):
+            fail("missing_placeholder", "must be true or false")
         if not isinstance(self.one_vs_rest, bool):
             fail("one_vs_rest", "must be True or False")
         if not isinstance(self.decision_thresholds, bool):

@@ -79,7 +79,8 @@ def build(config, dataset):
         dataset.modalities, model_tasks(config, dataset.tasks), fusion=config.fusion,
         fusion_kwargs=config.fusion_kwargs(), encoders=encoders,
         head_units=config.head_units, dropout=config.dropout,
-        modality_dropout=config.modality_dropout, mtl=config.mtl, heads=config.heads,
+        modality_dropout=config.modality_dropout,
+        missing_placeholder=config.missing_placeholder, mtl=config.mtl, heads=config.heads,
         mtl_kwargs=config.mtl_kwargs(), beta=config.beta, preset=config.preset,
         # The dataset's name comes from a file name ("my data.npz", "données ü.npz"),
         # and a model's name is a TensorFlow scope name: [A-Za-z0-9_.-] only.
