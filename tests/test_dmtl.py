@@ -309,7 +309,7 @@ def test_shared_norms_get_a_shared_layer():
 
 
 def test_unknown_strategy_is_named():
-    with pytest.raises(ValueError, match="Unknown multi-task strategy 'mgda'"):
+    with pytest.raises(ValueError, match="Unknown task weighting 'mgda'"):
         build_model(list(MODALITIES), list(TASKS), mtl="mgda")
 
 

@@ -82,6 +82,7 @@ def test_the_shard_order_follows_the_seed(tmp_path):
     rows = 48  # in the training split; 4 more for validation and test
     a = np.zeros((rows + 4, 3), "float32")
     a[:, 0] = np.arange(rows + 4)
+    a[:, 1] = 1.0  # no all-zero row (that would read as a missing modality)
     path = tmp_path / "rows.npz"
     np.savez(path, x_a=a, x_b=np.ones((rows + 4, 2), "float32"),
              y_t=np.arange(rows + 4) % 2, split=np.array([0] * rows + [1, 1, 2, 2]))

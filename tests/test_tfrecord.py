@@ -31,7 +31,7 @@ def _npz(path, n=40, split=True, seed=0):
     arrays = {
         "x_image": rng.normal(size=(n, 5)).astype("float32") * 3 + 1,
         "x_audio": rng.normal(size=(n, 4, 3)).astype("float32"),
-        "x_meta": rng.integers(0, 9, size=(n, 2)),  # integers are cast to float32
+        "x_meta": rng.integers(1, 10, size=(n, 2)),  # integers are cast to float32; no all-zero row
         "y_flood": rng.integers(0, 2, n),
         "y_damage": np.where(rng.random(n) < 0.2, -1, rng.integers(0, 3, n)),
         "mask_audio": (rng.random(n) > 0.3).astype("int64"),

@@ -73,7 +73,7 @@ def test_build_from_shards_equals_build_from_the_npz(tmp_path):
             return original(num_samples, positives, task_names)
 
         weighting.set_task_counts = spy
-        _, _, callbacks = recipe._training_pipelines(model, config, dataset)
+        _, _, callbacks = recipe.training._training_pipelines(model, config, dataset)
         assert len(callbacks) == (0 if dataset is streamed else 1)  # EpochOrder: npz only
         models.append(model)
     for a, b in zip(*(m.get_weights() for m in models)):
