@@ -1,25 +1,25 @@
 """What multi-task learning earns: each weighting against one model per task.
 
     python -m benchmarks.multitask_gain --dataset npz:../shared/data/multilabel/scene.npz \\
-        --strategies lsew,dmtl,uncertainty,dwa,gradnorm,moo,famo --seeds 3 \\
+        --weightings lsew,dmtl,uncertainty,dwa,gradnorm,moo,famo --seeds 3 \\
         --output-dir runs/mtl_gain/scene
 
 For each seed 0..K-1: one single-task model per task (the same fusion and recipe,
-the dataset cut down to that task), and one multi-task model per strategy
-(`--strategies`, every other setting the package's default or `--set`), all
+the dataset cut down to that task), and one multi-task model per task weighting
+(`--weightings`, every other setting the package's default or `--set`), all
 scored on `--split` (test by default; choose on validation) by
 `hgfn_keras.evaluation.metrics.multitask_metrics`. With `--binary-concepts`, every K-class
 task is first replaced by K binary tasks `<task>_<k>` (label 1 where the class
 is k), so that the weighting balances the paper's concept tasks; the
 single-task baselines are then one model per concept.
 
-Reported, per strategy, over the tasks and the metrics F1 and MAP (both higher
+Reported, per weighting, over the tasks and the metrics F1 and MAP (both higher
 is better):
 
 - Δm % (Maninis et al. 2019; Vandenhende et al. 2021): the mean over tasks t and
   metrics m of 100 · (M_mt,t,m − M_st,t,m) / M_st,t,m, each from the seeds' mean;
   a task-metric whose single-task value is 0 is left out (and counted);
-- mean rank: each task-metric ranks the strategies and the single-task models
+- mean rank: each task-metric ranks the weightings and the single-task models
   (1 = best), averaged over the task-metrics.
 
 Writes `DIR/multitask_gain.json` (strict JSON: every run's per-task metrics and
@@ -31,13 +31,14 @@ import dataclasses
 import math
 import os
 import statistics
+import sys
 import time
 
 import numpy as np  # noqa: E402
 
 from benchmarks.robustness import _value, split_settings  # noqa: E402
 
-DEFAULT_STRATEGIES = "lsew,dmtl,uncertainty,dwa,gradnorm,moo,famo"
+DEFAULT_WEIGHTINGS = "lsew,dmtl,uncertainty,dwa,gradnorm,moo,famo"
 METRICS = ("f1", "map")
 SINGLE = "single-task"
 
@@ -125,12 +126,12 @@ def summarise(results, methods, task_names):
     return summary, means
 
 
-def strategy_config(args, strategy, seed):
-    """The `TrainConfig` of a `--strategies` entry: a strategy name, optionally
+def weighting_config(args, weighting, seed):
+    """The `TrainConfig` of a `--weightings` entry: a task weighting's name, optionally
     with its own settings, e.g. "dmtl@rebalance=true" (they win over `--set`)."""
     from hgfn_keras.recipe.train_config import TrainConfig
 
-    mtl, own = split_settings(strategy)
+    mtl, own = split_settings(weighting)
     return TrainConfig(**dict(args.overrides, dataset=args.dataset, fusion=args.fusion, mtl=mtl,
                               seed=seed, **own))
 
@@ -141,9 +142,11 @@ def parse_args(argv=None):
     p.add_argument("--dataset", default="clothing", help="'clothing' or 'npz:PATH'.")
     p.add_argument("--fusion", default="hgfn",
                    help="The fusion of every model. Default: %(default)s")
-    p.add_argument("--strategies", default=DEFAULT_STRATEGIES,
-                   help="Comma-separated multi-task strategies, each optionally with its "
-                   "own settings (dmtl@rebalance=true). Default: %(default)s")
+    p.add_argument("--weightings", "--strategies", dest="weightings",
+                   default=DEFAULT_WEIGHTINGS,
+                   help="Comma-separated task weightings (`--mtl` names), each optionally "
+                   "with its own settings (dmtl@rebalance=true). (--strategies: its old "
+                   "name, kept for one release.) Default: %(default)s")
     p.add_argument("--seeds", type=int, default=3, help="Seeds 0..K-1. Default: %(default)s")
     p.add_argument("--binary-concepts", action="store_true",
                    help="Replace each K-class task by K binary concept tasks first.")
@@ -152,19 +155,23 @@ def parse_args(argv=None):
     p.add_argument("--split", default="test", choices=["test", "validation"],
                    help="The split scored. Default: %(default)s")
     p.add_argument("--output-dir", required=True)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if any(a == "--strategies" or a.startswith("--strategies=") for a in argv):
+        print("note: --strategies is now --weightings (the old name goes in the next "
+              "release)", file=sys.stderr)
     args = p.parse_args(argv)
-    args.strategies = [s.strip() for s in args.strategies.split(",") if s.strip()]
+    args.weightings = [s.strip() for s in args.weightings.split(",") if s.strip()]
     args.overrides = {}
     for item in args.set:
         field, sep, value = item.partition("=")
         if not sep:
             p.error(f"--set expects FIELD=VALUE. Received: {item!r}")
         args.overrides[field.strip()] = _value(value.strip())
-    for mtl in ["lsew", *args.strategies]:
+    for mtl in ["lsew", *args.weightings]:
         try:
-            strategy_config(args, mtl, 0)
+            weighting_config(args, mtl, 0)
         except (TypeError, ValueError) as error:
-            p.error(f"--strategies {mtl}: {error}")
+            p.error(f"--weightings {mtl}: {error}")
     if args.seeds < 1:
         p.error(f"--seeds must be >= 1. Received: {args.seeds}")
     return args
@@ -179,7 +186,7 @@ def main(argv=None):
         strict_json_value,
     )
 
-    methods = [SINGLE, *args.strategies]
+    methods = [SINGLE, *args.weightings]
     results = {method: [] for method in methods}
     for seed in range(args.seeds):
         dataset = load_dataset(args.dataset, seed=seed)
@@ -188,14 +195,14 @@ def main(argv=None):
         started = time.time()
         single = {}
         for task in dataset.tasks:  # one model per task, same fusion and recipe
-            config = strategy_config(args, "lsew", seed)
+            config = weighting_config(args, "lsew", seed)
             single.update(run(config, single_task(dataset, task), args.split))
         results[SINGLE].append(single)
         print(f"seed {seed} {SINGLE}: {len(dataset.tasks)} models, "
               f"{time.time() - started:.0f} s", flush=True)
-        for mtl in args.strategies:
+        for mtl in args.weightings:
             started = time.time()
-            config = strategy_config(args, mtl, seed)
+            config = weighting_config(args, mtl, seed)
             results[mtl].append(run(config, dataset, args.split))
             mean_f1 = _mean([v["f1"] for v in results[mtl][-1].values()])
             print(f"seed {seed} {mtl}: mean F1 {mean_f1:.3f}, {time.time() - started:.0f} s",

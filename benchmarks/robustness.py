@@ -29,6 +29,19 @@ models) is predicted under every condition:
   every row (as `missing:`; a row that had none of the kept ones is scored
   with nothing left, as `missing:` scores a row that had only that modality).
 
+With `--train-dropouts 0,0.3,0.5,0.7` each pair is trained once per value of
+`TrainConfig.modality_dropout` (the rate of whole modalities masked per row in
+training): pair `p` becomes `p@modality_dropout=0`, `p@modality_dropout=0.3`,
+... (the `pair@field=value` syntax of `--pairs`, so the rows and the summary
+name them so), and the report gains the train x test grid: per pair, one row
+per train dropout and one column per `--missing-rates` rate, mean F1 ± the t
+95 % half-width over seeds, and the `missing_rate_auc`. With
+`--expected-missing-rate R` (and the validation split scored) the report also
+names, per pair, the train dropout of highest validation mean F1 over the
+rates up to R (the trapezoid mean over the rates <= R, as `missing_rate_auc`
+over the whole sweep): the one to train with when up to R of the modalities
+may be missing per row.
+
 The noise is drawn from `numpy.random.default_rng([seed, condition index])`, so
 every pair of a seed sees the same noise. The conditions come in that order
 (`missing_rate:` and `subset:` last, so the noise draws are those of a run
@@ -36,7 +49,11 @@ without them).
 
 `DIR/robustness.json` (strict JSON: a NaN is `null`):
 `{"rows": [{"pair", "seed", "split", "condition", "mean_f1", "mean_map"}, ...],
-"robustness": {...}, "summary": [...], "settings": {...}}`; `DIR/robustness.md`
+"robustness": {...}, "summary": [...], "settings": {...}}`, with
+`--train-dropouts` also `"grid": [{"split", "pair", "train_dropout",
+"missing_rate", "mean", "ci95", "seeds"}, ...]` (`pair` the pair as given,
+without the suffix) and, with `--expected-missing-rate`, `"dropout_choice"`
+(`dropout_choice`'s dicts); `DIR/robustness.md`
 and the printed table give mean F1 / MAP per pair and condition over seeds, and
 the summary; `DIR/robustness_<split>.png` (with matplotlib) plots mean F1
 against condition, one line per pair, and `DIR/robustness_missing_rate_<split>.png`
@@ -227,6 +244,35 @@ def split_settings(spec):
             raise ValueError(f"settings are FIELD=VALUE. Received: {item!r} in {spec!r}")
         own[field] = _value(value)
     return name, own
+
+
+DROPOUT_FIELD = "modality_dropout"
+
+
+def dropout_pair(pair, dropout):
+    """The name of `pair` trained with `modality_dropout=dropout`.
+
+    >>> dropout_pair("default", 0.3), dropout_pair("cfc+lsew@theta=0.3", 0)
+    ('default@modality_dropout=0.3', 'cfc+lsew@theta=0.3@modality_dropout=0')
+    """
+    return f"{pair}@{DROPOUT_FIELD}={dropout:g}"
+
+
+def expand_train_dropouts(pairs, dropouts):
+    """Each of `pairs` once per train dropout, in that order (`dropout_pair`).
+
+    Raises a `ValueError` naming the pair when it already sets `modality_dropout`.
+
+    >>> expand_train_dropouts(["default", "cfc+lsew"], [0, 0.5])[1:3]
+    ['default@modality_dropout=0.5', 'cfc+lsew@modality_dropout=0']
+    """
+    expanded = []
+    for pair in pairs:
+        if DROPOUT_FIELD in split_settings(pair)[1]:
+            raise ValueError(f"--train-dropouts sets {DROPOUT_FIELD} of every pair; pair "
+                             f"{pair!r} sets it too. Received: --pairs ... {pair} ...")
+        expanded += [dropout_pair(pair, d) for d in dropouts]
+    return expanded
 
 
 def pair_config(pair, seed, dataset_spec, overrides):
@@ -447,6 +493,106 @@ def summary_table(lines, pairs):
     return "\n".join(out)
 
 
+def dropout_grid(rows, pairs, dropouts, missing_rates, split):
+    """The train x test grid: `[{"split", "pair", "train_dropout", "missing_rate",
+    "mean", "ci95", "seeds"}]`, the mean F1 over seeds of `pair` (as given, without
+    the `@modality_dropout=` suffix) trained with each of `dropouts` and scored at
+    each missing rate, and the t 95 % half-width (`ci95`)."""
+    lines = []
+    for pair in pairs:
+        for dropout in dropouts:
+            trained = dropout_pair(pair, dropout)
+            for rate in sorted(missing_rates):
+                values = [r["mean_f1"] for r in rows if r["pair"] == trained
+                          and r["split"] == split
+                          and r["condition"] == f"missing_rate:{rate:g}"]
+                lines.append({"split": split, "pair": pair, "train_dropout": dropout,
+                              "missing_rate": rate, "mean": _mean(values),
+                              "ci95": ci95(values),
+                              "seeds": sum(1 for v in values
+                                           if v is not None and math.isfinite(v))})
+    return lines
+
+
+def _mean_ci(mean, half):
+    if mean is None or math.isnan(mean):
+        return "–"
+    return f"{mean:.3f}" + ("" if half is None or math.isnan(half) else f" ± {half:.3f}")
+
+
+def grid_table(grid, summary_lines, pair, dropouts, missing_rates, split):
+    """A markdown table of `dropout_grid` lines for `pair`: one row per train
+    dropout, one column per missing rate, and the `missing_rate_auc` of `summary`."""
+    rates = sorted(missing_rates)
+    out = ["| train modality_dropout | " + " | ".join(f"missing rate {r:g}" for r in rates)
+           + " | missing rate auc |", "|---|" + "---|" * (len(rates) + 1)]
+    for dropout in dropouts:
+        cells = []
+        for rate in rates:
+            line = next(x for x in grid if x["pair"] == pair and x["split"] == split
+                        and x["train_dropout"] == dropout and x["missing_rate"] == rate)
+            cells.append(_mean_ci(line["mean"], line["ci95"]))
+        auc = next((x for x in summary_lines if x["pair"] == dropout_pair(pair, dropout)
+                    and x["measure"] == "missing_rate_auc" and x["split"] == split), None)
+        cells.append("–" if auc is None else _mean_ci(auc["mean"], auc["ci95"]))
+        out.append(f"| {dropout:g} | " + " | ".join(cells) + " |")
+    return "\n".join(out)
+
+
+def dropout_choice(rows, pair, dropouts, missing_rates, expected_rate, split="validation"):
+    """The train dropout of `pair` with the highest mean F1 over the missing rates
+    up to `expected_rate` on `split`, and its margin over the runner-up.
+
+    Per seed and train dropout the score is the trapezoid mean of mean F1 over the
+    rates <= `expected_rate` (the one rate's F1 when only one is); `scores` holds
+    its mean over seeds, `ci95` the t 95 % half-width, and `margin` the mean over
+    seeds of the chosen dropout's score minus the runner-up's (paired: the same
+    seed, so the same split and initialisation seed) with `margin_ci95`.
+
+    Returns `{"split", "pair", "expected_missing_rate", "rates", "chosen",
+    "runner_up", "margin", "margin_ci95", "scores": {dropout: mean},
+    "ci95": {dropout: half-width}}`, or None when no rate is <= `expected_rate`.
+
+    >>> rows = [{"pair": dropout_pair("p", d), "seed": s, "split": "validation",
+    ...          "condition": f"missing_rate:{r:g}", "mean_f1": f + s / 100}
+    ...         for s in (0, 1) for d, r, f in [(0, 0, 0.9), (0, 0.5, 0.5),
+    ...                                          (0.5, 0, 0.85), (0.5, 0.5, 0.7)]]
+    >>> choice = dropout_choice(rows, "p", [0, 0.5], [0, 0.5], 0.5)
+    >>> choice["chosen"], round(choice["margin"], 3), choice["margin_ci95"]
+    (0.5, 0.075, 0.0)
+    >>> dropout_choice(rows, "p", [0, 0.5], [0, 0.5], 0)["chosen"]
+    0
+    """
+    rates = [r for r in sorted(missing_rates) if r <= expected_rate]
+    if not rates:
+        return None
+    seeds = sorted({r["seed"] for r in rows})
+    per_seed = {}
+    for dropout in dropouts:
+        trained = dropout_pair(pair, dropout)
+        per_seed[dropout] = []
+        for seed in seeds:
+            f1 = {r["condition"]: r["mean_f1"] for r in rows if r["pair"] == trained
+                  and r["seed"] == seed and r["split"] == split}
+            values = [f1.get(f"missing_rate:{rate:g}", math.nan) for rate in rates]
+            values = [math.nan if v is None else v for v in values]
+            per_seed[dropout].append(values[0] if len(rates) == 1
+                                     else trapezoid_mean(rates, values))
+    scores = {d: _mean(v) for d, v in per_seed.items()}
+    ranked = sorted((d for d in dropouts if math.isfinite(scores[d])),
+                    key=scores.get, reverse=True)
+    chosen = ranked[0] if ranked else None
+    runner_up = ranked[1] if len(ranked) > 1 else None
+    margin = margin_ci = math.nan
+    if runner_up is not None:
+        differences = [a - b for a, b in zip(per_seed[chosen], per_seed[runner_up])]
+        margin, margin_ci = _mean(differences), ci95(differences)
+    return {"split": split, "pair": pair, "expected_missing_rate": expected_rate,
+            "rates": rates, "chosen": chosen, "runner_up": runner_up, "margin": margin,
+            "margin_ci95": margin_ci, "scores": scores,
+            "ci95": {d: ci95(v) for d, v in per_seed.items()}}
+
+
 def table(rows, pairs, condition_names, split):
     """A markdown table: mean F1 / MAP (± std over seeds) per condition and pair."""
     lines = ["| condition | " + " | ".join(pairs) + " |",
@@ -560,6 +706,14 @@ def parse_args(argv=None):
     p.add_argument("--subsets", action="store_true",
                    help="Rows 'subset:<a>+<b>': every non-empty proper subset of the "
                         "modalities kept, the others masked (M <= 6).")
+    p.add_argument("--train-dropouts", default="",
+                   help="TrainConfig.modality_dropout values in [0, 1) (comma-separated): "
+                        "each pair trained once per value, named "
+                        "'PAIR@modality_dropout=VALUE', and the train x test grid against "
+                        "--missing-rates reported. Default: none")
+    p.add_argument("--expected-missing-rate", type=float, default=None,
+                   help="With --train-dropouts: name the train dropout of highest "
+                        "validation mean F1 over the missing rates up to this one.")
     p.add_argument("--limit", type=int, default=None,
                    help="For 'clothing' only: a random subset of this many rows.")
     p.add_argument("--split", default="test", choices=["test", "validation", "both"],
@@ -582,6 +736,27 @@ def parse_args(argv=None):
         p.error(f"--missing-rates: expected numbers in [0, 1]. Received: {args.missing_rates}")
     if args.seeds < 1:
         p.error(f"--seeds must be >= 1. Received: {args.seeds}")
+    try:
+        args.train_dropouts = sorted({float(d) for d in args.train_dropouts.split(",")
+                                      if d.strip()})
+    except ValueError:
+        p.error(f"--train-dropouts: expected numbers. Received: {args.train_dropouts!r}")
+    if any(not 0 <= d < 1 for d in args.train_dropouts):
+        p.error(f"--train-dropouts: expected numbers in [0, 1). "
+                f"Received: {args.train_dropouts}")
+    if args.train_dropouts and len(args.missing_rates) < 1:
+        p.error("--train-dropouts: the grid's columns are --missing-rates; give them "
+                "(e.g. --missing-rates 0,0.3,0.6,0.9). Received: none")
+    if args.expected_missing_rate is not None:
+        if not args.train_dropouts:
+            p.error("--expected-missing-rate chooses among --train-dropouts; give them. "
+                    f"Received: --expected-missing-rate {args.expected_missing_rate:g} alone")
+        if not 0 <= args.expected_missing_rate <= 1:
+            p.error("--expected-missing-rate: expected a number in [0, 1]. "
+                    f"Received: {args.expected_missing_rate}")
+        if args.split == "test":
+            p.error("--expected-missing-rate chooses on the validation split: give "
+                    "--split validation or --split both. Received: --split test")
     overrides = {}
     for item in args.set:
         field, sep, value = item.partition("=")
@@ -593,6 +768,16 @@ def parse_args(argv=None):
     if args.one_vs_rest:
         overrides["one_vs_rest"] = True
     args.overrides = overrides
+    args.base_pairs = list(args.pairs)
+    if args.train_dropouts:
+        if DROPOUT_FIELD in overrides:
+            p.error(f"--train-dropouts sets {DROPOUT_FIELD} per run; leave out "
+                    f"--modality-dropout and --set {DROPOUT_FIELD}. "
+                    f"Received: {DROPOUT_FIELD}={overrides[DROPOUT_FIELD]!r}")
+        try:
+            args.pairs = expand_train_dropouts(args.pairs, args.train_dropouts)
+        except ValueError as error:
+            p.error(str(error))
     for pair in args.pairs:  # every config checked before the first run
         try:
             _, left_out = pair_config(pair, 0, args.dataset, overrides)
@@ -651,7 +836,21 @@ def main(argv=None):
               "settings": {"dataset": args.dataset, "pairs": args.pairs, "seeds": args.seeds,
                            "sigmas": args.sigmas, "overrides": args.overrides,
                            "missing_rates": args.missing_rates, "subsets": args.subsets,
+                           "train_dropouts": args.train_dropouts,
+                           "expected_missing_rate": args.expected_missing_rate,
                            "limit": args.limit}}
+    grids = {}
+    if args.train_dropouts:
+        grids = {split: dropout_grid(rows, args.base_pairs, args.train_dropouts,
+                                     args.missing_rates, split) for split in splits}
+        result["grid"] = [line for split in splits for line in grids[split]]
+    choices = []
+    if args.expected_missing_rate is not None:
+        choices = [c for pair in args.base_pairs
+                   if (c := dropout_choice(rows, pair, args.train_dropouts,
+                                           args.missing_rates,
+                                           args.expected_missing_rate)) is not None]
+        result["dropout_choice"] = choices
     atomic_write_json(os.path.join(args.output_dir, "robustness.json"),
                       strict_json_value(result, "robustness.json"))
     report = []
@@ -667,12 +866,32 @@ def main(argv=None):
         report += ["", f"Summary (mean ± t 95 % half-width over {args.seeds} seeds; "
                    f"effective robustness against {args.pairs[-1]}):", "",
                    summary_table(summaries[split], args.pairs), ""]
+        for pair in (args.base_pairs if args.train_dropouts else []):
+            report += [(f"Train x test grid of {pair}, {split} split: mean F1 ± t 95 % "
+                        f"half-width over {args.seeds} seeds, per train modality_dropout "
+                        "(rows) and test missing rate (columns):"), "",
+                       grid_table(grids[split], summaries[split], pair, args.train_dropouts,
+                                  args.missing_rates, split), ""]
         plot(rows, args.pairs, names, split,
              os.path.join(args.output_dir, f"robustness_{split}.png"))
         if len(args.missing_rates) > 1:
             plot_missing_rates(rows, args.pairs, args.missing_rates, split,
                                os.path.join(args.output_dir,
                                             f"robustness_missing_rate_{split}.png"))
+    for choice in choices:
+        scores = ", ".join(f"{d:g}: {_mean_ci(v, choice['ci95'][d])}"
+                           for d, v in choice["scores"].items())
+        chosen = "none" if choice["chosen"] is None else f"{choice['chosen']:g}"
+        rates = ", ".join(f"{r:g}" for r in choice["rates"])
+        margin = ("" if choice["runner_up"] is None else
+                  f"; ahead of {choice['runner_up']:g} by {choice['margin']:+.3f}"
+                  + ("" if math.isnan(choice["margin_ci95"])
+                     else f" ± {choice['margin_ci95']:.3f}") + " paired over seeds")
+        report += [(f"Chosen on validation for up to {args.expected_missing_rate:g} of "
+                    f"the modalities missing per row, {choice['pair']}: train "
+                    f"modality_dropout={chosen}{margin} (validation mean F1 over missing "
+                    f"rates {rates}, trapezoid mean ± t 95 %, per train dropout: "
+                    f"{scores})."), ""]
     text = "\n".join(report)
     atomic_write_text(os.path.join(args.output_dir, "robustness.md"), text + "\n")
     print(text)

@@ -29,6 +29,7 @@ def build_model(
     encoders=None,
     head_units=64,
     dropout=0.1,
+    input_dropout=0.0,
     use_modality_mask=True,
     modality_dropout=None,
     missing_placeholder=False,
@@ -72,6 +73,10 @@ def build_model(
             a vector `[batch, width]`. Required for text modalities.
         head_units: width of each task head's hidden layer.
         dropout: dropout rate in each head.
+        input_dropout: dropout on the normalised features of the vector and
+            sequence modalities, in training only: one rate for all of them, or
+            `{modality name: rate}` (those left out: none). For very wide,
+            sparse inputs (thousands of word counts); 0 or None: none.
         use_modality_mask: add a `modality_mask` input `[batch, M]` (1 = present).
         modality_dropout: during training only, each present modality of a row
             is masked with this probability (never all of a row's modalities;
@@ -132,6 +137,42 @@ def build_model(
     ['damage', 'flood']
     >>> model.adapt(x)  # or explicitly, e.g. before fitting on a tf.data.Dataset
     """
+    modalities, tasks, encoders, input_rates = _check_specs(modalities, tasks, encoders,
+                                                            input_dropout)
+    fusion, mtl, heads, modality_dropout = _check_choices(
+        tasks, fusion, mtl, heads, preset, use_modality_mask, modality_dropout,
+        missing_placeholder)
+    task_weighting = get_task_weighting(mtl, **preset_mtl_kwargs(preset, mtl, mtl_kwargs))
+    if getattr(task_weighting, "grad_norm_layer", None) == "shared":
+        shared_units = shared_units or head_units  # GradNorm's last shared layer
+
+    inputs, vectors = _modality_vectors(modalities, encoders, normalize, input_rates)
+    fusion_layer, fused, mask_input = _fuse(
+        vectors, modalities, fusion, fusion_kwargs, preset, use_modality_mask,
+        modality_dropout, missing_placeholder)
+    if mask_input is not None:
+        inputs[MASK_KEY] = mask_input
+    shared_layer, outputs, head_layers, auxiliary = _heads(
+        fused, tasks, heads, head_units, dropout, shared_units)
+
+    # A list of inputs (not a dict): a dict input structure is compared by type at
+    # call time, and TF's tracking wraps it when the model is exported.
+    network = keras.Model(list(inputs.values()), outputs, name=f"{name}_network")
+    model = MultiTaskModel(network, tasks, task_weighting=task_weighting, beta=beta,
+                           fusion_layer=fusion_layer, shared_layer=shared_layer,
+                           head_layers=head_layers, auxiliary_outputs=auxiliary, name=name)
+    if normalization_data is not None:
+        model.adapt(normalization_data)
+    return model
+
+
+# The parts of `build_model`, in the order it calls them. Layers are created in
+# the same order as before the split (names and weights order are part of a
+# saved file's contract: tests/test_layout.py).
+
+
+def _check_specs(modalities, tasks, encoders, input_dropout):
+    """Checks the modalities, the tasks and the encoders' names; returns them as lists/dict."""
     modalities = list(modalities)
     tasks = list(tasks)
     for m in modalities:
@@ -154,7 +195,24 @@ def build_model(
     unknown = [k for k in encoders if k not in names]
     if unknown:
         raise ValueError(f"`encoders` names unknown modalities {unknown}. Modalities: {names}")
+    input_rates = (dict(input_dropout) if isinstance(input_dropout, dict)
+                   else {n: input_dropout or 0.0 for n in names})
+    for key, rate in input_rates.items():
+        if key not in names or not is_number(rate) or not 0 <= rate < 1:
+            raise ValueError("`input_dropout` must be a rate in [0, 1) or a {modality: rate} "
+                             f"dict of known modalities {names}. Received: "
+                             f"input_dropout={input_dropout!r}")
+    return modalities, tasks, encoders, input_rates
 
+
+def _check_choices(tasks, fusion, mtl, heads, preset, use_modality_mask, modality_dropout,
+                   missing_placeholder):
+    """Checks the preset and the fusion / weighting / heads / mask choices.
+
+    Returns `(fusion, mtl, heads, modality_dropout)`: names lower-cased,
+    `mtl="mtinet"` rewritten to MTI-Net heads (with its deprecation warning),
+    and the preset's modality dropout where `modality_dropout` is None.
+    """
     check_preset(preset)
     # Names are case-insensitive: normalised once, so that the presets and the
     # registries see the same name (`fusion="HGFN"` gets the package's preset).
@@ -173,7 +231,8 @@ def build_model(
                          "use_modality_mask=True. Received: "
                          f"missing_placeholder={missing_placeholder!r}")
     if mtl == "mtinet":  # a choice of heads, once listed among the weightings
-        warnings.warn(MTINET_MOVED, FutureWarning, stacklevel=2)
+        # stacklevel 3: the warning names the line that called `build_model`.
+        warnings.warn(MTINET_MOVED, FutureWarning, stacklevel=3)
         heads, mtl = "mtinet", "lsew"
     if heads not in HEADS:
         raise ValueError(f"`heads` must be one of {HEADS}. Received: heads={heads!r}")
@@ -181,10 +240,18 @@ def build_model(
     if heads == "mtinet" and one_vs_rest:
         raise ValueError(f"MTI-Net heads (`heads='mtinet'`) do not support one-vs-rest "
                          f"tasks yet. Received one-vs-rest task(s): {one_vs_rest}")
-    task_weighting = get_task_weighting(mtl, **preset_mtl_kwargs(preset, mtl, mtl_kwargs))
-    if getattr(task_weighting, "grad_norm_layer", None) == "shared":
-        shared_units = shared_units or head_units  # GradNorm's last shared layer
+    return fusion, mtl, heads, modality_dropout
 
+
+def _modality_vectors(modalities, encoders, normalize, input_rates):
+    """One `keras.Input` per modality and its vector `[batch, width]`.
+
+    Each input is normalised (vector and sequence modalities, with
+    `normalize`), dropped out in training at its rate in `input_rates`
+    (`{modality: rate}`; 0 or absent: no layer), then encoded: by its encoder in `encoders`, a sequence
+    without one by the mean over steps, a vector as it is.
+    Returns `(inputs, vectors)`, two dicts keyed by modality name.
+    """
     inputs, vectors = {}, {}
     for m in modalities:
         if m.kind == "text":
@@ -201,6 +268,9 @@ def build_model(
         features = inputs[m.name]
         if normalize and m.kind != "text":
             features = FeatureNormalization(m.name, name=f"{m.name}_normalization")(features)
+        if m.kind != "text" and input_rates.get(m.name):
+            features = keras.layers.Dropout(input_rates[m.name],
+                                            name=f"{m.name}_input_dropout")(features)
         encoder = encoders.get(m.name)
         if encoder is None and m.kind == "sequence":
             encoder = keras.layers.GlobalAveragePooling1D(name=f"{m.name}_mean_over_steps")
@@ -211,22 +281,43 @@ def build_model(
                 f"[batch, width]. Received: shape={tuple(vector.shape)}"
             )
         vectors[m.name] = vector
+    return inputs, vectors
 
+
+def _fuse(vectors, modalities, fusion, fusion_kwargs, preset, use_modality_mask,
+          modality_dropout, missing_placeholder):
+    """The fusion of the modality vectors into one vector.
+
+    With `use_modality_mask`, a `modality_mask` input (through
+    `ModalityDropout` when `modality_dropout`, through `MissingPlaceholder`
+    when `missing_placeholder`). Returns `(fusion_layer, fused, mask_input)`,
+    `mask_input` None without a mask.
+    """
+    names = [m.name for m in modalities]
     kwargs = preset_fusion_kwargs(preset, fusion, fusion_kwargs)
     if isinstance(fusion, str):
         kwargs.setdefault("modality_names", names)
         kwargs.setdefault("name", "fusion")
     fusion_layer = get_fusion(fusion, **kwargs)
-    mask = None
+    mask = mask_input = None
     if use_modality_mask:
-        mask = inputs[MASK_KEY] = keras.Input(shape=(len(modalities),), name=MASK_KEY)
+        mask = mask_input = keras.Input(shape=(len(modalities),), name=MASK_KEY)
         if modality_dropout:
             mask = ModalityDropout(modality_dropout, name="modality_dropout")(mask)
     if missing_placeholder:  # missing slots hold a learned vector; the fusion sees all M
         vectors = MissingPlaceholder(names, name="missing_placeholder")(vectors, modality_mask=mask)
         mask = None
     fused = fusion_layer(vectors, modality_mask=mask) if mask is not None else fusion_layer(vectors)
+    return fusion_layer, fused, mask_input
 
+
+def _heads(fused, tasks, heads, head_units, dropout, shared_units):
+    """The optional shared layer, then one head per task (`heads`: "dense" or "mtinet").
+
+    Returns `(shared_layer, outputs, head_layers, auxiliary)`: the shared
+    Dense or None, the network's outputs by name, each task's (or concept's)
+    last task-specific layer, and MTI-Net's auxiliary outputs (else empty).
+    """
     shared_layer = None
     if shared_units:
         shared_layer = keras.layers.Dense(shared_units, activation="relu", name="shared")
@@ -235,31 +326,29 @@ def build_model(
     if heads == "mtinet":
         outputs, head_layers, auxiliary = mtinet_heads(fused, tasks, head_units, dropout)
     else:
-        outputs, head_layers = {}, {}
-        for t in tasks:
-            h = keras.layers.Dense(head_units, activation="relu", name=f"{t.name}_hidden")(fused)
-            if dropout:
-                h = keras.layers.Dropout(dropout, name=f"{t.name}_dropout")(h)
-            if t.one_vs_rest:  # K binary concepts, each its own last layer
-                for concept in t.concepts:
-                    head_layers[concept] = keras.layers.Dense(1, activation="sigmoid",
-                                                              name=concept, dtype="float32")
-                    outputs[concept] = head_layers[concept](h)
-                outputs[t.name] = ConceptProbabilities(name=t.name)(
-                    [outputs[c] for c in t.concepts])
-                continue
-            activation = "sigmoid" if t.is_binary else "softmax"
-            # float32 under a mixed policy (Keras' convention for the last layer): the
-            # probabilities, the losses and the SavedModel's outputs stay float32.
-            head_layers[t.name] = keras.layers.Dense(t.output_units, activation=activation,
-                                                     name=t.name, dtype="float32")
-            outputs[t.name] = head_layers[t.name](h)
-    # A list of inputs (not a dict): a dict input structure is compared by type at
-    # call time, and TF's tracking wraps it when the model is exported.
-    network = keras.Model(list(inputs.values()), outputs, name=f"{name}_network")
-    model = MultiTaskModel(network, tasks, task_weighting=task_weighting, beta=beta,
-                           fusion_layer=fusion_layer, shared_layer=shared_layer,
-                           head_layers=head_layers, auxiliary_outputs=auxiliary, name=name)
-    if normalization_data is not None:
-        model.adapt(normalization_data)
-    return model
+        outputs, head_layers = _dense_heads(fused, tasks, head_units, dropout)
+    return shared_layer, outputs, head_layers, auxiliary
+
+
+def _dense_heads(fused, tasks, head_units, dropout):
+    """Dense(head_units, relu), Dropout, then each task's last layer(s); see `build_model`."""
+    outputs, head_layers = {}, {}
+    for t in tasks:
+        h = keras.layers.Dense(head_units, activation="relu", name=f"{t.name}_hidden")(fused)
+        if dropout:
+            h = keras.layers.Dropout(dropout, name=f"{t.name}_dropout")(h)
+        if t.one_vs_rest:  # K binary concepts, each its own last layer
+            for concept in t.concepts:
+                head_layers[concept] = keras.layers.Dense(1, activation="sigmoid",
+                                                          name=concept, dtype="float32")
+                outputs[concept] = head_layers[concept](h)
+            outputs[t.name] = ConceptProbabilities(name=t.name)(
+                [outputs[c] for c in t.concepts])
+            continue
+        activation = "sigmoid" if t.is_binary else "softmax"
+        # float32 under a mixed policy (Keras' convention for the last layer): the
+        # probabilities, the losses and the SavedModel's outputs stay float32.
+        head_layers[t.name] = keras.layers.Dense(t.output_units, activation=activation,
+                                                 name=t.name, dtype="float32")
+        outputs[t.name] = head_layers[t.name](h)
+    return outputs, head_layers

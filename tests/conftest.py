@@ -113,3 +113,121 @@ def error_lines(stderr):
     """The lines of stderr that carry an error message (TF's start-up noise left out)."""
     return [line for line in stderr.splitlines()
             if line.startswith("error:") or re.match(r"^\S.*: error: ", line)]
+
+
+# ---------------------------------------------------------------------- shared, once a session
+# Fixtures that several test files use, made once per session (each was made once per file
+# that imported it). Each is read-only: a test that changes what it returns copies first.
+
+
+@pytest.fixture(scope="session")
+def hub_handles(tmp_path_factory):
+    """Tiny SavedModels loaded as TF-Hub handles (`tests/hub_modules.py`): `{"text",
+    "image", "audio", "elmo", "sequence": path}`."""
+    from tests.hub_modules import save_hub_modules
+
+    return save_hub_modules(tmp_path_factory.mktemp("hub"))
+
+
+@pytest.fixture(scope="session")
+def crisismmd(tmp_path_factory):
+    """`(root, tsv)`: a CrisisMMD-shaped folder of 12 tweets and their JPEGs, one image
+    missing (`tests/media_files.py`)."""
+    from tests.media_files import write_crisismmd
+
+    root = tmp_path_factory.mktemp("CrisisMMD_v2.0")
+    return root, write_crisismmd(root)
+
+
+#: The model `training.predict`'s tests score with (`predict_model_dir`).
+PREDICT_MODALITIES = (Modality("image", width=4), Modality("audio", width=2))
+PREDICT_TASKS = (Task("flood", 2), Task("damage", 3, class_names=("none", "some", "severe")))
+PREDICT_ROWS = 12
+
+
+def predict_data(num_rows=PREDICT_ROWS):
+    """Inputs (rows 3 and 7 miss a modality) and labels for `PREDICT_MODALITIES/TASKS`."""
+    rng = np.random.default_rng(0)
+    # Masked rows: the mask's columns follow the model's modality order (image, audio),
+    # not the SavedModel signature's alphabetical one.
+    x = make_inputs(PREDICT_MODALITIES, num_rows, rng, missing=[(3, 0), (7, 1)])
+    y = {"flood": rng.integers(0, 2, num_rows).astype("int32"),
+         "damage": rng.integers(0, 3, num_rows).astype("int32")}
+    return x, y
+
+
+@pytest.fixture(scope="session")
+def predict_model_dir(tmp_path_factory):
+    """`(folder, version, x, expected)`: a trained HGFN + DMTL model saved as
+    `folder/model.keras` and exported as the SavedModel `version`, its inputs `x`
+    (`predict_data`) and its predictions on them."""
+    import keras
+
+    from hgfn_keras import build_model
+    from hgfn_keras.serving.export import export_saved_model
+
+    keras.utils.set_random_seed(0)
+    model = build_model(list(PREDICT_MODALITIES), list(PREDICT_TASKS), fusion="hgfn",
+                        fusion_kwargs={"theta": 0.5}, head_units=4, mtl="dmtl")
+    model.compile(optimizer=keras.optimizers.Adam(1e-2))
+    x, y = predict_data()
+    model.fit(x, y, epochs=1, batch_size=4, verbose=0)
+    folder = tmp_path_factory.mktemp("run")
+    model.save(str(folder / "model.keras"))
+    version = export_saved_model(model, str(folder / "saved"), return_modality_weights=True)
+    expected = model.predict(x, verbose=0)
+    return folder, version, x, expected
+
+
+def predict_npz(tmp_path, x, **extra):
+    """Writes `x` as `training.predict`'s npz input (`x_<name>`, `mask_<name>`) and `extra`."""
+    from hgfn_keras.feature_checks import MASK_KEY
+
+    path = tmp_path / "in.npz"
+    arrays = {f"x_{m.name}": x[m.name] for m in PREDICT_MODALITIES}
+    arrays.update({f"mask_{m.name}": x[MASK_KEY][:, j] for j, m in enumerate(PREDICT_MODALITIES)})
+    arrays.update(extra)
+    np.savez(path, **arrays)
+    return path
+
+
+def read_csv_rows(path):
+    """The rows of a CSV file as dicts (`training.predict`'s output)."""
+    import csv
+
+    with open(path, newline="", encoding="utf-8") as f:
+        return list(csv.DictReader(f))
+
+
+#: Three modalities and two tasks (binary, 3-class), which several test files share.
+IMAGE_AUDIO_SENSOR = (Modality("image", width=4), Modality("audio", width=2),
+                      Modality("sensor", width=3))
+FLOOD_DAMAGE = (Task("flood", 2), Task("damage", 3))
+#: The rows of `masked_inputs`, the inputs of `masked_model`.
+MASKED_ROWS = 6
+
+
+def masked_inputs(rows=MASKED_ROWS):
+    """Inputs for `IMAGE_AUDIO_SENSOR` with a `modality_mask` of ones."""
+    from hgfn_keras.feature_checks import MASK_KEY
+
+    rng = np.random.default_rng(0)
+    x = {m.name: rng.normal(size=(rows, m.width)).astype("float32") for m in IMAGE_AUDIO_SENSOR}
+    x[MASK_KEY] = np.ones((rows, len(IMAGE_AUDIO_SENSOR)), "float32")
+    return x
+
+
+@pytest.fixture(scope="session")
+def masked_model():
+    """A compiled HGFN model over `IMAGE_AUDIO_SENSOR` (untrained; its tests compare it with
+    itself, served or not)."""
+    import keras
+
+    from hgfn_keras import build_model
+
+    keras.utils.set_random_seed(0)
+    model = build_model(list(IMAGE_AUDIO_SENSOR), list(FLOOD_DAMAGE), fusion="hgfn",
+                        fusion_kwargs={"theta": 0.5}, head_units=4)
+    model.compile(optimizer=keras.optimizers.Adam(1e-2))
+    model.predict(masked_inputs(), verbose=0)
+    return model

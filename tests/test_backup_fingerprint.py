@@ -59,8 +59,9 @@ def _interrupted(config, dataset, output_dir):
         _run(config, dataset, output_dir, kill_after=1)
     backup = output_dir / "backup"
     assert (backup / "training_metadata.json").is_file()
+    # The backup records the settings the run trained with: the size-aware ones resolved.
     assert json.loads((backup / FINGERPRINT_FILE).read_text())["settings"] == (
-        settings_fingerprint(config))
+        settings_fingerprint(recipe.resolve_config(config, dataset)))
     return backup
 
 
@@ -96,7 +97,7 @@ def test_other_settings_are_refused_naming_the_fields_and_restart_moves_the_back
     old = [n for n in os.listdir(output_dir) if n.startswith("backup.old-")]
     assert len(old) == 1 and re.fullmatch(r"backup\.old-\d{8}-\d{6}", old[0]), old
     kept = json.loads((output_dir / old[0] / FINGERPRINT_FILE).read_text())["settings"]
-    assert kept == settings_fingerprint(config)
+    assert kept == settings_fingerprint(recipe.resolve_config(config, dataset))
     assert (output_dir / old[0] / "training_metadata.json").is_file()
     assert json.loads((output_dir / "config.json").read_text())["learning_rate"] == 0.01
 
@@ -129,8 +130,9 @@ def test_cli_refuses_other_settings_in_one_line_and_restarts(tiny_npz_file, tmp_
     backup.mkdir(parents=True)
     (backup / "training_metadata.json").write_text('{"epoch": 0}')
     (backup / FINGERPRINT_FILE).write_text(json.dumps(
-        {"settings": settings_fingerprint(TrainConfig(dataset=f"npz:{tiny_npz_file}",
-                                                      epochs=1, head_units=4))}))
+        {"settings": settings_fingerprint(recipe.resolve_config(  # as the CLI resolves it
+            TrainConfig(dataset=f"npz:{tiny_npz_file}", epochs=1, head_units=4),
+            load_npz(tiny_npz_file)))}))
     args = ["--dataset", f"npz:{tiny_npz_file}", "--epochs", 1, "--head-units", 4,
             "--no-export", "--output-dir", output_dir]
     refused = run_cli(*args, "--learning-rate", "0.01")

@@ -1,5 +1,5 @@
-"""Encoders: hub modules (tiny SavedModels made here), images, audio, the temporal encoder,
-video frame sampling. Everything offline: no model or weights is downloaded."""
+"""Encoders: hub modules (tiny SavedModels, `tests/hub_modules.py`), images, audio, the
+temporal encoder, video frame sampling. Everything offline: no model or weights is downloaded."""
 
 import os
 
@@ -26,114 +26,25 @@ from hgfn_keras.encoders import (
 )
 from tests.layer_checks import run_encoder_layer_test
 
-# ---------------------------------------------------------------------- tiny SavedModels
-# Each is saved by `tf.saved_model.save` and read back by `hub.load`, the code path of a
-# real TF-Hub handle (a handle is downloaded to a SavedModel folder and loaded the same way).
-
-
-class _TextModule(tf.Module):
-    """Strings -> the mean of hashed-token embeddings [batch, 4] (0 for an empty text)."""
-
-    def __init__(self):
-        super().__init__()
-        self.table = tf.Variable(np.random.default_rng(0).normal(size=(32, 4)), dtype=tf.float32)
-
-    @tf.function(input_signature=[tf.TensorSpec([None], tf.string)])
-    def __call__(self, texts):
-        ids = tf.strings.to_hash_bucket_fast(tf.strings.split(texts), 32)
-        total = tf.reduce_sum(tf.gather(self.table, ids), axis=1)
-        count = tf.cast(tf.maximum(ids.row_lengths(), 1), tf.float32)[:, tf.newaxis]
-        return total / count
-
-
-class _ElmoLikeModule(tf.Module):
-    """A TF1-hub-style module: not callable, a 'default' signature returning a dict."""
-
-    @tf.function(input_signature=[tf.TensorSpec([None], tf.string)])
-    def embed(self, strings):
-        length = tf.cast(tf.strings.length(strings), tf.float32)[:, tf.newaxis]
-        words = tf.tile(length[:, tf.newaxis, :], [1, 3, 2])
-        return {"default": tf.concat([length, 2 * length], axis=1), "elmo": words}
-
-
-class _ImageModule(tf.Module):
-    """Images [batch, H, W, 3] in [0, 1] -> [batch, 5]."""
-
-    def __init__(self):
-        super().__init__()
-        self.w = tf.Variable(np.random.default_rng(1).normal(size=(3, 5)), dtype=tf.float32)
-
-    @tf.function(input_signature=[tf.TensorSpec([None, None, None, 3], tf.float32)])
-    def __call__(self, images):
-        return tf.reduce_mean(images, axis=[1, 2]) @ self.w
-
-
-class _AudioModule(tf.Module):
-    """Waveforms [batch, samples] -> mean, std, max |x| [batch, 3]."""
-
-    @tf.function(input_signature=[tf.TensorSpec([None, None], tf.float32)])
-    def __call__(self, waves):
-        mean, variance = tf.nn.moments(waves, axes=[1])
-        return tf.stack([mean, tf.sqrt(variance), tf.reduce_max(tf.abs(waves), 1)], axis=1)
-
-
-class _SequenceModule(tf.Module):
-    """Returns [batch, 2, 3]: not one vector per item."""
-
-    @tf.function(input_signature=[tf.TensorSpec([None], tf.string)])
-    def __call__(self, texts):
-        return tf.zeros([tf.shape(texts)[0], 2, 3])
-
-
-def save_text_module(path):
-    tf.saved_model.save(_TextModule(), os.fspath(path))
-    return os.fspath(path)
-
-
-def save_image_module(path):
-    tf.saved_model.save(_ImageModule(), os.fspath(path))
-    return os.fspath(path)
-
-
-def save_audio_module(path):
-    tf.saved_model.save(_AudioModule(), os.fspath(path))
-    return os.fspath(path)
-
-
-@pytest.fixture(scope="module")
-def modules(tmp_path_factory):
-    base = tmp_path_factory.mktemp("hub")
-    elmo = _ElmoLikeModule()
-    tf.saved_model.save(elmo, os.fspath(base / "elmo"), signatures={"default": elmo.embed})
-    tf.saved_model.save(_SequenceModule(), os.fspath(base / "sequence"))
-    return {
-        "text": save_text_module(base / "text"),
-        "image": save_image_module(base / "image"),
-        "audio": save_audio_module(base / "audio"),
-        "elmo": os.fspath(base / "elmo"),
-        "sequence": os.fspath(base / "sequence"),
-    }
-
-
 TEXTS = np.array(["flood in the city", "", "bridge damage", "rescue team"], dtype=object)
 
 
 # ---------------------------------------------------------------------- HubEncoder
 
 
-def test_hub_encoder_matches_the_saved_model(modules):
-    encoder = HubEncoder(modules["text"])
+def test_hub_encoder_matches_the_saved_model(hub_handles):
+    encoder = HubEncoder(hub_handles["text"])
     vectors = np.asarray(encoder(TEXTS))
-    expected = tf.saved_model.load(modules["text"])(tf.constant(TEXTS)).numpy()
+    expected = tf.saved_model.load(hub_handles["text"])(tf.constant(TEXTS)).numpy()
     assert vectors.shape == (4, 4)
     np.testing.assert_allclose(vectors, expected, rtol=1e-6)
     np.testing.assert_array_equal(vectors[1], 0.0)  # an empty text
     assert encoder.trainable is False and encoder.trainable_weights == []
 
 
-def test_hub_encoder_in_a_keras_model_saves_and_reloads(modules, tmp_path):
+def test_hub_encoder_in_a_keras_model_saves_and_reloads(hub_handles, tmp_path):
     inputs = keras.Input(shape=(), dtype="string", name="text")
-    encoder = HubEncoder(modules["text"], name="hub_text")
+    encoder = HubEncoder(hub_handles["text"], name="hub_text")
     outputs = keras.layers.Dense(1)(encoder(inputs))
     model = keras.Model(inputs, outputs)
     model.compile(optimizer="sgd", loss="mse")
@@ -147,18 +58,18 @@ def test_hub_encoder_in_a_keras_model_saves_and_reloads(modules, tmp_path):
     assert HubEncoder.from_config(config).get_config() == config
 
 
-def test_hub_encoder_signature_with_dict_outputs(modules):
-    vectors = np.asarray(HubEncoder(modules["elmo"])(np.array(["ab", "abcd"])))
+def test_hub_encoder_signature_with_dict_outputs(hub_handles):
+    vectors = np.asarray(HubEncoder(hub_handles["elmo"])(np.array(["ab", "abcd"])))
     np.testing.assert_allclose(vectors, [[2, 4], [4, 8]])
     with pytest.raises(ValueError, match=r"no output 'nope'.*\['default', 'elmo'\]"):
-        HubEncoder(modules["elmo"], output_key="nope")(np.array(["a"]))
+        HubEncoder(hub_handles["elmo"], output_key="nope")(np.array(["a"]))
     with pytest.raises(ValueError, match="one vector per item.*shape=\\(1, 3, 2\\)"):
-        HubEncoder(modules["elmo"], output_key="elmo")(np.array(["a"]))
+        HubEncoder(hub_handles["elmo"], output_key="elmo")(np.array(["a"]))
     with pytest.raises(ValueError, match="no signature 'serve'"):
-        HubEncoder(modules["elmo"], signature="serve")
+        HubEncoder(hub_handles["elmo"], signature="serve")
 
 
-def test_hub_encoder_bad_handles(modules, tmp_path):
+def test_hub_encoder_bad_handles(hub_handles, tmp_path):
     missing = os.fspath(tmp_path / "no_such_model")
     with pytest.raises(ValueError, match="handle='.*no_such_model'"):
         HubEncoder(missing)
@@ -167,9 +78,9 @@ def test_hub_encoder_bad_handles(modules, tmp_path):
     with pytest.raises(ValueError, match="handle=42"):
         load_hub_module(42)
     with pytest.raises(ValueError, match="sequence'.*one vector per item.*shape=\\(2, 2, 3\\)"):
-        HubEncoder(modules["sequence"])(np.array(["a", "b"]))
+        HubEncoder(hub_handles["sequence"])(np.array(["a", "b"]))
     with pytest.raises(ValueError, match="module_dtype="):
-        HubEncoder(modules["text"], module_dtype="no_such_dtype")
+        HubEncoder(hub_handles["text"], module_dtype="no_such_dtype")
 
 
 # ---------------------------------------------------------------------- ImageEncoder
@@ -223,15 +134,15 @@ def test_image_encoder_inception_v3_without_downloading():
     assert encoder.get_config()["weights"] is None
 
 
-def test_image_encoder_with_a_hub_module(modules):
-    encoder = ImageEncoder(modules["image"], image_size=(8, 8))
+def test_image_encoder_with_a_hub_module(hub_handles):
+    encoder = ImageEncoder(hub_handles["image"], image_size=(8, 8))
     assert encoder.get_config()["preprocessing"] == "auto"
     resized = tf.image.resize(tf.cast(IMAGES, tf.float32), (8, 8)) / 255.0
-    expected = tf.saved_model.load(modules["image"])(resized).numpy()
+    expected = tf.saved_model.load(hub_handles["image"])(resized).numpy()
     np.testing.assert_allclose(np.asarray(encoder(IMAGES)), expected, rtol=1e-5)
 
 
-def test_image_encoder_bad_arguments(modules, tmp_path):
+def test_image_encoder_bad_arguments(hub_handles, tmp_path):
     with pytest.raises(ValueError, match="backbone=42"):
         ImageEncoder(42)
     with pytest.raises(ValueError, match="pooling='mean'"):
@@ -239,7 +150,7 @@ def test_image_encoder_bad_arguments(modules, tmp_path):
     with pytest.raises(ValueError, match="weights='.*missing.h5'"):
         ImageEncoder(_tiny_backbone(), weights=os.fspath(tmp_path / "missing.h5"))
     with pytest.raises(ValueError, match="not to a TF-Hub handle"):
-        ImageEncoder(modules["image"], weights="imagenet")
+        ImageEncoder(hub_handles["image"], weights="imagenet")
     with pytest.raises(ValueError, match="handle='.*nowhere'"):
         ImageEncoder(os.fspath(tmp_path / "nowhere"))
     with pytest.raises(ValueError, match="image_size=0"):
@@ -272,9 +183,9 @@ def test_audio_encoder_log_mel_statistics():
     assert AudioEncoder.from_config(config).get_config() == config
 
 
-def test_audio_encoder_with_a_hub_module(modules):
+def test_audio_encoder_with_a_hub_module(hub_handles):
     waves = np.stack([_tone(440), _tone(880)])
-    vectors = np.asarray(AudioEncoder(modules["audio"])(waves))
+    vectors = np.asarray(AudioEncoder(hub_handles["audio"])(waves))
     np.testing.assert_allclose(vectors[:, 2], np.abs(waves).max(axis=1), rtol=1e-5)
     with pytest.raises(ValueError, match="sample_rate=0"):
         AudioEncoder(sample_rate=0)
@@ -376,7 +287,7 @@ def test_tokenize_falls_back_to_the_public_tokenizer(monkeypatch):
 WAVES = np.stack([_tone(300, seconds=0.1), _tone(3000, seconds=0.1), _tone(440, seconds=0.1)])
 FRAMES = np.random.default_rng(0).normal(size=(3, 5, 4)).astype("float32")
 
-# name: (make(modules, **layer_kwargs), inputs, output width, trainable weight count).
+# name: (make(hub_handles, **layer_kwargs), inputs, output width, trainable weight count).
 # Every backbone kind but a Keras application (InceptionV3 is too big to save here; its
 # build is tested above).
 ENCODER_CASES = {
@@ -398,18 +309,18 @@ ENCODER_CASES = {
 
 
 @pytest.mark.parametrize("name", sorted(ENCODER_CASES))
-def test_every_encoder_passes_the_standard_checks(name, modules, tmp_path):
+def test_every_encoder_passes_the_standard_checks(name, hub_handles, tmp_path):
     make, inputs, width, num_trainable = ENCODER_CASES[name]
-    run_encoder_layer_test(lambda **kwargs: make(modules, **kwargs), inputs, width, tmp_path,
+    run_encoder_layer_test(lambda **kwargs: make(hub_handles, **kwargs), inputs, width, tmp_path,
                            expected_num_trainable_weights=num_trainable)
 
 
-def test_every_encoder_is_tested(modules):
+def test_every_encoder_is_tested(hub_handles):
     encoder_classes = {
         value for value in vars(encoders_module).values()
         if isinstance(value, type) and issubclass(value, keras.layers.Layer)
     }
-    tested = {type(make(modules)) for make, *_ in ENCODER_CASES.values()}
+    tested = {type(make(hub_handles)) for make, *_ in ENCODER_CASES.values()}
     assert tested == encoder_classes
 
 

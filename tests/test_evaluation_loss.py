@@ -5,13 +5,13 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from hgfn_keras import Modality, Task, build_model
+from hgfn_keras import Modality, build_model
 from hgfn_keras.multitask.loss_tracker import TaskLossTracker
 from hgfn_keras.multitask.task_loss import task_loss
-from tests.conftest import make_inputs
+from tests.conftest import FLOOD_DAMAGE, make_inputs
 
 MODALITIES = (Modality("image", width=3), Modality("audio", width=2))
-TASKS = (Task("flood", 2), Task("damage", 3))
+TASKS = FLOOD_DAMAGE
 ROWS = 50
 
 

@@ -8,7 +8,7 @@ import numpy as np
 from hgfn_keras.data import load_npz
 from hgfn_keras.data.dataset import MASK_KEY, SPLITS
 from hgfn_keras.data.tfrecord import HEADER, ShardWriter, StreamedDataset
-from tests.test_extract import _crisismmd_args, crisismmd, handles  # noqa: F401 (fixtures)
+from tests.media_files import crisismmd_args, write_media_manifest
 from training import extract
 
 
@@ -27,13 +27,13 @@ def _assert_same(npz_path, folder, seed=0):
     return got
 
 
-def test_shards_hold_the_npzs_rows(handles, crisismmd, tmp_path):  # noqa: F811
+def test_shards_hold_the_npzs_rows(hub_handles, crisismmd, tmp_path):
     _, tsv = crisismmd
     cache = str(tmp_path / "cache")
-    extract.run(extract.parse_args(_crisismmd_args(handles, tsv, tmp_path / "f.npz",
-                                                   "--cache-dir", cache)))
-    summary = extract.run(extract.parse_args(_crisismmd_args(
-        handles, tsv, tmp_path / "shards", "--cache-dir", cache, "--format", "tfrecord",
+    extract.run(extract.parse_args(crisismmd_args(hub_handles, tsv, tmp_path / "f.npz",
+                                                  "--cache-dir", cache)))
+    summary = extract.run(extract.parse_args(crisismmd_args(
+        hub_handles, tsv, tmp_path / "shards", "--cache-dir", cache, "--format", "tfrecord",
         "--shard-rows", "3")))
     assert summary["modalities"]["image"]["encoded"] == 0  # all from the cache
     data = _assert_same(tmp_path / "f.npz", tmp_path / "shards")
@@ -41,11 +41,11 @@ def test_shards_hold_the_npzs_rows(handles, crisismmd, tmp_path):  # noqa: F811
     assert all(s["rows"] <= 3 for s in StreamedDataset(tmp_path / "shards").header["shards"])
 
 
-def test_an_interrupted_shard_write_resumes_without_duplicate_rows(handles, crisismmd,  # noqa: F811
+def test_an_interrupted_shard_write_resumes_without_duplicate_rows(hub_handles, crisismmd,
                                                                    tmp_path, monkeypatch, capsys):
     _, tsv = crisismmd
-    args = _crisismmd_args(handles, tsv, tmp_path / "shards", "--format", "tfrecord",
-                           "--shard-rows", "2")
+    args = crisismmd_args(hub_handles, tsv, tmp_path / "shards", "--format", "tfrecord",
+                          "--shard-rows", "2")
     real_write, calls = ShardWriter.write, []
 
     def write_then_stop(self, split, x, y):
@@ -61,20 +61,19 @@ def test_an_interrupted_shard_write_resumes_without_duplicate_rows(handles, cris
     monkeypatch.setattr(ShardWriter, "write", real_write)
     summary = extract.run(extract.parse_args(args))
     assert summary["modalities"]["text"]["encoded"] == 0  # the encoding was cached
-    extract.run(extract.parse_args(_crisismmd_args(
-        handles, tsv, tmp_path / "f.npz", "--cache-dir", str(tmp_path / "shards") + ".cache")))
+    extract.run(extract.parse_args(crisismmd_args(
+        hub_handles, tsv, tmp_path / "f.npz", "--cache-dir", str(tmp_path / "shards") + ".cache")))
     data = _assert_same(tmp_path / "f.npz", tmp_path / "shards")
     assert sum(data.size(s) for s in SPLITS) == summary["rows"]  # every row once
-    assert not [f for f in os.listdir(tmp_path / "shards") if f.startswith(".tmp")]
+    assert not [f for f in os.listdir(tmp_path / "shards")
+                if ".partial" in f or f.startswith(".tmp")]
 
 
-def test_a_split_column_and_sequences_reach_the_shards(handles, tmp_path):  # noqa: F811
-    from tests.test_extract import _write_media_manifest
-
-    manifest = _write_media_manifest(tmp_path)
+def test_a_split_column_and_sequences_reach_the_shards(hub_handles, tmp_path):
+    manifest = write_media_manifest(tmp_path)
     common = ["--manifest", os.fspath(manifest), "--id-column", "item", "--audio", "audio",
               "--video", "video=clip", "--text", "caption", "--labels", "flood", "victims",
-              "--text-encoder", handles["text"], "--image-encoder", handles["image"],
+              "--text-encoder", hub_handles["text"], "--image-encoder", hub_handles["image"],
               "--image-size", "8", "--frames", "3", "--frame-size", "8", "--sample-rate",
               "8000", "--clip-seconds", "0.1", "--batch-size", "4", "--quiet",
               "--cache-dir", os.fspath(tmp_path / "cache")]

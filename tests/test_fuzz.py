@@ -242,10 +242,8 @@ def manifests(draw):
 
 
 @pytest.fixture(scope="module")
-def text_handle(tmp_path_factory):
-    from tests.test_encoders import save_text_module
-
-    return save_text_module(tmp_path_factory.mktemp("fzh") / "text")
+def text_handle(hub_handles):
+    return hub_handles["text"]
 
 
 @settings(FAST, max_examples=50)

@@ -6,58 +6,35 @@ The npz loader (`test_data.py::test_npz_mask_values`) and `training.predict`
 (`test_predict_cli.py::test_bad_input_is_one_error_line[bad_mask]`) refuse such masks too.
 """
 
-import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from hgfn_keras import Modality, Task, build_model
 from hgfn_keras.data.dataset import MASK_KEY, check_mask_values
 from hgfn_keras.serving.export import export_saved_model
-
-MODALITIES = (Modality("image", width=4), Modality("audio", width=2), Modality("sensor", width=3))
-TASKS = (Task("flood", 2), Task("damage", 3))
-ROWS = 6
-
-
-def _x(rows=ROWS):
-    rng = np.random.default_rng(0)
-    x = {m.name: rng.normal(size=(rows, m.width)).astype("float32") for m in MODALITIES}
-    x[MASK_KEY] = np.ones((rows, len(MODALITIES)), "float32")
-    return x
-
-
-@pytest.fixture(scope="module")
-def model():
-    keras.utils.set_random_seed(0)
-    model = build_model(list(MODALITIES), list(TASKS), fusion="hgfn",
-                        fusion_kwargs={"theta": 0.5}, head_units=4)
-    model.compile(optimizer=keras.optimizers.Adam(1e-2))
-    model.predict(_x(), verbose=0)
-    return model
-
+from tests.conftest import MASKED_ROWS, masked_inputs
 
 BAD = [-1.0, 0.5, 2.0]
 
 
 @pytest.mark.parametrize("bad", BAD)
-def test_numpy_mask_other_than_0_and_1_is_refused_by_the_model(model, bad):
-    x = _x()
+def test_numpy_mask_other_than_0_and_1_is_refused_by_the_model(masked_model, bad):
+    x = masked_inputs()
     x[MASK_KEY][4, 1] = bad
-    y = {"flood": np.arange(ROWS) % 2, "damage": np.arange(ROWS) % 3}
+    y = {"flood": np.arange(MASKED_ROWS) % 2, "damage": np.arange(MASKED_ROWS) % 3}
     message = (rf"`modality_mask` must hold only 0 \(modality missing\) and 1 \(present\). "
                rf"Received: value\(s\) \[{bad}\] in 1 row\(s\), the first \[4\]")
     with pytest.raises(ValueError, match=message):
-        model.predict(x, verbose=0)
+        masked_model.predict(x, verbose=0)
     with pytest.raises(ValueError, match=message):
-        model.fit(x, y, epochs=1, verbose=0)
+        masked_model.fit(x, y, epochs=1, verbose=0)
     with pytest.raises(ValueError, match=message):
-        model.evaluate(x, y, verbose=0)
+        masked_model.evaluate(x, y, verbose=0)
     x[MASK_KEY] = x[MASK_KEY].astype(bool)  # bool and integer 0/1 masks are fine
     x[MASK_KEY][4, 1] = True
-    model.predict(x, verbose=0)
+    masked_model.predict(x, verbose=0)
     x[MASK_KEY] = x[MASK_KEY].astype("int64")
-    model.predict(x, verbose=0)
+    masked_model.predict(x, verbose=0)
 
 
 def test_check_mask_values_names_the_key_values_and_rows():
@@ -68,12 +45,12 @@ def test_check_mask_values_names_the_key_values_and_rows():
         check_mask_values(np.array(["1", "0"]), "m")
 
 
-def test_saved_model_refuses_mask_values_other_than_0_and_1(model, tmp_path):
-    path = export_saved_model(model, str(tmp_path / "tiny"))
+def test_saved_model_refuses_mask_values_other_than_0_and_1(masked_model, tmp_path):
+    path = export_saved_model(masked_model, str(tmp_path / "tiny"))
     serve = tf.saved_model.load(path).signatures["serving_default"]
-    x = _x()
+    x = masked_inputs()
     good = serve(**{k: tf.constant(v) for k, v in x.items()})
-    expected = model.predict(x, verbose=0)
+    expected = masked_model.predict(x, verbose=0)
     np.testing.assert_allclose(good["flood"].numpy(), expected["flood"], atol=1e-5)
     x[MASK_KEY][2, 0] = -1.0
     x[MASK_KEY][5, 2] = 2.0
@@ -87,6 +64,6 @@ def test_saved_model_refuses_mask_values_other_than_0_and_1(model, tmp_path):
     x[MASK_KEY][[2, 5]] = [0.0, 1.0, 0.5]
     with pytest.raises(tf.errors.InvalidArgumentError, match="every value must be 0"):
         serve(**{k: tf.constant(v) for k, v in x.items()})
-    x = _x()  # still serving
+    x = masked_inputs()  # still serving
     np.testing.assert_allclose(serve(**{k: tf.constant(v) for k, v in x.items()})["flood"],
                                expected["flood"], atol=1e-5)

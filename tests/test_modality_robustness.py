@@ -391,7 +391,7 @@ def test_multitask_gain_end_to_end_on_a_tiny_npz(tmp_path, capsys):
     path = _tiny_npz(tmp_path, rows=60, video_width=2)
     out = tmp_path / "out"
     summary = multitask_gain.main([
-        "--dataset", f"npz:{path}", "--strategies", "lsew,dmtl@rebalance=true", "--seeds", "1",
+        "--dataset", f"npz:{path}", "--weightings", "lsew,dmtl@rebalance=true", "--seeds", "1",
         "--binary-concepts", "--set", "epochs=1", "--fusion", "cfc", "--output-dir",
         str(out)])
     assert set(summary) == {"single-task", "lsew", "dmtl@rebalance=true"}
@@ -399,6 +399,22 @@ def test_multitask_gain_end_to_end_on_a_tiny_npz(tmp_path, capsys):
     assert sorted(result["results"]["single-task"][0]) == ["happy", "mood_0", "mood_1", "mood_2"]
     assert result["summary"]["single-task"]["delta_m_percent"] == 0.0
     assert "| dmtl@rebalance=true |" in capsys.readouterr().out
+
+
+def test_multitask_gain_strategies_is_the_old_name_of_weightings(capsys):
+    from benchmarks import multitask_gain
+
+    common = ["--dataset", "clothing", "--output-dir", "o"]
+    args = multitask_gain.parse_args([*common, "--weightings", "lsew,dmtl@rebalance=true"])
+    assert args.weightings == ["lsew", "dmtl@rebalance=true"]
+    assert capsys.readouterr().err == ""
+    for old in (["--strategies", "lsew,famo"], ["--strategies=lsew,famo"]):
+        assert multitask_gain.parse_args([*common, *old]).weightings == ["lsew", "famo"]
+        assert capsys.readouterr().err == ("note: --strategies is now --weightings (the old "
+                                           "name goes in the next release)\n")
+    with pytest.raises(SystemExit):
+        multitask_gain.parse_args([*common, "--weightings", "lsew,nope"])
+    assert "--weightings nope:" in capsys.readouterr().err
 
 
 def test_the_recipe_builds_the_configs_preset(tmp_path):

@@ -25,10 +25,11 @@ from hgfn_keras import (
     task_loss,
 )
 from hgfn_keras.data.dataset import MASK_KEY, as_tf_dataset
+from tests.conftest import FLOOD_DAMAGE
 
 NUM_ROWS = 24
 HEAD_UNITS = 4
-TASKS = (Task("flood", 2), Task("damage", 3))
+TASKS = FLOOD_DAMAGE
 VECTOR_MODALITIES = (
     Modality("image", width=6),
     Modality("audio", width=3),

@@ -122,7 +122,8 @@ NOT_IN_FINGERPRINT = frozenset()
 #: A valid value other than the default, for the fields whose type does not give one.
 OTHER_VALUES = {"dataset": "crisismmd", "keep_modalities": "weighted",
                 "projection_activation": "tanh", "num_classes": {"t": 3},
-                "limit": 100, "max_weight_ratio": 2.0, "modality_dropout": 0.1}
+                "limit": 100, "max_weight_ratio": 2.0, "modality_dropout": 0.1,
+                "input_dropout": 0.2, "decision_thresholds": "auto"}
 
 
 def _another_value(name, value):

@@ -332,7 +332,8 @@ def test_cli_flag_end_to_end(tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     assert "damage.0=" in result.stdout  # the concept weights are printed
     metrics = json.loads((out / "metrics.json").read_text())
-    assert set(metrics) == {"tasks", "mean", "mean_over", "concepts", "run"}
+    assert set(metrics) == {"tasks", "mean", "mean_over", "concepts", "run",
+                            "decision"}
     assert set(metrics["concepts"]) == {"damage.0", "damage.1", "damage.2"}
     assert json.loads((out / "config.json").read_text())["one_vs_rest"] is True
     rows = (out / "task_weights.csv").read_text().splitlines()

@@ -1,4 +1,5 @@
-"""`python -m training.predict`: .keras and SavedModel, npz and CSV input, skipped rows."""
+"""`python -m training.predict`: .keras and SavedModel, npz and CSV input, skipped rows.
+The model is conftest's `predict_model_dir`, trained once a session."""
 
 import csv
 import os
@@ -6,71 +7,26 @@ import pathlib
 import subprocess
 import sys
 
-import keras
 import numpy as np
 import pytest
 
-from hgfn_keras import Modality, Task, build_model
 from hgfn_keras.feature_checks import MASK_KEY
-from hgfn_keras.serving.export import export_saved_model
-from tests.conftest import make_inputs
+from tests.conftest import PREDICT_ROWS, predict_npz, read_csv_rows
 from training import predict
 
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
-MODALITIES = (Modality("image", width=4), Modality("audio", width=2))
-TASKS = (Task("flood", 2), Task("damage", 3, class_names=("none", "some", "severe")))
-NUM_ROWS = 12
-
-
-def _data(num_rows=NUM_ROWS):
-    rng = np.random.default_rng(0)
-    # Masked rows: the mask's columns follow the model's modality order (image, audio),
-    # not the SavedModel signature's alphabetical one.
-    x = make_inputs(MODALITIES, num_rows, rng, missing=[(3, 0), (7, 1)])
-    y = {"flood": rng.integers(0, 2, num_rows).astype("int32"),
-         "damage": rng.integers(0, 3, num_rows).astype("int32")}
-    return x, y
-
-
-@pytest.fixture(scope="module")
-def model_dir(tmp_path_factory):
-    keras.utils.set_random_seed(0)
-    model = build_model(list(MODALITIES), list(TASKS), fusion="hgfn",
-                        fusion_kwargs={"theta": 0.5}, head_units=4, mtl="dmtl")
-    model.compile(optimizer=keras.optimizers.Adam(1e-2))
-    x, y = _data()
-    model.fit(x, y, epochs=1, batch_size=4, verbose=0)
-    folder = tmp_path_factory.mktemp("run")
-    model.save(str(folder / "model.keras"))
-    version = export_saved_model(model, str(folder / "saved"), return_modality_weights=True)
-    expected = model.predict(x, verbose=0)
-    return folder, version, x, expected
-
-
-def _read(path):
-    with open(path, newline="", encoding="utf-8") as f:
-        return list(csv.DictReader(f))
-
-
-def _npz(tmp_path, x, **extra):
-    path = tmp_path / "in.npz"
-    arrays = {f"x_{m.name}": x[m.name] for m in MODALITIES}
-    arrays.update({f"mask_{m.name}": x[MASK_KEY][:, j] for j, m in enumerate(MODALITIES)})
-    arrays.update(extra)
-    np.savez(path, **arrays)
-    return path
 
 
 @pytest.mark.parametrize("source", ["keras", "savedmodel"])
-def test_npz_probabilities_match_the_model(model_dir, tmp_path, source, capsys):
-    folder, version, x, expected = model_dir
+def test_npz_probabilities_match_the_model(predict_model_dir, tmp_path, source, capsys):
+    folder, version, x, expected = predict_model_dir
     model = str(folder) if source == "keras" else version
     out = tmp_path / "p.csv"
-    code = predict.main(["--model", model, "--input", str(_npz(tmp_path, x)),
+    code = predict.main(["--model", model, "--input", str(predict_npz(tmp_path, x)),
                          "--output", str(out), "--batch-size", "5"])
     assert code == 0
-    rows = _read(out)
-    assert len(rows) == NUM_ROWS
+    rows = read_csv_rows(out)
+    assert len(rows) == PREDICT_ROWS
     flood = np.array([float(r["flood_prob_1"]) for r in rows])
     np.testing.assert_allclose(flood, expected["flood"].reshape(-1), atol=1e-5)
     # A SavedModel's class names come from assets.extra/tasks.json (hgfn_keras.serving.export).
@@ -83,23 +39,24 @@ def test_npz_probabilities_match_the_model(model_dir, tmp_path, source, capsys):
     assert "Scored 12 row(s)" in capsys.readouterr().out
 
 
-def test_rows_that_cannot_be_scored_are_listed(model_dir, tmp_path, capsys):
-    folder, _, x, _ = model_dir
+def test_rows_that_cannot_be_scored_are_listed(predict_model_dir, tmp_path, capsys):
+    folder, _, x, _ = predict_model_dir
     x = {k: v.copy() for k, v in x.items()}
     x["image"][2, 1] = np.nan
     x[MASK_KEY][5] = 0.0
     out = tmp_path / "p.csv"
-    assert predict.main(["--model", str(folder), "--input", str(_npz(tmp_path, x)),
+    assert predict.main(["--model", str(folder), "--input", str(predict_npz(tmp_path, x)),
                          "--output", str(out)]) == 0
-    assert [r["row"] for r in _read(out)] == [str(i) for i in range(NUM_ROWS) if i not in (2, 5)]
-    skipped = _read(tmp_path / "p.skipped.csv")
+    assert [r["row"] for r in read_csv_rows(out)] == [
+        str(i) for i in range(PREDICT_ROWS) if i not in (2, 5)]
+    skipped = read_csv_rows(tmp_path / "p.skipped.csv")
     assert [(r["row"], r["reason"]) for r in skipped] == [
         ("2", "x_image: a value is not finite"), ("5", "every modality is missing (mask all 0)")]
     assert "Left out 2 row(s)" in capsys.readouterr().out
 
 
-def test_csv_manifest(model_dir, tmp_path):
-    folder, _, x, expected = model_dir
+def test_csv_manifest(predict_model_dir, tmp_path):
+    folder, _, x, expected = predict_model_dir
     path = tmp_path / "in.csv"
     with open(path, "w", newline="", encoding="utf-8") as f:
         w = csv.writer(f)
@@ -110,11 +67,11 @@ def test_csv_manifest(model_dir, tmp_path):
         w.writerow(["empty", "", "", ""])         # every modality missing
     out = tmp_path / "p.csv"
     assert predict.main(["--model", str(folder), "--input", str(path), "--output", str(out)]) == 0
-    rows = _read(out)
+    rows = read_csv_rows(out)
     assert [r["row"] for r in rows] == ["r0", "r1", "r2"]
     np.testing.assert_allclose([float(r["flood_prob_1"]) for r in rows],
                                expected["flood"].reshape(-1)[:3], atol=1e-5)
-    reasons = {r["row"]: r["reason"] for r in _read(tmp_path / "p.skipped.csv")}
+    reasons = {r["row"]: r["reason"] for r in read_csv_rows(tmp_path / "p.skipped.csv")}
     assert reasons == {"bad": "image: expected 4 number(s), found 3",
                        "empty": "every modality is missing"}
 
@@ -127,9 +84,9 @@ def test_csv_manifest(model_dir, tmp_path):
     ("bad_mask", "`mask_audio` must hold only 0 (modality missing) and 1 (present). "
                  "Received: value(s) [-1.0, 0.5] in 2 row(s), the first [2, 5]"),
 ])
-def test_bad_input_is_one_error_line(model_dir, tmp_path, case, message):
-    folder, _, x, _ = model_dir
-    model, data = str(folder), str(_npz(tmp_path, x))
+def test_bad_input_is_one_error_line(predict_model_dir, tmp_path, case, message):
+    folder, _, x, _ = predict_model_dir
+    model, data = str(folder), str(predict_npz(tmp_path, x))
     if case == "no_model":
         model = str(tmp_path / "nothing")
     elif case == "no_input":
@@ -143,7 +100,7 @@ def test_bad_input_is_one_error_line(model_dir, tmp_path, case, message):
     elif case == "bad_mask":  # not "partly present": refused, never scored
         mask = x[MASK_KEY][:, 1].copy()
         mask[[2, 5]] = [-1.0, 0.5]
-        data = _npz(tmp_path, x, mask_audio=mask)
+        data = predict_npz(tmp_path, x, mask_audio=mask)
     result = subprocess.run(
         [sys.executable, "-m", "training.predict", "--model", model, "--input", str(data),
          "--output", str(tmp_path / "p.csv")],

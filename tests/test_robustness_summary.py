@@ -262,3 +262,117 @@ def test_missing_rates_and_subsets_end_to_end_on_a_tiny_npz(tmp_path, capsys):
     assert "| missing_rate:0.5 |" in printed and "| subset:video |" in printed
     assert "missing rate auc" in printed
     assert (out / "robustness_missing_rate_validation.png").stat().st_size > 0
+
+
+# --------------------------------------------------------------------- train x test grid
+
+
+def test_train_dropouts_expand_each_pair_and_refuse_a_second_setting(capsys):
+    args = robustness.parse_args(["--dataset", "clothing", "--pairs", "default,cfc+lsew",
+                                  "--train-dropouts", "0.5,0", "--missing-rates", "0,0.3",
+                                  "--output-dir", "x"])
+    assert args.base_pairs == ["default", "cfc+lsew"]
+    assert args.pairs == ["default@modality_dropout=0", "default@modality_dropout=0.5",
+                          "cfc+lsew@modality_dropout=0", "cfc+lsew@modality_dropout=0.5"]
+    config, _ = robustness.pair_config(args.pairs[1], 0, "clothing", args.overrides)
+    assert config.modality_dropout == 0.5
+    for argv, words in [
+            (["--pairs", "default@modality_dropout=0.3"],
+             "pair 'default@modality_dropout=0.3' sets it too"),
+            (["--modality-dropout", "0.3"], "Received: modality_dropout=0.3"),
+            (["--train-dropouts", "0,1"],
+             "--train-dropouts: expected numbers in [0, 1). Received: [0.0, 1.0]")]:
+        base = ["--dataset", "clothing", "--missing-rates", "0,0.3", "--output-dir", "x",
+                "--train-dropouts", "0,0.3"]
+        with pytest.raises(SystemExit):
+            robustness.parse_args(base + argv)
+        assert words in capsys.readouterr().err
+    with pytest.raises(SystemExit):  # the grid needs its columns
+        robustness.parse_args(["--dataset", "clothing", "--train-dropouts", "0",
+                               "--output-dir", "x"])
+    assert "give them (e.g. --missing-rates" in capsys.readouterr().err
+    with pytest.raises(SystemExit):  # the choice is made on validation only
+        robustness.parse_args(["--dataset", "clothing", "--train-dropouts", "0,0.3",
+                               "--missing-rates", "0,0.3", "--expected-missing-rate", "0.3",
+                               "--output-dir", "x"])
+    assert "chooses on the validation split" in capsys.readouterr().err
+    for argv, words in [(["--expected-missing-rate", "0.3"],
+                         ("chooses among --train-dropouts; give them. Received: "
+                          "--expected-missing-rate 0.3 alone")),
+                        (["--train-dropouts", "0", "--expected-missing-rate", "1.5"],
+                         "expected a number in [0, 1]. Received: 1.5")]:
+        with pytest.raises(SystemExit):
+            robustness.parse_args(["--dataset", "clothing", "--missing-rates", "0,0.3",
+                                   "--split", "both", "--output-dir", "x"] + argv)
+        assert words in capsys.readouterr().err
+
+
+def test_grid_cells_and_the_choice_by_hand():
+    rows = []
+    f1s = {0: {0.0: 0.90, 0.5: 0.50}, 0.5: {0.0: 0.84, 0.5: 0.70}}
+    for seed, shift in enumerate([-0.01, 0.01]):
+        for dropout, by_rate in f1s.items():
+            for rate, f1 in by_rate.items():
+                rows.append({"pair": robustness.dropout_pair("p", dropout), "seed": seed,
+                             "split": "validation", "condition": f"missing_rate:{rate:g}",
+                             "mean_f1": f1 + shift, "mean_map": 0.5})
+    grid = robustness.dropout_grid(rows, ["p"], [0, 0.5], [0.5, 0.0], "validation")
+    cell = next(x for x in grid if x["train_dropout"] == 0.5 and x["missing_rate"] == 0.5)
+    assert cell["mean"] == pytest.approx(0.70) and cell["seeds"] == 2
+    # t(1 df) * sample std / sqrt(2) = 12.706 * (0.02 / sqrt(2)) / sqrt(2).
+    assert cell["ci95"] == pytest.approx(12.706 * 0.01, rel=1e-6)
+    # Clean only: dropout 0 (0.90 > 0.84); up to 0.5: the trapezoid means 0.70 vs 0.77.
+    assert robustness.dropout_choice(rows, "p", [0, 0.5], [0, 0.5], 0.0)["chosen"] == 0
+    choice = robustness.dropout_choice(rows, "p", [0, 0.5], [0, 0.5], 0.5)
+    assert choice["chosen"] == 0.5 and choice["runner_up"] == 0
+    assert choice["rates"] == [0.0, 0.5]
+    assert choice["scores"][0] == pytest.approx(0.70)
+    assert choice["scores"][0.5] == pytest.approx(0.77)
+    assert choice["ci95"][0] == pytest.approx(12.706 * 0.01, rel=1e-6)  # as a cell's
+    # Both shifted alike per seed: the paired margin is 0.07 with no spread.
+    assert choice["margin"] == pytest.approx(0.07) and choice["margin_ci95"] == pytest.approx(0)
+    rows[0]["mean_f1"] += 0.04  # seed 0, dropout 0, clean: 0.89 -> 0.93
+    choice = robustness.dropout_choice(rows, "p", [0, 0.5], [0, 0.5], 0.5)
+    assert choice["margin"] == pytest.approx(0.07 - 0.02 / 2)  # (0.05 + 0.07) / 2
+    assert choice["margin_ci95"] == pytest.approx(12.706 * 0.01, rel=1e-6)
+    table = robustness.grid_table(grid, [], "p", [0, 0.5], [0.0, 0.5], "validation")
+    assert "| 0.5 | 0.840 ± 0.127 | 0.700 ± 0.127 | – |" in table
+
+
+def test_train_dropout_grid_end_to_end_on_a_tiny_npz(tmp_path, capsys):
+    rng = np.random.default_rng(0)
+    rows = 80
+    audio = rng.normal(size=(rows, 3)).astype("float32")
+    video = rng.normal(size=(rows, 2)).astype("float32")
+    path = tmp_path / "tiny.npz"
+    np.savez(path, x_audio=audio, x_video=video, y_happy=(audio[:, 0] > 0).astype(int))
+    out = tmp_path / "out"
+    robustness.main(["--dataset", f"npz:{path}", "--pairs", "cfc+lsew", "--seeds", "2",
+                     "--set", "epochs=1", "--sigmas", "1", "--missing-rates", "0,0.5",
+                     "--train-dropouts", "0,0.5", "--expected-missing-rate", "0.5",
+                     "--split", "both", "--output-dir", str(out)])
+    result = json.loads((out / "robustness.json").read_text())
+    assert {r["pair"] for r in result["rows"]} == {"cfc+lsew@modality_dropout=0",
+                                                   "cfc+lsew@modality_dropout=0.5"}
+    assert result["settings"]["train_dropouts"] == [0.0, 0.5]
+    grid = result["grid"]
+    assert len(grid) == 2 * 2 * 2  # splits x dropouts x rates
+    assert {(x["split"], x["train_dropout"], x["missing_rate"]) for x in grid} == {
+        (s, d, r) for s in ("validation", "test") for d in (0, 0.5) for r in (0, 0.5)}
+    assert all(x["pair"] == "cfc+lsew" and x["seeds"] == 2 for x in grid)
+    # A cell is the mean over seeds of the rows it names.
+    cell = next(x for x in grid if x["split"] == "test" and x["train_dropout"] == 0.5
+                and x["missing_rate"] == 0.5)
+    f1 = [r["mean_f1"] for r in result["rows"] if r["pair"] == "cfc+lsew@modality_dropout=0.5"
+          and r["split"] == "test" and r["condition"] == "missing_rate:0.5"]
+    assert cell["mean"] == pytest.approx(sum(f1) / 2)
+    (choice,) = result["dropout_choice"]
+    assert choice["split"] == "validation" and choice["chosen"] in (0, 0.5)
+    assert choice["scores"][str(choice["chosen"])] == max(choice["scores"].values())
+    assert {choice["chosen"], choice["runner_up"]} == {0, 0.5}
+    assert choice["margin"] >= 0 and choice["margin_ci95"] >= 0
+    printed = capsys.readouterr().out
+    assert "Train x test grid of cfc+lsew, validation split" in printed
+    assert "Train x test grid of cfc+lsew, test split" in printed
+    assert "| train modality_dropout | missing rate 0 | missing rate 0.5 |" in printed
+    assert "Chosen on validation for up to 0.5 of the modalities missing per row" in printed

@@ -11,10 +11,10 @@ import pytest
 
 from hgfn_keras import Modality, Task
 from hgfn_keras.multitask.class_weights import class_weight_to_sample_weight
-from tests.conftest import make_inputs, make_model
+from tests.conftest import FLOOD_DAMAGE, make_inputs, make_model
 
 MODALITIES = (Modality("image", width=4), Modality("audio", width=3))
-TASKS = (Task("flood", 2), Task("damage", 3))
+TASKS = FLOOD_DAMAGE
 NUM_ROWS = 10
 
 

@@ -14,18 +14,17 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from hgfn_keras import Modality, Task, build_model
+from hgfn_keras import build_model
 from hgfn_keras.data.dataset import MASK_KEY
 from hgfn_keras.serving.export import (
     MODALITY_WEIGHTS_KEY,
     export_saved_model,
     has_modality_weights,
 )
-from tests.conftest import make_inputs
+from tests.conftest import FLOOD_DAMAGE, IMAGE_AUDIO_SENSOR, make_inputs
 
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
-MODALITIES = (Modality("image", width=4), Modality("audio", width=2), Modality("sensor", width=3))
-TASKS = (Task("flood", 2), Task("damage", 3))
+MODALITIES, TASKS = IMAGE_AUDIO_SENSOR, FLOOD_DAMAGE
 NUM_ROWS = 24
 
 

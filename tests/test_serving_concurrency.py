@@ -18,12 +18,11 @@ import keras
 import numpy as np
 import pytest
 
-from hgfn_keras import Modality, Task, build_model
+from hgfn_keras import build_model
 from hgfn_keras.serving.export import ALL_PRESENT_SIGNATURE, export_saved_model
-from tests.conftest import make_inputs
+from tests.conftest import FLOOD_DAMAGE, IMAGE_AUDIO_SENSOR, make_inputs
 
-MODALITIES = (Modality("image", width=4), Modality("audio", width=2), Modality("sensor", width=3))
-TASKS = (Task("flood", 2), Task("damage", 3))
+MODALITIES, TASKS = IMAGE_AUDIO_SENSOR, FLOOD_DAMAGE
 
 
 def _inputs(seed, rows):

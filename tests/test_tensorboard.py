@@ -10,12 +10,12 @@ import tensorflow as tf
 
 pytest.importorskip("tensorboard")
 
-from hgfn_keras import Modality, Task, ValidationMetrics, build_model  # noqa: E402
+from hgfn_keras import Modality, ValidationMetrics, build_model  # noqa: E402
 from hgfn_keras.recipe.tensorboard_logging import MultiTaskTensorBoard  # noqa: E402
-from tests.conftest import make_inputs
+from tests.conftest import FLOOD_DAMAGE, make_inputs
 
 MODALITIES = (Modality("image", width=4), Modality("audio", width=2), Modality("text", width=3))
-TASKS = (Task("flood", 2), Task("damage", 3))
+TASKS = FLOOD_DAMAGE
 
 
 def _data(num_rows, seed):

@@ -19,8 +19,13 @@ CLOTHING_INPUTS = ("review", "title", "metadata", "modality_mask")
 METRIC_KEYS = {"f1", "hamming_loss", "map", "accuracy"}
 
 
-def _check_metrics_structure(metrics, task_names):
-    assert set(metrics) == {"tasks", "mean", "mean_over", "run"}
+def _check_metrics_structure(metrics, task_names, rule="auto"):
+    # "decision": the package default chooses thresholds on validation ("auto") and says
+    # which decision the run uses.
+    assert set(metrics) == {"tasks", "mean", "mean_over", "run", "decision"}
+    assert metrics["decision"]["rule"] == rule
+    assert metrics["decision"]["used"] == ("thresholds" if metrics["decision"]["thresholds"]
+                                           else "0.5")
     assert list(metrics["tasks"]) == list(task_names)
     for name in task_names:
         assert set(metrics["tasks"][name]) == METRIC_KEYS
@@ -201,8 +206,8 @@ def test_npz_run_with_decision_thresholds(npz_path, tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     assert "At the decision thresholds chosen on the validation split (flood=" in result.stdout
     metrics = json.loads((output_dir / "metrics.json").read_text())
+    _check_metrics_structure(metrics, ["damage", "flood"], rule="all")  # the flag: every task
     decision = metrics.pop("decision")
-    _check_metrics_structure(metrics, ["damage", "flood"])
     thresholds = decision["thresholds"]
     assert set(thresholds) == {"flood"} and 0.0 < thresholds["flood"] < 1.0
     assert decision["tasks"]["damage"] == metrics["tasks"]["damage"]  # argmax: unchanged

@@ -29,7 +29,7 @@ def broken_npz(tmp_path_factory):
     "args, message",
     [
         (["--theta", "1.5"], r"`theta` must be in \(0, 1\]. Received: theta=1.5"),
-        (["--epochs", "0"], r"`epochs` must be a positive integer. Received: epochs=0"),
+        (["--epochs", "0"], r"`epochs` must be a positive integer( or None)?\. Received: epochs=0"),
         (["--fusion", "nope"], r"--fusion.*invalid choice: 'nope'"),
         (["--dataset", "nope"], r"'clothing', 'npz:PATH'.*'tfrecord:DIR'.*Received: spec='nope'"),
         (["--dataset", "npz:/does/not/exist.npz"], r"does not exist.*/does/not/exist\.npz"),

@@ -16,6 +16,8 @@ format); the shards are then read a batch at a time. Bad input prints one
 import argparse
 import sys
 
+from training._cli import run_main
+
 
 def parse_args(argv=None):
     """The `python -m training.convert` arguments of `argv` (None: `sys.argv[1:]`)."""
@@ -64,19 +66,7 @@ def run(args):
 
 
 def main(argv=None):
-    args = parse_args(argv)
-    import tensorflow as tf
-
-    try:
-        run(args)
-    except (ValueError, OSError, tf.errors.OpError) as error:
-        message = error.message if isinstance(error, tf.errors.OpError) else error
-        print(f"error: {message}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("error: interrupted (Ctrl-C).", file=sys.stderr)
-        return 130
-    return 0
+    return run_main(run, parse_args(argv))
 
 
 if __name__ == "__main__":

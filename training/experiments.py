@@ -30,6 +30,7 @@ import sys
 import time
 
 from hgfn_keras.recipe.train_config import CHOICES
+from training._cli import error_message, run_main, user_errors
 
 FUSION_CHOICES, MTL_CHOICES = list(CHOICES["fusion"]), list(CHOICES["mtl"])
 
@@ -229,7 +230,13 @@ def run_config(args, fusion, mtl, seed):
 
 
 def main(argv=None):
-    args = parse_args(argv)
+    return run_main(run, parse_args(argv),
+                    interrupted="The runs in results.csv are kept: the same command again "
+                    "goes on from there.")
+
+
+def run(args):
+    """Trains the grid's missing runs and writes results.csv and results.md."""
     import keras
 
     from hgfn_keras import recipe
@@ -258,9 +265,8 @@ def main(argv=None):
             dataset = load_dataset(config.dataset, seed=config.seed, limit=config.limit,
                                    num_classes=config.num_classes)
             metrics = recipe.train_and_evaluate(config, dataset, run_dir, verbose=0).metrics
-        except (ValueError, FileNotFoundError, KeyError, TypeError) as error:
-            print(f"error: {tag}: {error}", file=sys.stderr)
-            return 2
+        except user_errors() as error:  # one line, naming the run
+            raise ValueError(f"{tag}: {error_message(error)}") from error
         wall = time.time() - run_started
         task_names = list(metrics["tasks"])
         row = {"fusion": fusion, "mtl": mtl, "seed": seed,
@@ -275,7 +281,7 @@ def main(argv=None):
             _plots(run_dir, args, seed)
     if not rows:
         print("No results.")
-        return 0
+        return
     if task_names is None:
         task_names = [c[: -len("_f1")] for c in rows[0] if c.endswith("_f1") and
                       not c.startswith("mean")]
@@ -284,7 +290,6 @@ def main(argv=None):
     print("\n" + markdown)
     print(f"Wrote {csv_path} and {os.path.join(args.output_dir, 'results.md')} "
           f"({time.time() - started:.0f} s)")
-    return 0
 
 
 if __name__ == "__main__":

@@ -13,6 +13,8 @@ import argparse
 import os
 import sys
 
+from training._cli import run_main
+
 MODEL_FILE = "model.keras"
 
 
@@ -108,16 +110,7 @@ def run(args):
 
 
 def main(argv=None):
-    args = parse_args(argv)
-    try:
-        run(args)
-    except (ValueError, FileNotFoundError, FileExistsError, OSError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("error: interrupted (Ctrl-C).", file=sys.stderr)
-        return 130
-    return 0
+    return run_main(run, parse_args(argv))
 
 
 if __name__ == "__main__":

@@ -42,6 +42,8 @@ import os
 import sys
 import time
 
+from training._cli import run_main
+
 KINDS = ("image", "text", "audio", "video")
 DEFAULT_TEXT_ENCODER = "https://tfhub.dev/google/elmo/3"
 SPLIT_NAMES = {"0": 0, "train": 0, "1": 1, "validation": 1, "val": 1, "dev": 1, "2": 2,
@@ -315,15 +317,11 @@ class _Cache:
         return None
 
     def _write(self, key, suffix, write):
-        path = self._path(key, suffix)
-        tmp = path + ".tmp"
-        try:
-            with open(tmp, "wb") as f:
-                write(f)
-            os.replace(tmp, path)
-        finally:
-            if os.path.exists(tmp):
-                os.remove(tmp)
+        from hgfn_keras.utils.io_utils import StagedOutput
+
+        with StagedOutput(self._path(key, suffix), "the feature cache's item") as staging, \
+                open(staging, "xb") as f:
+            write(f)
 
     def put(self, key, vector):
         import numpy as np
@@ -583,22 +581,13 @@ def _check_writable(folder, flag):
 
 
 def _atomic_write_npz(path, arrays):
-    """`numpy.savez` through a temporary file and a rename: no partial npz, ever."""
-    import tempfile
-
+    """`numpy.savez` through a staging file and a rename: no partial npz, ever."""
     import numpy as np
 
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    handle, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".npz", dir=folder)
-    try:
-        with os.fdopen(handle, "wb") as f:
-            np.savez(f, **arrays)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+    from hgfn_keras.utils.io_utils import StagedOutput
+
+    with StagedOutput(path, "the feature file") as staging, open(staging, "xb") as f:
+        np.savez(f, **arrays)
 
 
 def run(args):
@@ -705,17 +694,9 @@ def run(args):
 
 
 def main(argv=None):
-    args = parse_args(argv)
-    try:
-        run(args)
-    except KeyboardInterrupt:
-        print("\nInterrupted: the items encoded so far are cached; run the same command "
-              "again to resume.", file=sys.stderr)
-        return 130
-    except (ValueError, ImportError, OSError) as error:  # OSError: an unwritable output
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    return 0
+    return run_main(run, parse_args(argv),
+                    interrupted="The items encoded so far are cached; run the same command "
+                    "again to resume.")
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ import csv
 import os
 import sys
 
+from training._cli import run_main
 from training.plots import pyplot, save_png
 
 
@@ -65,12 +66,7 @@ def main(argv=None):
     parser.add_argument("--output", default=None, help="PNG path. Default: beside the CSV")
     args = parser.parse_args(argv)
     output = args.output or os.path.splitext(args.csv)[0] + ".png"
-    try:
-        print(f"Wrote {plot_task_weights(args.csv, output)}")
-    except (OSError, ValueError, ImportError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    return 0
+    return run_main(lambda: print(f"Wrote {plot_task_weights(args.csv, output)}"))
 
 
 if __name__ == "__main__":

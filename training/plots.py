@@ -1,7 +1,5 @@
 """Pictures of a run: task weights over epochs and fusion weights per task class."""
 
-import os
-
 import numpy as np
 
 
@@ -19,12 +17,15 @@ def pyplot():
 
 def save_png(figure, path, right=1.0):
     """Writes `figure` to `path` through a temporary file and a rename, then closes it."""
+    from hgfn_keras.utils.io_utils import StagedOutput
+
     plt = pyplot()
-    tmp = path + ".tmp.png"
     figure.tight_layout(rect=(0, 0, right, 1))
-    figure.savefig(tmp, dpi=100)
-    plt.close(figure)
-    os.replace(tmp, path)
+    try:
+        with StagedOutput(path, "the picture") as staging:
+            figure.savefig(staging, dpi=100, format="png")
+    finally:
+        plt.close(figure)
     return path
 
 

@@ -35,6 +35,8 @@ import csv
 import os
 import sys
 
+from training._cli import run_main
+
 MODEL_FILE = "model.keras"
 # `hgfn_keras.feature_checks.MASK_KEY`, spelled here so that `--help` and the argument
 # checks run before TensorFlow is imported (tests/test_predict_cli.py checks they agree).
@@ -463,8 +465,9 @@ def predict(args: argparse.Namespace) -> dict:
         raise InputError(str(error)) from None
     try:
         # Holding the lock, any staging file of this output is a dead run's (SIGKILL).
+        skipped_base = os.path.basename(os.path.splitext(args.output)[0] + ".skipped.csv")
         for name in os.listdir(out_dir):
-            if name.startswith(f".{base}.") and ".partial" in name:
+            if name.startswith((f".{base}.", f".{skipped_base}.")) and ".partial" in name:
                 os.remove(os.path.join(out_dir, name))
         return _score_and_write(args, scorer, ids, x, skipped, header, out_dir)
     finally:
@@ -472,36 +475,29 @@ def predict(args: argparse.Namespace) -> dict:
 
 
 def _score_and_write(args, scorer, ids, x, skipped, header, out_dir):
-    import uuid
-
     import keras
 
-    from hgfn_keras.utils.io_utils import spreadsheet_safe
+    from hgfn_keras.utils.io_utils import StagedOutput, spreadsheet_safe
 
-    tmp = os.path.join(out_dir, f".{os.path.basename(args.output)}.{os.getpid()}-"
-                                f"{uuid.uuid4().hex[:8]}.partial")
     rows = len(ids)
     batches = (rows + args.batch_size - 1) // args.batch_size
     # A bar on a terminal; one line at the end otherwise (no control characters in logs).
     progress = keras.utils.Progbar(batches, unit_name="batch",
                                    verbose=1 if sys.stdout.isatty() else 2) if batches else None
-    try:
-        _write_predictions(tmp, header, scorer, ids, x, args.batch_size, batches, progress)
-    except BaseException:
-        # Nothing half-written: a failed or interrupted run leaves no partial file.
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
-    os.replace(tmp, args.output)
+    # Under a staging name of this run's own (`.<output>.<pid>-<random>.partial.csv`),
+    # renamed when whole: a failed or interrupted run (a full disk, a file-size limit,
+    # Ctrl-C) leaves no partial file and an earlier output as it was.
+    with StagedOutput(args.output, "the predictions") as staging:
+        _write_predictions(staging, header, scorer, ids, x, args.batch_size, batches,
+                           progress)
 
     skipped_path = os.path.splitext(args.output)[0] + ".skipped.csv"
     if skipped:
-        staging = f"{tmp}.skipped"
-        with open(staging, "w", newline="", encoding="utf-8") as f:
+        with StagedOutput(skipped_path, "the list of rows left out") as staging, \
+                open(staging, "x", newline="", encoding="utf-8") as f:
             writer = csv.writer(f)
             writer.writerow(["row", "reason"])
             writer.writerows([spreadsheet_safe(c) for c in row] for row in skipped)
-        os.replace(staging, skipped_path)
     else:
         # An earlier run's list would describe rows this run scored.
         if os.path.lexists(skipped_path):
@@ -512,18 +508,13 @@ def _score_and_write(args, scorer, ids, x, skipped, header, out_dir):
 
 
 def main(argv: "list[str] | None" = None) -> int:
-    args = parse_args(argv)
-    try:
-        summary = predict(args)
-    except InputError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    except (OSError, UnicodeDecodeError, csv.Error) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("error: interrupted (Ctrl-C); nothing half-written is left.", file=sys.stderr)
-        return 130
+    return run_main(_predict_and_report, parse_args(argv),
+                    interrupted="Nothing half-written is left.")
+
+
+def _predict_and_report(args):
+    """`predict(args)`, then its summary on stdout."""
+    summary = predict(args)
     print(f"Scored {summary['scored']} row(s); wrote {summary['output']}")
     if summary["skipped"]:
         print(f"Left out {len(summary['skipped'])} row(s) that cannot be scored; the list "

@@ -27,6 +27,8 @@ import os
 import sys
 import time
 
+from training._cli import run_main
+
 #: Fields that a switch turns off (`--no-<name>`; None: the weighting's own default).
 OFF_SWITCHES = ("rebalance", "tdb", "sample_ratios", "normalize_losses")
 #: The arguments of a run that are not part of its `TrainConfig` (where the files
@@ -60,6 +62,12 @@ def add_config_arguments(parser):
         elif name == "num_classes":
             parser.add_argument(flag, action="append", default=None, metavar="TASK=K",
                                 help=text)
+        elif name == "decision_thresholds":
+            parser.add_argument(flag, type=_decision_thresholds, default=None, nargs="?",
+                                const=True, metavar="{yes,no,auto}", help=text)
+        elif name == "input_dropout":
+            parser.add_argument(flag, type=_input_dropout, default=None,
+                                metavar="P|MODALITY=P,...", help=text)
         elif name == "keep_modalities":
             parser.add_argument(flag, type=_keep_modalities, default=None,
                                 metavar="{yes,no,weighted}", help=text)
@@ -122,8 +130,10 @@ def config_argv(parser, argv):
                 parser.error(f"--config {path}: {key!r} must be true or false. "
                              f"Received: {value!r}")
             tokens += [flag] if value else []
-        elif key == "keep_modalities" and isinstance(value, bool):  # a config.json's
-            tokens += [flag, "yes" if value else "no"]
+        elif key in ("keep_modalities", "decision_thresholds") and isinstance(value, bool):
+            tokens += [flag, "yes" if value else "no"]  # a config.json's
+        elif key == "input_dropout" and isinstance(value, dict):  # {modality: rate}
+            tokens += [flag, ",".join(f"{k}={v}" for k, v in value.items())]
         elif key == "num_classes" and isinstance(value, dict):  # {task: K}
             for task, classes in value.items():
                 tokens += [flag, f"{task}={classes}"]
@@ -236,6 +246,25 @@ def _keep_modalities(text):
     return values[text]
 
 
+def _decision_thresholds(text):
+    """`--decision-thresholds`: yes / no / auto."""
+    values = {"yes": True, "no": False, "auto": "auto"}
+    if text not in values:
+        raise argparse.ArgumentTypeError(f"expected yes, no or auto. Received: {text!r}")
+    return values[text]
+
+
+def _input_dropout(text):
+    """`--input-dropout`: a rate, or `MODALITY=RATE,...`."""
+    try:
+        if "=" not in text:
+            return float(text)
+        return {k.strip(): float(v) for k, v in (part.split("=") for part in text.split(","))}
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected a rate or MODALITY=RATE,... Received: {text!r}") from None
+
+
 def train_config(args):
     """The `hgfn_keras.TrainConfig` of parsed arguments (the run arguments left out)."""
     from hgfn_keras import TrainConfig
@@ -318,11 +347,14 @@ def run(args):
         print(f"\nTest split ({sizes['test']} rows), {config.fusion.upper()} + "
               f"{config.mtl.upper()} on {dataset.name}, seed {config.seed}:")
         print(format_results_table(metrics))
-        if "decision" in metrics:
+        if "decision" in metrics and metrics["decision"]["thresholds"]:
             thresholds = metrics["decision"]["thresholds"]
             print("\nAt the decision thresholds chosen on the validation split ("
                   + ", ".join(f"{n}={t:.3f}" for n, t in thresholds.items()) + "):")
             print(format_results_table(metrics["decision"]))
+        elif metrics.get("decision", {}).get("validation"):  # "auto" kept none of them
+            print("\nDecision thresholds: none beat 0.5 on the validation split "
+                  "(cross-fitted); the run decides at 0.5.")
         print("Task weights at the end: " + ", ".join(
             f"{n}={w:.3f}" for n, w in zip(model.loss_names, model.task_weights.numpy())))
         print(f"\nWrote {os.path.join(output_dir, 'metrics.json')}")
@@ -338,17 +370,9 @@ def run(args):
 
 
 def main(argv=None):
-    args = parse_args(argv)
-    try:
-        run(args)
-    except (ValueError, FileNotFoundError, FileExistsError, KeyError, TypeError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("error: interrupted (Ctrl-C). Started again with the same command, the run "
-              "resumes from its last backed-up epoch.", file=sys.stderr)
-        return 130
-    return 0
+    return run_main(run, parse_args(argv),
+                    interrupted="Started again with the same command, the run resumes from "
+                    "its last backed-up epoch.")
 
 
 if __name__ == "__main__":

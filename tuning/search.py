@@ -25,6 +25,8 @@ import os
 import sys
 import time
 
+from training._cli import run_main
+
 TUNERS = ("random", "bayesian", "hyperband")
 PROJECT = "search"
 # The arguments that must not change when a search is resumed from its folder.
@@ -38,6 +40,7 @@ RESUME_DEFAULTS = {"one_vs_rest": False}
 
 def parse_args(argv=None):
     """The `python -m tuning.search` arguments of `argv` (None: `sys.argv[1:]`)."""
+    from hgfn_keras.recipe.size_aware_defaults import FIXED_SETTINGS  # Hyperband's fixed numbers
     from hgfn_keras.recipe.train_config import DEFAULTS
 
     p = argparse.ArgumentParser(
@@ -70,11 +73,11 @@ def parse_args(argv=None):
     p.add_argument("--one-vs-rest", action="store_true",
                    help="Train every task with K > 2 classes as K binary concept tasks "
                    "(training.train --one-vs-rest), held fixed. Default: off")
-    p.add_argument("--epochs", type=int, default=DEFAULTS["epochs"],
+    p.add_argument("--epochs", type=int, default=FIXED_SETTINGS["epochs"],
                    help="Most epochs per trial (Hyperband's max_epochs). Default: %(default)s")
-    p.add_argument("--patience", type=int, default=DEFAULTS["patience"],
+    p.add_argument("--patience", type=int, default=FIXED_SETTINGS["patience"],
                    help="Early-stopping patience on the objective. Default: %(default)s")
-    p.add_argument("--batch-size", type=int, default=DEFAULTS["batch_size"],
+    p.add_argument("--batch-size", type=int, default=FIXED_SETTINGS["batch_size"],
                    help="Rows per training batch. Default: %(default)s")
     p.add_argument("--seed", type=int, default=DEFAULTS["seed"],
                    help="Seeds the split, the weights and the search. Default: %(default)s")
@@ -308,14 +311,11 @@ def run(args):
 
 
 def main(argv=None):
-    args = parse_args(argv)
-    try:
-        run(args)
-    except (ValueError, FileNotFoundError, RuntimeError, KeyError) as error:
-        message = str(error).strip().splitlines()
-        print(f"error: {message[0] if message else type(error).__name__}", file=sys.stderr)
-        return 2
-    return 0
+    # RuntimeError: KerasTuner's "Number of consecutive failures exceeded the limit" (its
+    # message goes on with the last trial's traceback) and "Error reloading `Oracle`".
+    return run_main(run, parse_args(argv), extra_errors=(RuntimeError,),
+                    interrupted="Started again with the same command, the search resumes "
+                    "from its finished trials.")
 
 
 if __name__ == "__main__":

@@ -10,10 +10,16 @@ statistics pass over the training split, and the checks before training.
 import dataclasses
 import typing
 
+import keras
 import numpy as np
+import tensorflow as tf
 
+from hgfn_keras.data.statistics import SplitStatistics
+from hgfn_keras.data.token_counts import TokenCounts
+from hgfn_keras.encoders.text_encoder import count_tokens
 from hgfn_keras.feature_checks import MASK_KEY, check_mask_values  # noqa: F401 (re-exported)
 from hgfn_keras.specs import Modality, Task
+from hgfn_keras.utils.text_arrays import as_text_array
 
 SPLITS = ("train", "validation", "test")
 
@@ -163,17 +169,12 @@ class MultimodalDataset(Dataset):
         """The training split's `SplitStatistics`, from its arrays (computed anew
         on each call): moments as `FeatureNormalization.adapt` takes them, class
         counts, and exact token counts of the text modalities (`count_tokens`)."""
-        from hgfn_keras.data.statistics import SplitStatistics
-        from hgfn_keras.data.token_counts import TokenCounts
-
         x, y = self.splits["train"]
         rows = self.size("train")
         mask = x.get(MASK_KEY)
         moments, token_counts = {}, {}
         for i, m in enumerate(self.modalities):
             if m.kind == "text":
-                from hgfn_keras.encoders.text_encoder import count_tokens
-
                 counts = TokenCounts(budget=2**62)  # exact: the texts are in memory already
                 counts.update(count_tokens(x[m.name]))
                 token_counts[m.name] = counts
@@ -205,13 +206,10 @@ def as_tf_dataset(x, y=None, batch_size=128, shuffle=False, seed=0):
     Text arrays of Python strings become string tensors; shuffling reshuffles
     every epoch, from `seed`, so two runs with the same seed see the same order.
     """
-    import tensorflow as tf
 
     def tensor(value):
         value = np.asarray(value)
         if value.dtype == object or value.dtype.kind in "US":  # text, UTF-8
-            from hgfn_keras.utils.text_arrays import as_text_array
-
             return tf.constant(as_text_array(value).tolist(), dtype=tf.string)
         return tf.constant(value)
 
@@ -241,9 +239,6 @@ def epoch_shuffled_dataset(x, y, batch_size=128, seed=0):
     Returns:
         `(dataset, callback)`.
     """
-    import keras
-    import tensorflow as tf
-
     rows = int(np.asarray(next(iter(x.values()))).shape[0])
     table = as_tf_dataset(x, y, batch_size=rows).get_single_element()
 

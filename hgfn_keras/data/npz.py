@@ -30,7 +30,8 @@ Names (the text after the prefix) must be Python identifiers, because they becom
 input and output names. Modalities and tasks are ordered by name. The dataset is named after
 the file stem (`features/cmu.npz` -> `"cmu"`). Anything that breaks the contract raises a
 `ValueError` that names the offending key and what was received; a task with no label in
-the training split only warns.
+the training split warns here (the file may be read for evaluation only), and the recipe
+refuses to train it (`hgfn_keras.recipe.check_training_labels`).
 
 Writing such a file takes three lines of numpy:
 

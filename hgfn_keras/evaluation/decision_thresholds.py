@@ -8,6 +8,8 @@ Choose it on validation rows, never on the rows you report.
 - `best_f1_threshold`: one binary task's threshold.
 - `choose_thresholds`: `{task name: threshold}` for every binary task of a
   multi-task prediction (a K-class task decides by argmax and gets none).
+- `winning_thresholds`: those of them that win the (cross-fitted) validation
+  F1 over 0.5 (`TrainConfig(decision_thresholds="auto")`, the package default).
 
 The thresholds are stored in a model with `MultiTaskModel.set_decision_thresholds`,
 applied by the SavedModel's `<task>_decision` outputs
@@ -170,5 +172,60 @@ def check_decision_thresholds(thresholds, tasks):
     return checked
 
 
+def _f1(labels, probs, threshold):
+    predicted = probs >= threshold
+    true_positives = float(np.sum(predicted & labels))
+    denominator = float(np.sum(predicted) + np.sum(labels))
+    return 2.0 * true_positives / denominator if denominator else 0.0
+
+
+def winning_thresholds(tasks, y_true, y_prob, seed=0):
+    """The thresholds of `choose_thresholds`, kept only for the tasks where they
+    win: `decision_thresholds="auto"`.
+
+    A threshold chosen on the validation rows always scores at least as well
+    there as 0.5 does, so "wins" is judged cross-fitted: the rows are split in
+    two halves (drawn from `seed`), a threshold is chosen on each half and scored
+    on the other; a task keeps its threshold (chosen on all the rows) when that
+    mean F1 beats the mean F1 at 0.5 on the same halves. The others decide at
+    0.5 (left out of the returned dict).
+
+    Returns:
+        `(thresholds, report)`: `{task: threshold}` for the winners, and
+        `{task: {"f1_at_0.5": ..., "f1_at_threshold": ..., "threshold": ...,
+        "kept": bool}}` (the cross-fitted validation F1s) for every binary task.
+
+    >>> from hgfn_keras import Task
+    >>> y = {"rare": [1, 0, 0, 0, 1, 0, 0, 0] * 4}
+    >>> p = {"rare": [0.3, 0.1, 0.2, 0.1, 0.4, 0.2, 0.1, 0.1] * 4}
+    >>> winning_thresholds([Task("rare", 2)], y, p)[0]
+    {'rare': 0.25}
+    """
+    chosen = choose_thresholds(tasks, y_true, y_prob)
+    thresholds, report = {}, {}
+    for name, threshold in chosen.items():
+        labels = check_label_range(y_true[name], 2, name)
+        probs = _check_probabilities(y_prob[name], labels.shape[0], 2, name)
+        valid = labels != -1
+        labels, probs = labels[valid] == 1, probs[valid]
+        order = np.random.default_rng(seed).permutation(labels.shape[0])
+        halves = (order[: len(order) // 2], order[len(order) // 2:])
+        at_half, at_threshold = [], []
+        for fit_rows, score_rows in (halves, halves[::-1]):
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                fitted = best_f1_threshold(labels[fit_rows].astype(np.int64), probs[fit_rows],
+                                           name)
+            at_threshold.append(_f1(labels[score_rows], probs[score_rows], fitted))
+            at_half.append(_f1(labels[score_rows], probs[score_rows], DEFAULT_THRESHOLD))
+        kept = float(np.mean(at_threshold)) > float(np.mean(at_half))
+        report[name] = {"f1_at_0.5": float(np.mean(at_half)),
+                        "f1_at_threshold": float(np.mean(at_threshold)),
+                        "threshold": threshold, "kept": kept}
+        if kept:
+            thresholds[name] = threshold
+    return thresholds, report
+
+
 __all__ = ["DEFAULT_THRESHOLD", "best_f1_threshold", "check_decision_thresholds",
-           "choose_thresholds"]
+           "choose_thresholds", "winning_thresholds"]

@@ -1,12 +1,46 @@
 """`AtomicBackupAndRestore`: a backup that survives a kill, with the callbacks' state."""
 
+import io
 import json
 import os
 
 import keras
 
 from hgfn_keras.recipe import resume_state
-from hgfn_keras.utils.io_utils import atomic_write_json
+from hgfn_keras.utils.io_utils import StagedOutput, atomic_write_json
+
+#: What a failed backup write raises: `OSError` (numpy, the rename) and h5py's errors
+#: (an `OSError` subclass, or a `RuntimeError` when HDF5 fails while closing the file).
+BACKUP_WRITE_ERRORS = (OSError, RuntimeError)
+
+
+def weights_h5_bytes(model):
+    """The bytes of `model.save_weights(path)`'s `.weights.h5` file, made in memory.
+
+    HDF5 writing straight to a file that hits a full disk or a file-size limit
+    leaves the file open inside h5py, prints "Exception ignored ... Can't decrement
+    id ref count" tracebacks and then crashes the process (a segmentation fault, h5py
+    3.14, with `save_weights` leaving the file open on the error). Made in memory, the
+    file is then written by plain Python I/O, whose failure is an ordinary `OSError`.
+    Returns None if this Keras has no in-memory weights store (then the caller writes
+    with `save_weights`).
+    """
+    try:
+        from keras.src.saving import saving_lib
+
+        save_state = saving_lib._save_state  # what `save_weights` runs on its store
+        buffer = io.BytesIO()
+        store = saving_lib.H5IOStore(buffer, mode="w")
+    except (ImportError, AttributeError, TypeError):
+        return None
+    try:
+        save_state(model, weights_store=store, assets_store=None, inner_path="",
+                   visited_saveables=set())
+    except TypeError:  # another Keras' signature: `save_weights` says what is wrong
+        return None
+    finally:
+        store.close()
+    return buffer.getvalue()
 
 
 class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
@@ -48,21 +82,45 @@ class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
 
     def _save_model(self):
         os.makedirs(self.backup_dir, exist_ok=True)
+        StagedOutput.remove_stale(self.backup_dir)  # left by a run killed while writing
         stem = f"epoch{self._current_epoch}-batch{self._last_batch_seen}"
         name, state = f"{stem}.weights.h5", f"{stem}.state.npz"
-        partial = os.path.join(self.backup_dir, ".partial.weights.h5")
-        self.model.save_weights(filepath=partial, overwrite=True)
-        os.replace(partial, os.path.join(self.backup_dir, name))
-        partial = os.path.join(self.backup_dir, ".partial.state.npz")
-        resume_state.snapshot(partial, self.model, self.keep,
-                              stopped=bool(self.model.stop_training))
-        os.replace(partial, os.path.join(self.backup_dir, state))
+        # Each file under a staging name of its own, renamed when whole; a failed
+        # write (a full disk, a file-size limit) leaves no staging file, one line
+        # naming the file, and the last complete backup as it was.
+        weights = weights_h5_bytes(self.model)
+        with StagedOutput(os.path.join(self.backup_dir, name), "the backup's weights",
+                          errors=BACKUP_WRITE_ERRORS) as partial:
+            if weights is None:  # a Keras without the in-memory store
+                self.model.save_weights(filepath=partial, overwrite=True)
+            else:
+                with open(partial, "xb") as f:
+                    f.write(weights)
+        try:
+            with StagedOutput(os.path.join(self.backup_dir, state), "the backup's state",
+                              errors=BACKUP_WRITE_ERRORS) as partial:
+                resume_state.snapshot(partial, self.model, self.keep,
+                                      stopped=bool(self.model.stop_training))
+        except BaseException:
+            # The weights alone are no backup: the metadata still names the last one.
+            if name != self._last_backup_names()[0]:
+                os.remove(os.path.join(self.backup_dir, name))
+            raise
         atomic_write_json(self._training_metadata_path, {
             "epoch": self._current_epoch, "batch": self._last_batch_seen, "weights": name,
             "state": state})
         for other in os.listdir(self.backup_dir):
             if other.endswith((".weights.h5", ".state.npz")) and other not in (name, state):
                 os.remove(os.path.join(self.backup_dir, other))
+
+    def _last_backup_names(self):
+        """(weights, state) named by the metadata, or (None, None)."""
+        try:
+            with open(self._training_metadata_path, encoding="utf-8") as f:
+                metadata = json.load(f)
+            return metadata.get("weights"), metadata.get("state")
+        except (OSError, ValueError):
+            return None, None
 
     def _load_model(self):
         if not os.path.exists(self._training_metadata_path):

@@ -17,10 +17,14 @@ from hgfn_keras.multitask.dynamic_task_balancing import GRAD_NORM_LAYERS, REBALA
 from hgfn_keras.multitask.task_weightings import (HEADS, MTINET_MOVED, MTL_CHOICES,
                                                  TASK_WEIGHTINGS)
 from hgfn_keras.presets import PRESETS
+from hgfn_keras.recipe.size_aware_defaults import AUTO_FIELDS
 
 OPTIMIZERS = ("adam", "adamw")
 CLASS_WEIGHTS = (None, "balanced")
 SEQUENCE_ENCODERS = ("temporal", "mean")
+#: What early stopping may watch: the validation loss, or a validation metric that
+#: `ValidationMetrics` computes at each epoch's end (the mean over the tasks).
+MONITORS = ("val_loss", "val_mean_map", "val_mean_f1")
 
 #: The fields whose values come from a closed list (besides None where the default is
 #: None): `validate` checks them and `training.train` offers them as its flags' choices.
@@ -36,6 +40,7 @@ CHOICES = {
     "rebalance_on": REBALANCE_ON,
     "preset": PRESETS,
     "heads": HEADS,
+    "monitor": MONITORS,
 }
 
 #: Config field -> the fusion constructor argument it sets. A field applies to a
@@ -116,8 +121,20 @@ class TrainConfig:
     training rows weighted by N / (K n_c) of their class, see
     `hgfn_keras.multitask.class_weights`); `decision_thresholds` (after training, each
     binary task's threshold is chosen on the validation F1 and stored in the
-    model, see `hgfn_keras.evaluation.decision_thresholds`). The defaults reproduce the
-    package's runs.
+    model, see `hgfn_keras.evaluation.decision_thresholds`; `"auto"`: kept only for the
+    tasks where it wins the validation F1). `input_dropout`: dropout on the
+    (normalised) features of the vector and sequence modalities in training,
+    one rate for all or `{modality: rate}`.
+
+    Size-aware defaults: `epochs`, `batch_size`, `patience`, `optimizer`,
+    `weight_decay`, `head_units`, `input_dropout`, `decision_thresholds` (and
+    HGFN's `units`) left at None are filled from the training data by
+    `hgfn_keras.recipe.resolve_config` before training: under the package
+    preset by the rule `hgfn_keras.recipe.size_aware_defaults.size_aware_settings`
+    (training length in optimizer steps, AdamW, widths from the rows, ...),
+    under the paper preset with the fixed settings
+    (`size_aware_defaults.FIXED_SETTINGS`: 12 epochs at batch 128, Adam, ...). A
+    value given is always kept.
 
     `preset` (`--preset`): `"package"` (default) fills what is left at None
     with the package's defaults (`hgfn_keras.presets`: HGFN projected to 128
@@ -158,16 +175,29 @@ class TrainConfig:
         "Task heads: dense (a Dense-Dropout-Dense head per task) or mtinet (MTI-Net's "
         "intermediate predictions and distillation unit; the paper's MTI-NET row is "
         "--heads mtinet --mtl lsew).")
-    epochs: int = option(12, "Most epochs (early stopping on validation loss may stop sooner).")
+    epochs: int = option(None,
+        "Most epochs (early stopping, --monitor, may stop sooner). Default: the "
+        "preset's (package: what a budget of optimizer steps takes, from the training "
+        "rows, hgfn_keras.recipe.size_aware_defaults; paper 12)")
     seed: int = option(0, "Seeds the split, the weights and the shuffling.")
-    batch_size: int = option(128, "Rows per training batch.")
+    batch_size: int = option(None,
+        "Rows per training batch. Default: the preset's (package: training rows / 8 as "
+        "a power of two in [16, 128]; paper 128)")
     learning_rate: float = option(5e-3, "The main optimizer's learning rate.")
-    optimizer: str = option("adam", "The main optimizer.")
-    weight_decay: float = option(0.0,
-        "AdamW's decoupled weight decay (--optimizer adamw only).")
-    patience: int = option(3,
-        "Early-stopping patience in epochs on val_loss, best weights restored (0: no "
-        "early stopping).")
+    optimizer: str = option(None,
+        "The main optimizer. Default: the preset's (package adamw, paper adam)")
+    weight_decay: float = option(None,
+        "AdamW's decoupled weight decay (not with --optimizer adam). Default: the "
+        "preset's (package: hgfn_keras.recipe.size_aware_defaults; paper 0)")
+    patience: int = option(None,
+        "Early-stopping patience in epochs on --monitor, best weights restored (0: no "
+        "early stopping). Default: the preset's (package: a number of optimizer steps "
+        "in epochs, at least 3; paper 3)")
+    monitor: str = option(None,
+        "What early stopping watches on the validation split, best weights restored: "
+        "val_loss, or the tasks' mean MAP or F1 (val_mean_map, val_mean_f1; computed "
+        "at each epoch's end). Default: the preset's (package val_mean_map, paper "
+        "val_loss)")
     min_epochs: int = option(0, "Epochs before early stopping may stop the run.")
     reduce_lr_patience: int = option(0,
         "Halve the learning rate after this many epochs without a better val_loss "
@@ -206,8 +236,14 @@ class TrainConfig:
     sequence_encoder: str = option("temporal",
         "Encoder of sequence modalities ([N, T, D] in an npz): 2 Bi-GRU layers with "
         "attention (the paper's, for video) or the mean over steps.")
-    head_units: int = option(64, "Width of each task head's hidden Dense layer.")
+    head_units: int = option(None,
+        "Width of each task head's hidden Dense layer. Default: the preset's (package: "
+        "D / 2; paper 64)")
     dropout: float = option(0.1, "Dropout in each task head.")
+    input_dropout: object = option(None,
+        "Dropout on the normalised features of the vector and sequence modalities in "
+        "training: a rate P for all, or MODALITY=P,... Default: the preset's (package: "
+        "on inputs of 1000 features or more; paper none)")
     beta: float = option(0.0, "Focal loss β >= 0 (eq. 10; 0 = cross-entropy).")
     alpha: float = option(None,
         "α of eq. 11 (dmtl, gradnorm only). Default: the weighting's (DMTL 1.0, "
@@ -254,11 +290,13 @@ class TrainConfig:
         "focal loss and weight per concept, as the paper's tables; concepts named "
         "<task>.<k>); the task's output stays its K-class probabilities (the sigmoids "
         "normalised), and metrics.json adds each concept under 'concepts'. Default: off")
-    decision_thresholds: bool = option(False,
+    decision_thresholds: object = option(None,
         "After training, choose each binary task's decision threshold on the validation"
         " F1 (not 0.5), store it in the model (model.keras, and the SavedModel's extra "
         "output <task>_decision) and report the test metrics at it under \"decision\" in "
-        "metrics.json. Default: off")
+        "metrics.json (yes, the flag alone: every binary task; auto: only where the "
+        "threshold wins the cross-fitted validation F1; no: 0.5). Default: the preset's "
+        "(package auto, paper no)")
     preset: str = option("package",
         "package: the package's recommended settings for what is not given (HGFN "
         "projected to 128 by Dense+ReLU with its modality vectors kept, weighted; DMTL "
@@ -301,27 +339,39 @@ class TrainConfig:
             fail("missing_placeholder", "must be true or false")
         if not isinstance(self.one_vs_rest, bool):
             fail("one_vs_rest", "must be True or False")
-        if not isinstance(self.decision_thresholds, bool):
-            fail("decision_thresholds", "must be True or False")
+        if self.decision_thresholds not in (None, True, False, "auto") or (
+                self.decision_thresholds in (0, 1)
+                and not isinstance(self.decision_thresholds, bool)):
+            fail("decision_thresholds", "must be True, False, 'auto' or None")
+        auto = set(AUTO_FIELDS) | {"units"}  # None: the size-aware rule's (size_aware_defaults)
         for name in ("epochs", "batch_size", "embedding_dim", "max_vocabulary", "head_units",
                      "cfc_units"):
-            if not is_int(getattr(self, name)) or getattr(self, name) < 1:
-                fail(name, "must be a positive integer")
+            value = getattr(self, name)
+            if not (value is None and name in auto) and (not is_int(value) or value < 1):
+                fail(name, "must be a positive integer" + (" or None" if name in auto else ""))
         for name in ("patience", "min_epochs", "reduce_lr_patience", "seed"):
-            if not is_int(getattr(self, name)) or getattr(self, name) < 0:
-                fail(name, "must be an integer >= 0")
+            value = getattr(self, name)
+            if not (value is None and name in auto) and (not is_int(value) or value < 0):
+                fail(name, "must be an integer >= 0" + (" or None" if name in auto else ""))
         for name in ("max_order", "units", "limit"):
             value = getattr(self, name)
             if value is not None and (not is_int(value) or value < 1):
                 fail(name, "must be a positive integer or None")
         if not is_number(self.learning_rate) or self.learning_rate <= 0:
             fail("learning_rate", "must be a positive number")
-        if not is_number(self.weight_decay) or self.weight_decay < 0:
-            fail("weight_decay", "must be a number >= 0")
+        if self.weight_decay is not None and (
+                not is_number(self.weight_decay) or self.weight_decay < 0):
+            fail("weight_decay", "must be a number >= 0 or None")
         if not is_number(self.theta) or not 0 < self.theta <= 1:
             fail("theta", "must be in (0, 1]")
         if not is_number(self.dropout) or not 0 <= self.dropout < 1:
             fail("dropout", "must be in [0, 1)")
+        rates = (self.input_dropout.values() if isinstance(self.input_dropout, dict)
+                 else [] if self.input_dropout is None else [self.input_dropout])
+        if not all(is_number(r) and 0 <= r < 1 for r in rates) or (
+                isinstance(self.input_dropout, dict)
+                and not all(isinstance(k, str) for k in self.input_dropout)):
+            fail("input_dropout", "must be a rate in [0, 1), a {modality: rate} dict or None")
         if not is_number(self.token_dropout) or not 0 <= self.token_dropout < 1:
             fail("token_dropout", "must be in [0, 1)")
         if self.modality_dropout is not None and (
@@ -340,7 +390,7 @@ class TrainConfig:
         if self.tdb_learning_rate is not None and (
                 not is_number(self.tdb_learning_rate) or self.tdb_learning_rate <= 0):
             fail("tdb_learning_rate", "must be a positive number or None")
-        if self.weight_decay and self.optimizer != "adamw":
+        if self.weight_decay and self.optimizer == "adam":
             fail("weight_decay", "needs optimizer='adamw' (Adam has no decoupled decay)")
         self._check_applicable()
 

@@ -22,10 +22,12 @@ import re
 import warnings
 
 import keras
+import numpy as np
 
 from hgfn_keras.encoders import TemporalEncoder, TextEncoder
-from hgfn_keras.evaluation.decision_thresholds import choose_thresholds
+from hgfn_keras.evaluation.decision_thresholds import choose_thresholds, winning_thresholds
 from hgfn_keras.evaluation.metrics import multitask_metrics
+from hgfn_keras.evaluation.validation_metrics import ValidationMetrics
 from hgfn_keras.model import build_model
 from hgfn_keras.multitask.class_weights import (
     add_class_weights,
@@ -35,8 +37,14 @@ from hgfn_keras.multitask.class_weights import (
 from hgfn_keras.multitask.task_rebalancing import with_task_rebalancing
 from hgfn_keras.recipe.backup import AtomicBackupAndRestore
 from hgfn_keras.recipe.backup_fingerprint import check_backup, claim_backup
+from hgfn_keras.recipe.size_aware_defaults import (
+    FIXED_SETTINGS,
+    resolve_settings,
+    size_aware_settings,
+)
 from hgfn_keras.recipe.train_config import TrainConfig
 from hgfn_keras.utils.io_utils import (
+    StagedOutput,
     atomic_write_json,
     atomic_write_text,
     check_writable_folder,
@@ -46,6 +54,25 @@ from hgfn_keras.utils.io_utils import (
 def _check_config(config):
     if not isinstance(config, TrainConfig):
         raise TypeError(f"`config` must be a TrainConfig. Received: {type(config).__name__}")
+
+
+def resolve_config(config, dataset):
+    """`config` with the fields left at None ("auto") filled from `dataset`'s
+    training split: its rows, its modalities' widths and its rarest classes'
+    frequencies (`hgfn_keras.recipe.size_aware_defaults.resolve_settings`: the size-aware
+    rule under the package preset, the fixed settings under the paper's). What
+    `build`, `fit` and `train_and_evaluate` train with; idempotent.
+    """
+    _check_config(config)
+    labels = dataset.training_labels()
+    frequencies = {}
+    for task in dataset.tasks:
+        y = np.asarray(labels[task.name]).reshape(-1)
+        y = y[y >= 0]
+        counts = np.bincount(y, minlength=task.num_classes) if y.size else np.zeros(1)
+        frequencies[task.name] = float(counts.min() / max(y.size, 1))
+    widths = {m.name: (0 if m.kind == "text" else m.width) for m in dataset.modalities}
+    return resolve_settings(config, dataset.size("train"), widths, frequencies)
 
 
 def build(config, dataset):
@@ -63,8 +90,9 @@ def build(config, dataset):
     Returns:
         An uncompiled `MultiTaskModel`.
     """
-    _check_config(config)
+    config = resolve_config(config, dataset)
     statistics = dataset.statistics()
+    check_training_labels(dataset.tasks, statistics.class_counts, statistics.missing_labels)
     encoders = {}
     for m in dataset.modalities:
         if m.kind == "sequence" and config.sequence_encoder == "temporal":
@@ -79,6 +107,7 @@ def build(config, dataset):
         dataset.modalities, model_tasks(config, dataset.tasks), fusion=config.fusion,
         fusion_kwargs=config.fusion_kwargs(), encoders=encoders,
         head_units=config.head_units, dropout=config.dropout,
+        input_dropout=config.input_dropout,
         modality_dropout=config.modality_dropout,
         missing_placeholder=config.missing_placeholder, mtl=config.mtl, heads=config.heads,
         mtl_kwargs=config.mtl_kwargs(), beta=config.beta, preset=config.preset,
@@ -93,6 +122,48 @@ def build(config, dataset):
                           "are left unscaled.", stacklevel=2)
         layer.set_statistics(moments["mean"], moments["variance"], moments["count"])
     return model
+
+
+def check_training_labels(tasks, class_counts, missing_labels=None):
+    """Refuses a task with no labelled row in the training split, naming it.
+
+    Such a task cannot be learnt (it adds no loss), and its test scores, an untrained
+    head's, would be averaged into the run's mean with the others' as if it had been
+    trained: the recipe (`train_and_evaluate`, `fit`, `training.train`,
+    `tuning.search`, the benchmarks) refuses it before any training. `MultiTaskModel.fit`
+    itself only warns, as a model may be trained on one task's data at a time. The
+    decision is in docs/DESIGN.md ("A task with no training label").
+
+    Args:
+        tasks: the dataset's `Task`s.
+        class_counts: `{task: counts of each class}` of the training split.
+        missing_labels: `{task: number of -1 labels}` (optional, for the message).
+
+    Raises:
+        ValueError: naming every such task and its number of missing labels.
+
+    >>> from hgfn_keras.specs import Task
+    >>> check_training_labels([Task("flood", 2), Task("mood", 3)],
+    ...                       {"flood": [3, 2], "mood": [0, 0, 0]}, {"mood": 5})
+    Traceback (most recent call last):
+    ...
+    ValueError: Task 'mood' has no labelled row in the training split (its 5 training ...
+    """
+    empty = [t.name for t in tasks if int(sum(int(c) for c in class_counts[t.name])) == 0]
+    if not empty:
+        return
+    missing = missing_labels or {}
+    described = "; ".join(
+        f"Task {name!r} has no labelled row in the training split (its "
+        f"{missing.get(name, 0)} training label(s) are all -1, missing)" for name in empty)
+    removal = ", ".join(f"`y_{name}`" for name in empty)
+    raise ValueError(
+        f"{described}: {'it' if len(empty) == 1 else 'they'} cannot be learnt, and "
+        f"{'its' if len(empty) == 1 else 'their'} test scores, an untrained head's, would be "
+        "averaged into the mean with the trained tasks'. Give "
+        f"{'it' if len(empty) == 1 else 'them'} training labels, or leave the task out of "
+        f"the dataset (npz: remove {removal})."
+    )
 
 
 def model_tasks(config, tasks):
@@ -113,8 +184,17 @@ def model_tasks(config, tasks):
 
 
 def make_optimizer(config):
-    """The main optimizer of `config`: Adam, or AdamW with `weight_decay`."""
+    """The main optimizer of `config`: Adam, or AdamW with `weight_decay` (a config
+    not yet resolved: AdamW with the size-aware rule's decay under the package
+    preset, Adam under the paper's)."""
     _check_config(config)
+    if config.optimizer is None or config.weight_decay is None:
+        settings = (FIXED_SETTINGS if config.preset == "paper"
+                    else size_aware_settings(1, {}, {}))
+        config = config.replace(optimizer=config.optimizer or settings["optimizer"])
+        config = config.replace(weight_decay=settings["weight_decay"]
+                                if config.optimizer == "adamw" and config.weight_decay is None
+                                else config.weight_decay or 0.0)
     if config.optimizer == "adamw":
         return keras.optimizers.AdamW(config.learning_rate, weight_decay=config.weight_decay)
     return keras.optimizers.Adam(config.learning_rate)
@@ -122,6 +202,7 @@ def make_optimizer(config):
 
 def build_and_compile(config, dataset):
     """`build(config, dataset)`, compiled with `make_optimizer(config)`."""
+    config = resolve_config(config, dataset)
     model = build(config, dataset)
     model.compile(optimizer=make_optimizer(config))
     return model
@@ -137,8 +218,8 @@ class FitResult:
     rebalancing: object
 
 
-def fit(model, config, dataset, backup_dir=None, callbacks=None, monitor="val_loss",
-        mode="min", verbose=2, epochs=None, restart=False, keep_backup=False, **fit_kwargs):
+def fit(model, config, dataset, backup_dir=None, callbacks=None, monitor=None,
+        mode=None, verbose=2, epochs=None, restart=False, keep_backup=False, **fit_kwargs):
     """Trains `model` on the dataset's training split, validating on its validation split.
 
     The callbacks, in order: `TaskRebalancing` (`with_task_rebalancing`, as
@@ -162,7 +243,10 @@ def fit(model, config, dataset, backup_dir=None, callbacks=None, monitor="val_lo
             (`hgfn_keras.recipe.backup_fingerprint.claim_backup`), never resumed.
         callbacks: more callbacks, run before the early stopping (e.g.
             `ValidationMetrics`, which adds the keys an objective reads).
-        monitor, mode: what the early stopping watches (`val_loss`, min).
+        monitor, mode: what the early stopping watches. Default: `config.monitor`
+            (`val_loss`, or a `ValidationMetrics` key such as `val_mean_map`, for
+            which a `ValidationMetrics` on the validation split is added before the
+            given callbacks unless they hold one), min for a loss, else max.
         verbose: Keras' fit verbosity.
         epochs: most epochs (default `config.epochs`).
         restart: move an existing backup aside (`<backup_dir>.old-<timestamp>`) and
@@ -175,13 +259,21 @@ def fit(model, config, dataset, backup_dir=None, callbacks=None, monitor="val_lo
     Returns:
         A `FitResult`.
     """
-    _check_config(config)
+    config = resolve_config(config, dataset)
     if backup_dir is not None:  # before any work: a backup of another run is refused
         claim_backup(backup_dir, config, restart=restart)
     train_ds, val_ds, all_callbacks = _training_pipelines(model, config, dataset)
     all_callbacks, rebalancing = with_task_rebalancing(all_callbacks)
     all_callbacks.append(keras.callbacks.TerminateOnNaN())
-    all_callbacks += list(callbacks or [])
+    callbacks = list(callbacks or [])
+    monitor = monitor or config.monitor
+    mode = mode or ("min" if monitor.endswith("loss") else "max")
+    if monitor.startswith("val_mean_") and config.patience > 0 and not any(
+            isinstance(c, ValidationMetrics) for c in callbacks):
+        inputs, _ = dataset.pipeline("validation", 512, shuffle=False, labels=False)
+        callbacks.insert(0, ValidationMetrics(inputs, dataset.labels("validation"),
+                                              dataset.tasks))
+    all_callbacks += callbacks
     if config.patience > 0:  # patience 0: no early stopping
         all_callbacks.append(keras.callbacks.EarlyStopping(
             monitor=monitor, mode=mode, patience=config.patience,
@@ -215,6 +307,10 @@ def _training_pipelines(model, config, dataset):
         dataset.check(model, split)
     # Only the class counts are used (a streamed dataset gives a stand-in with them).
     y_train = dataset.training_labels()
+    check_training_labels(
+        dataset.tasks,
+        {t.name: [int(np.sum(np.asarray(y_train[t.name]) >= 0))] for t in dataset.tasks},
+        {t.name: int(np.sum(np.asarray(y_train[t.name]) == -1)) for t in dataset.tasks})
     class_weight = None
     if config.class_weight == "balanced":
         class_weight = balanced_class_weights(y_train, dataset.tasks)
@@ -278,13 +374,20 @@ def evaluate(model, dataset, split="test", batch_size=512, thresholds=None):
     return multitask_metrics(model.tasks, y, probabilities, thresholds=thresholds)
 
 
-def choose_decision_thresholds(model, dataset, batch_size=512):
+def choose_decision_thresholds(model, dataset, batch_size=512, auto=False):
     """Each binary task's F1-best threshold on the **validation** split, stored in
     `model` (`set_decision_thresholds`); returns them.
 
     See `hgfn_keras.evaluation.decision_thresholds.best_f1_threshold` for the rule.
+    With `auto=True`, only the thresholds that win the cross-fitted validation F1
+    over 0.5 are kept (`decision_thresholds.winning_thresholds`), and it returns
+    `(thresholds, report)`.
     """
     y, probabilities = predict_split(model, dataset, "validation", batch_size)
+    if auto:
+        thresholds, report = winning_thresholds(model.tasks, y, probabilities)
+        model.set_decision_thresholds(thresholds)
+        return thresholds, report
     thresholds = choose_thresholds(model.tasks, y, probabilities)
     model.set_decision_thresholds(thresholds)
     return thresholds
@@ -311,7 +414,6 @@ def predictor(model, element_spec):
     """`predict` as a reusable function of datasets whose batches match
     `element_spec`: traced once, for any number of datasets (e.g. one split under
     several perturbations)."""
-    import numpy as np
     import tensorflow as tf
 
     forward = tf.function(lambda x: model(x, training=False),
@@ -368,7 +470,12 @@ def train_and_evaluate(config, dataset, output_dir, distribution=None, verbose=2
     chosen on the validation split and stored in the model before it is saved
     (`choose_decision_thresholds`), and `metrics.json` gets a `"decision"`
     entry: `"thresholds"` and the test metrics at them (`"tasks"`, `"mean"`,
-    `"mean_over"`).
+    `"mean_over"`), `"used"` (`"thresholds"`, or `"0.5"` when none was kept: the
+    run decides as its top-level numbers) and `"rule"`; with `"auto"` (the
+    package default) only the thresholds that win the cross-fitted validation F1
+    are kept, and `"validation"` has each binary task's F1 at 0.5 and at its
+    threshold there. The config is first resolved (`resolve_config`); the
+    settings it trained with are in `metrics.json`'s `run.settings`.
 
     The files: `model.keras` (first), `config.json` (`record`, default the
     config's fields), `history.json`, `task_weights.csv` and, last, `metrics.json`
@@ -390,7 +497,7 @@ def train_and_evaluate(config, dataset, output_dir, distribution=None, verbose=2
 
     import tensorflow as tf
 
-    _check_config(config)
+    config = resolve_config(config, dataset)  # the size-aware settings, recorded in "run"
     check_writable_folder(output_dir, "output_dir")  # before training, not after it
     if not restart:  # a backup of other settings is refused before the model is built
         check_backup(backup_path(output_dir), config)
@@ -408,25 +515,33 @@ def train_and_evaluate(config, dataset, output_dir, distribution=None, verbose=2
     fit_seconds = time.time() - started
     metrics = evaluate(model, dataset)
     if config.decision_thresholds:  # chosen on validation, scored on test
-        thresholds = choose_decision_thresholds(model, dataset)
+        auto = config.decision_thresholds == "auto"
+        chosen = choose_decision_thresholds(model, dataset, auto=auto)
+        thresholds, report = chosen if auto else (chosen, None)
         metrics["decision"] = {"thresholds": thresholds,
                                **evaluate(model, dataset, thresholds=thresholds)}
+        # What the run decides with: its thresholds where it kept any, else 0.5 (the
+        # top-level numbers); "validation": each binary task's cross-fitted F1s.
+        metrics["decision"]["used"] = "thresholds" if thresholds else "0.5"
+        metrics["decision"]["rule"] = "auto" if auto else "all"
+        if report is not None:
+            metrics["decision"]["validation"] = report
     metrics["run"] = {
         "dataset": dataset.name, "fusion": config.fusion, "mtl": config.mtl,
         "seed": config.seed, "epochs_run": len(result.history.history["loss"]),
         "fit_seconds": round(fit_seconds, 1), "test_rows": dataset.size("test"),
+        "settings": {name: getattr(config, name)  # as resolved (size-aware or fixed)
+                     for name in ("epochs", "batch_size", "patience", "optimizer",
+                                  "weight_decay", "units", "head_units", "input_dropout",
+                                  "decision_thresholds")},
     }
     # The model first, through a temporary name (a reader never sees half a model, a
     # failed save leaves no staging file): metrics.json never describes a model that
     # was not written.
-    os.makedirs(output_dir, exist_ok=True)
-    staging = os.path.join(output_dir, ".model.partial.keras")
-    try:
+    StagedOutput.remove_stale(output_dir, "model.keras")  # a killed run's staging file
+    with StagedOutput(os.path.join(output_dir, "model.keras"), "the model",
+                      errors=(OSError, RuntimeError)) as staging:
         model.save(staging)
-        os.replace(staging, os.path.join(output_dir, "model.keras"))
-    finally:
-        if os.path.exists(staging):
-            os.remove(staging)
     atomic_write_json(os.path.join(output_dir, "config.json"),
                       config.to_dict() if record is None else record)
     atomic_write_json(os.path.join(output_dir, "history.json"),
@@ -440,6 +555,6 @@ def train_and_evaluate(config, dataset, output_dir, distribution=None, verbose=2
 
 
 __all__ = ["FitResult", "RunResult", "backup_path", "build", "build_and_compile",
-           "choose_decision_thresholds", "evaluate", "fit", "make_optimizer", "model_tasks",
-           "predict", "predict_split", "predictor", "remove_backup", "train_and_evaluate",
-           "write_task_weights"]
+           "check_training_labels", "choose_decision_thresholds", "evaluate", "fit",
+           "make_optimizer", "model_tasks", "predict", "predict_split", "predictor",
+           "remove_backup", "resolve_config", "train_and_evaluate", "write_task_weights"]

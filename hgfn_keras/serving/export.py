@@ -4,8 +4,6 @@ import errno
 import inspect
 import json
 import os
-import shutil
-import uuid
 
 import keras
 import tensorflow as tf
@@ -13,6 +11,7 @@ import tensorflow as tf
 from hgfn_keras.evaluation.inspection import fusion_inputs_model
 from hgfn_keras.feature_checks import MASK_KEY
 from hgfn_keras.utils.arguments import positive_int
+from hgfn_keras.utils.io_utils import StagedOutput
 
 MODALITY_WEIGHTS_KEY = "modality_weights"
 # A second signature for requests without `modality_mask` (every modality present).
@@ -40,6 +39,10 @@ def serving_signature(model):
         dtype = tf.string if tensor.dtype == "string" else tf.as_dtype(tensor.dtype)
         specs.append(tf.TensorSpec(tuple(tensor.shape), dtype, name=name))
     return specs
+
+
+class _VersionTaken(Exception):
+    """The version asked for was taken by another export meanwhile (internal)."""
 
 
 def next_version(model_dir):
@@ -120,51 +123,70 @@ def _input_checks(inputs, specs):
     and 1 and that no row's `modality_mask` is all 0; the row checks list the
     offending rows.
     """
+    shape_checks = [_shape_check(inputs[spec.name], spec) for spec in specs]
+    # Every other check only after every input's shape is right: a text of shape
+    # [1, 2] or a vector of rank 3 is named with its shape, not reported as a row
+    # count that differs or a failure of an internal op.
+    with tf.control_dependencies(shape_checks):
+        return shape_checks + _value_checks(inputs, specs)
+
+
+def _shape_check(value, spec):
+    """The `Assert` that `value` has `spec`'s rank and fixed dimensions; it names the
+    input, the shape expected and the shape received."""
+    # The shape read at run time: the signature's static shape ([None] for a text,
+    # [None, 2] for a vector) would let TensorFlow fold the rank check to "true" and
+    # a text of shape [1, 2] reach the tokeniser ("input must be a vector").
+    unknown = tf.raw_ops.PlaceholderWithDefault(input=value, shape=tf.TensorShape(None))
+    shape = tf.shape(unknown)
+    expected = [-1 if d is None else d for d in spec.shape[1:]]
+    same_rank = tf.equal(tf.size(shape), len(spec.shape))
+    # Padded so that indexing cannot fail when the rank is wrong.
+    padded = tf.concat([shape, tf.zeros([len(spec.shape)], tf.int32)], 0)
+    if expected:
+        dims = padded[1:len(spec.shape)]
+        known = tf.constant([d >= 0 for d in expected])
+        same_dims = tf.reduce_all(tf.logical_or(tf.logical_not(known),
+                                                tf.equal(dims, expected)))
+        ok = tf.logical_and(same_rank, same_dims)
+    else:
+        ok = same_rank
+    return tf.debugging.Assert(
+        ok,
+        [f"Bad input {spec.name!r}: expected {_describe(spec)}. Received shape:", shape],
+        name=f"check_{spec.name}",
+    )
+
+
+def _value_checks(inputs, specs):
+    """The checks of `_input_checks` that read the values (run after the shapes')."""
     checks = []
     rows = None
     modalities = [s.name for s in specs if s.name != MASK_KEY]
     for spec in specs:
         value = inputs[spec.name]
         shape = tf.shape(value)
-        expected = [-1 if d is None else d for d in spec.shape[1:]]
-        same_rank = tf.equal(tf.size(shape), len(spec.shape))
-        # Padded so that indexing cannot fail when the rank is wrong.
         padded = tf.concat([shape, tf.zeros([len(spec.shape)], tf.int32)], 0)
-        if expected:
-            dims = padded[1:len(spec.shape)]
-            known = tf.constant([d >= 0 for d in expected])
-            same_dims = tf.reduce_all(tf.logical_or(tf.logical_not(known),
-                                                    tf.equal(dims, expected)))
-            ok = tf.logical_and(same_rank, same_dims)
-        else:
-            ok = same_rank
-        shape_check = tf.debugging.Assert(
-            ok,
-            [f"Bad input {spec.name!r}: expected {_describe(spec)}. Received shape:", shape],
-            name=f"check_{spec.name}",
-        )
-        checks.append(shape_check)
         if spec.dtype.is_floating:
-            # After the shape check, so that the per-row reduction sees the right rank.
-            with tf.control_dependencies([shape_check]):
-                finite = tf.math.is_finite(value)
-                if len(spec.shape) > 1:
-                    finite = tf.reduce_all(finite, axis=list(range(1, len(spec.shape))))
-                if MASK_KEY in inputs and spec.name in modalities:
-                    # A masked modality's values are never read: any value is fine there.
-                    finite = tf.logical_or(finite, _masked_rows(
-                        inputs[MASK_KEY], modalities.index(spec.name), len(modalities),
-                        tf.shape(finite)[0]))
-                bad_rows = tf.reshape(tf.where(tf.logical_not(finite)), [-1])
-                checks.append(tf.debugging.Assert(
-                    tf.reduce_all(finite),
-                    [f"Bad input {spec.name!r}: NaN or inf in the row(s) of the batch "
-                     "listed next; every value of a present modality must be finite (a "
-                     "modality missing in a row, 0 in modality_mask, may hold any values). "
-                     "Rows:", bad_rows],
-                    summarize=32,
-                    name=f"check_{spec.name}_finite",
-                ))
+            # The shapes are checked already: the per-row reduction sees the right rank.
+            finite = tf.math.is_finite(value)
+            if len(spec.shape) > 1:
+                finite = tf.reduce_all(finite, axis=list(range(1, len(spec.shape))))
+            if MASK_KEY in inputs and spec.name in modalities:
+                # A masked modality's values are never read: any value is fine there.
+                finite = tf.logical_or(finite, _masked_rows(
+                    inputs[MASK_KEY], modalities.index(spec.name), len(modalities),
+                    tf.shape(finite)[0]))
+            bad_rows = tf.reshape(tf.where(tf.logical_not(finite)), [-1])
+            checks.append(tf.debugging.Assert(
+                tf.reduce_all(finite),
+                [f"Bad input {spec.name!r}: NaN or inf in the row(s) of the batch "
+                 "listed next; every value of a present modality must be finite (a "
+                 "modality missing in a row, 0 in modality_mask, may hold any values). "
+                 "Rows:", bad_rows],
+                summarize=32,
+                name=f"check_{spec.name}_finite",
+            ))
         rows = padded[0] if rows is None else rows
         checks.append(tf.debugging.Assert(
             tf.equal(padded[0], rows),
@@ -396,19 +418,22 @@ def export_saved_model(model, export_dir, version=None, return_modality_weights=
     if names[-1] == MASK_KEY:
         serve_all_present.get_concrete_function()
         archive.add_endpoint(ALL_PRESENT_SIGNATURE, serve_all_present)
-    # `os.mkdir`, not `tempfile.mkdtemp`: mkdtemp's folder is 0700, and after the rename
-    # TF Serving running as another user could not read the version ("Permission denied").
-    # `mkdir` follows the umask, as the files TensorFlow writes inside do (0755 and 0644
-    # under the usual umask 022).
-    staging = os.path.join(export_dir, f".{version}.partial-{uuid.uuid4().hex}")
-    os.mkdir(staging)
-    try:
-        archive.write_out(staging, verbose=False)
-        _write_task_file(model, staging)
+    # The version is written under a staging folder of its own and renamed when
+    # whole (`StagedOutput`, which makes it with `os.mkdir`: it follows the umask, as
+    # the files TensorFlow writes inside do, so TF Serving running as another user can
+    # read it; mkdtemp's 0700 could not). A failed write (a full disk, a file-size
+    # limit) gives one line and leaves no staging folder; earlier versions are kept.
+    # A staging folder left by an export killed meanwhile (SIGKILL, SIGTERM) goes now.
+    StagedOutput.remove_stale(export_dir)
+    placed = {}
+
+    def place(staging):
+        nonlocal version, target
         while True:
             try:
                 os.rename(staging, target)
-                break
+                placed["target"] = target
+                return
             except OSError as error:
                 # Another export to the same folder took this version first (the rename
                 # onto its non-empty folder fails): take the next free one, unless the
@@ -416,16 +441,22 @@ def export_saved_model(model, export_dir, version=None, return_modality_weights=
                 if error.errno not in (errno.ENOTEMPTY, errno.EEXIST):
                     raise
                 if not auto_version:
-                    raise FileExistsError(
-                        f"{target} exists already: TF Serving versions are immutable. "
-                        "Pick another `version` or leave it out to take the next one."
-                    ) from error
+                    raise _VersionTaken(target) from error
                 version = max(version + 1, next_version(export_dir))
                 target = os.path.join(export_dir, str(version))
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    return target
+
+    staged = StagedOutput(target, "the SavedModel", folder=True, commit=place,
+                          errors=(OSError, tf.errors.OpError))
+    try:
+        with staged as staging:
+            archive.write_out(staging, verbose=False)
+            _write_task_file(model, staging)
+    except _VersionTaken as taken:
+        raise FileExistsError(
+            f"{taken.args[0]} exists already: TF Serving versions are immutable. "
+            "Pick another `version` or leave it out to take the next one."
+        ) from taken.__cause__
+    return placed["target"]
 
 
 __all__ = [

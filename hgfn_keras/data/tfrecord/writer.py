@@ -26,7 +26,7 @@ from hgfn_keras.data.tfrecord.format import (
 from hgfn_keras.data.tfrecord.reader import StreamedDataset
 from hgfn_keras.feature_checks import check_finite
 from hgfn_keras.labels import check_label_range
-from hgfn_keras.utils.io_utils import atomic_write_json
+from hgfn_keras.utils.io_utils import StagedOutput, atomic_write_json, write_error
 
 
 class ShardWriter:
@@ -94,7 +94,7 @@ class ShardWriter:
         self.description = description
         os.makedirs(self.out_dir, exist_ok=True)
         self._shards = []  # finished shards' header entries
-        self._open = {}  # split -> [writer, temp path, file name, rows]
+        self._open = {}  # split -> [writer, its StagedOutput, file name, rows]
         self._counts = {split: 0 for split in SPLITS}
         self._closed = False
 
@@ -105,9 +105,9 @@ class ShardWriter:
         if kind is None:
             self.close()
         else:  # leave no header: the folder is not a dataset
-            for writer, tmp, _, _ in self._open.values():
+            for writer, staged, _, _ in self._open.values():
                 writer.close()
-                os.remove(tmp)
+                staged.discard()
             self._open.clear()
 
     def _check_batch(self, split, x, y):
@@ -194,8 +194,15 @@ class ShardWriter:
             if entry is None:
                 index = sum(1 for s in self._shards if s["split"] == split)
                 file_name = f"{split}-{index:05d}.tfrecord"
-                tmp = os.path.join(self.out_dir, f".tmp-{file_name}")
-                entry = [self._tf.io.TFRecordWriter(tmp), tmp, file_name, 0]
+                staged = StagedOutput(os.path.join(self.out_dir, file_name), "the shard",
+                                      errors=(OSError, self._tf.errors.OpError))
+                try:
+                    entry = [self._tf.io.TFRecordWriter(staged.begin()), staged, file_name, 0]
+                except BaseException as error:
+                    staged.discard()
+                    if isinstance(error, staged.errors):
+                        raise write_error(error, staged.path, staged.what) from error
+                    raise
                 self._open[split] = entry
             entry[0].write(self._example(arrays, row, code))
             entry[3] += 1
@@ -204,9 +211,15 @@ class ShardWriter:
         self._counts[split] += rows
 
     def _finish(self, split):
-        writer, tmp, file_name, rows = self._open.pop(split)
-        writer.close()
-        os.replace(tmp, os.path.join(self.out_dir, file_name))
+        writer, staged, file_name, rows = self._open.pop(split)
+        try:
+            writer.close()
+        except BaseException as error:
+            staged.discard()
+            if isinstance(error, staged.errors):
+                raise write_error(error, staged.path, staged.what) from error
+            raise
+        staged.commit()
         self._shards.append({
             "file": file_name, "split": split, "rows": rows,
             "modalities": {m.name: _shape(m) for m in self.modalities},
