@@ -16,7 +16,8 @@ from hgfn_keras.recipe.backup_fingerprint import (
     claim_backup,
     settings_fingerprint,
 )
-from tests.conftest import error_lines as _error_lines, run_cli
+from tests.conftest import error_lines as _error_lines, run_in_process
+from training import train
 
 EPOCHS = 3
 
@@ -135,7 +136,7 @@ def test_cli_refuses_other_settings_in_one_line_and_restarts(tiny_npz_file, tmp_
             load_npz(tiny_npz_file)))}))
     args = ["--dataset", f"npz:{tiny_npz_file}", "--epochs", 1, "--head-units", 4,
             "--no-export", "--output-dir", output_dir]
-    refused = run_cli(*args, "--learning-rate", "0.01")
+    refused = run_in_process(train.main, *args, "--learning-rate", "0.01")
     assert refused.returncode == 2
     assert "Traceback" not in refused.stderr, refused.stderr[-3000:]
     errors = _error_lines(refused.stderr)
@@ -144,7 +145,7 @@ def test_cli_refuses_other_settings_in_one_line_and_restarts(tiny_npz_file, tmp_
                      r"settings \(learning_rate: 0.005 there, 0.01 now\); .* or with "
                      r"--restart", errors[0]), errors[0]
     assert sorted(os.listdir(output_dir)) == ["backup"]
-    restarted = run_cli(*args, "--learning-rate", "0.01", "--restart")
+    restarted = run_in_process(train.main, *args, "--learning-rate", "0.01", "--restart")
     assert restarted.returncode == 0, restarted.stderr[-3000:]
     assert (output_dir / "metrics.json").is_file()
     assert any(n.startswith("backup.old-") for n in os.listdir(output_dir))

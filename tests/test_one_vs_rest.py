@@ -2,9 +2,6 @@
 concepts, each with its own sigmoid, focal loss and DMTL weight."""
 
 import json
-import os
-import subprocess
-import sys
 
 import keras
 import numpy as np
@@ -322,13 +319,12 @@ def test_recipe_run_writes_tasks_concepts_and_concept_columns(tmp_path):
 def test_cli_flag_end_to_end(tmp_path):
     path = _tiny_npz(tmp_path / "floods.npz")
     out = tmp_path / "run"
-    result = subprocess.run(
-        [sys.executable, "-m", "training.train", "--dataset", f"npz:{path}", "--one-vs-rest",
-         "--epochs", "2", "--head-units", "4", "--batch-size", "16",
-         "--output-dir", str(out), "--export-dir", str(tmp_path / "export")],
-        cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
-        env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"), capture_output=True, text=True,
-        timeout=300)
+    from tests.conftest import run_in_process
+    from training import train
+
+    result = run_in_process(train.main, "--dataset", f"npz:{path}", "--one-vs-rest",
+                            "--epochs", "2", "--head-units", "4", "--batch-size", "16",
+                            "--output-dir", out, "--export-dir", tmp_path / "export")
     assert result.returncode == 0, result.stderr[-3000:]
     assert "damage.0=" in result.stdout  # the concept weights are printed
     metrics = json.loads((out / "metrics.json").read_text())

@@ -22,6 +22,8 @@ from hgfn_keras.data.tfrecord import (
 )
 from hgfn_keras.multitask.task_weighting import task_counts
 from hgfn_keras.specs import Modality, Task
+from tests.conftest import run_in_process
+from training import convert
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -260,11 +262,11 @@ def test_convert_cli(tmp_path):
         (["--input", "clothing", "--output", str(tmp_path / "o4"), "--limit", "5"],
          "`limit` must be None or an integer >= 10"),
     ]:
-        bad = subprocess.run([sys.executable, "-m", "training.convert", *argv],
-                             capture_output=True, text=True, env=env, cwd=REPO, timeout=300)
+        # Refusals come before any work: `main(argv)` in this process.
+        bad = run_in_process(convert.main, *argv)
         assert bad.returncode == 2
         assert "Traceback" not in bad.stderr
-        # One error line (TensorFlow's start-up log lines are not ours).
+        # One error line.
         lines = [line for line in bad.stderr.splitlines() if line.startswith("error")]
         assert len(lines) == 1 and message in lines[0], bad.stderr
 

@@ -1,5 +1,6 @@
-"""End-to-end tests of `python -m training.train`, run as a subprocess (its refusals, which
-need no process of their own, are in test_train_cli_arguments.py)."""
+"""End-to-end tests of `python -m training.train`: the clothing run as a subprocess, the
+npz runs through `main(argv)` in this process (a TensorFlow start-up each saved; their
+refusals are in test_train_cli_arguments.py)."""
 
 import json
 import math
@@ -9,7 +10,8 @@ import pathlib
 import numpy as np
 import pytest
 
-from tests.conftest import run_cli
+from tests.conftest import run_cli, run_in_process
+from training import train
 
 pytestmark = pytest.mark.slow
 
@@ -145,9 +147,9 @@ def npz_path(tmp_path_factory):
 
 
 def _npz_run(npz_path, output_dir, fusion, seed):
-    return run_cli(
-        "--dataset", f"npz:{npz_path}", "--fusion", fusion, "--epochs", 1, "--seed", seed,
-        "--no-export", "--output-dir", output_dir, "--head-units", 4,
+    return run_in_process(
+        train.main, "--dataset", f"npz:{npz_path}", "--fusion", fusion, "--epochs", 1,
+        "--seed", seed, "--no-export", "--output-dir", output_dir, "--head-units", 4,
     )
 
 
@@ -200,9 +202,10 @@ def test_npz_run_with_decision_thresholds(npz_path, tmp_path):
     from hgfn_keras.evaluation.metrics import multitask_metrics
 
     output_dir, export_dir = tmp_path / "run", tmp_path / "export"
-    result = run_cli("--dataset", f"npz:{npz_path}", "--epochs", 1, "--seed", 1,
-                     "--output-dir", output_dir, "--export-dir", export_dir,
-                     "--head-units", 4, "--decision-thresholds")
+    result = run_in_process(train.main, "--dataset", f"npz:{npz_path}", "--epochs", 1,
+                            "--seed", 1, "--output-dir", output_dir,
+                            "--export-dir", export_dir, "--head-units", 4,
+                            "--decision-thresholds")
     assert result.returncode == 0, result.stderr[-3000:]
     assert "At the decision thresholds chosen on the validation split (flood=" in result.stdout
     metrics = json.loads((output_dir / "metrics.json").read_text())

@@ -16,8 +16,9 @@ import pytest
 from hgfn_keras import load_npz
 from hgfn_keras.evaluation.metrics import multitask_metrics
 from hgfn_keras.evaluation.validation_metrics import ValidationMetrics
+from tests.conftest import run_in_process
 from training import train
-from tuning import HGFNHyperModel
+from tuning import HGFNHyperModel, search
 
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
 
@@ -122,18 +123,16 @@ def test_search_writes_config_that_training_accepts(tiny_npz_file, tmp_path):
     assert [t["trial"] for t in summary["trials"]] == logged == [1, 2]
     assert f"(trial #{summary['best_trial']})" in stdout
     assert summary["searched_with"]["epochs"] == 1 and summary["searched_with"]["batch_size"] == 16
-    # Resuming with other arguments is refused in one line.
-    again = _search("--dataset", f"npz:{tiny_npz_file}", "--tuner", "bayesian",
-                    "--output-dir", out)
-    _, stderr = again.communicate(timeout=300)
-    assert again.returncode == 2 and "Traceback" not in stderr
-    assert "holds a search made with other arguments" in stderr
+    # Resuming with other arguments is refused in one line (in this process: the
+    # refusal comes before any training).
+    again = run_in_process(search.main, "--dataset", f"npz:{tiny_npz_file}", "--tuner",
+                           "bayesian", "--output-dir", out)
+    assert again.returncode == 2 and "Traceback" not in again.stderr
+    assert "holds a search made with other arguments" in again.stderr
     run_dir = tmp_path / "run"
-    result = subprocess.run(
-        [sys.executable, "-m", "training.train", "--dataset", f"npz:{tiny_npz_file}",
-         "--config", out / "best_hyperparameters.json", "--epochs", "1",
-         "--output-dir", run_dir, "--no-export", "--verbose", "0"],
-        cwd=REPO_ROOT, env=_env(), capture_output=True, text=True, timeout=300)
+    result = run_in_process(train.main, "--dataset", f"npz:{tiny_npz_file}",
+                            "--config", out / "best_hyperparameters.json", "--epochs", "1",
+                            "--output-dir", run_dir, "--no-export", "--verbose", "0")
     assert result.returncode == 0, result.stderr[-3000:]
     config = json.loads((run_dir / "config.json").read_text())
     for key in ("theta", "beta", "alpha", "learning_rate", "head_units"):
