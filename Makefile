@@ -21,11 +21,11 @@ train: install
 
 ## Run the test suite (on every core: pytest-xdist).
 test: install
-	$(PY) -m pytest -q -n auto --dist worksteal
+	$(PY) -m pytest -q -n auto
 
 ## The fast loop for contributors: everything but the end-to-end CLI runs.
 test-fast: install
-	$(PY) -m pytest -q -n auto --dist worksteal -m "not slow"
+	$(PY) -m pytest -q -n auto -m "not slow"
 
 ## The API reference, from the docstrings: docs/api/hgfn_keras.html.
 docs: install

@@ -229,6 +229,25 @@ def test_temporal_encoder_attention_and_mask():
         TemporalEncoder(dropout=1)
 
 
+def test_temporal_encoders_build_inside_keras_object_sharing_scope():
+    """`load_model` builds layers inside Keras' `ObjectSharingScope`, whose maps key
+    objects by id(): a Bi-GRU made after a freed one could be handed the freed one's
+    shared copy and be refused ("... different `go_backwards` value"), at random.
+    Forty encoders of two Bi-GRU layers each, built in one scope, all build, with a
+    forward and a backward GRU each; nothing of theirs is left in the scope's maps."""
+    from keras.src.backend.common import global_state
+    from keras.src.saving.serialization_lib import ObjectSharingScope
+
+    with ObjectSharingScope():
+        for _ in range(40):
+            encoder = TemporalEncoder(units=2)
+            encoder.build((None, 3, 4))
+            for layer in encoder.recurrent:
+                assert not layer.forward_layer.go_backwards
+                assert layer.backward_layer.go_backwards
+        assert global_state.get_global_attribute("shared_objects/id_to_config_map") == {}
+
+
 def test_temporal_encoder_trains_inside_the_hgfn_model(tmp_path):
     keras.utils.set_random_seed(0)
     rng = np.random.default_rng(0)

@@ -1,9 +1,43 @@
 """A sequence of per-frame vectors to one vector: 2 Bi-GRU layers with attention pooling."""
 
+import contextlib
+
 import keras
 import tensorflow as tf
 
 from hgfn_keras.utils.arguments import is_integer, positive_int
+
+#: The maps of Keras' `ObjectSharingScope` (`keras.src.saving.serialization_lib`), which
+#: `keras.saving.load_model` keeps open while it builds the layers.
+_SHARING_MAPS = ("shared_objects/id_to_obj_map", "shared_objects/id_to_config_map")
+
+
+@contextlib.contextmanager
+def _outside_object_sharing():
+    """Builds what is inside with Keras' object-sharing maps switched off.
+
+    `keras.layers.Bidirectional` makes its forward and backward layers by
+    serialising the GRU it is given and deserialising the configs. Inside
+    `load_model`'s `ObjectSharingScope` the maps key objects by `id()`, and a
+    GRU made here after an earlier, freed one may get the freed one's id: the
+    "backward" layer is then deserialised as the shared earlier object, and
+    Keras refuses it ("Forward layer and backward layer should have different
+    `go_backwards` value"), so that loading a model with this encoder failed
+    at random (keras 3.15.1; 25 `Bidirectional(GRU(...))` in one scope are
+    enough to see it). Nothing made here is shared with anything else, so the
+    maps are left out while the Bi-GRUs are made, and put back after. Keras'
+    public API has no switch for it; the names are keras 3's private ones.
+    """
+    from keras.src.backend.common import global_state
+
+    saved = [global_state.get_global_attribute(name) for name in _SHARING_MAPS]
+    for name in _SHARING_MAPS:
+        global_state.set_global_attribute(name, None)
+    try:
+        yield
+    finally:
+        for name, value in zip(_SHARING_MAPS, saved):
+            global_state.set_global_attribute(name, value)
 
 
 @keras.saving.register_keras_serializable(package="hgfn_keras")
@@ -71,11 +105,12 @@ class TemporalEncoder(keras.layers.Layer):
         shape = tuple(input_shape)
         self.recurrent = []
         for i in range(self.num_layers):
-            layer = keras.layers.Bidirectional(
-                keras.layers.GRU(self.units, return_sequences=True, dropout=self.dropout,
-                                 dtype=self.dtype_policy),
-                name=f"bi_gru_{i}", dtype=self.dtype_policy,
-            )
+            with _outside_object_sharing():
+                layer = keras.layers.Bidirectional(
+                    keras.layers.GRU(self.units, return_sequences=True, dropout=self.dropout,
+                                     dtype=self.dtype_policy),
+                    name=f"bi_gru_{i}", dtype=self.dtype_policy,
+                )
             layer.build(shape)
             shape = (shape[0], shape[1], 2 * self.units)
             self.recurrent.append(layer)
