@@ -57,3 +57,18 @@ def test_bad_arguments(args, message, broken_npz, tmp_path):
     assert len(errors) == 1, result.stderr
     assert re.search(message, errors[0]), errors[0]
     assert not (tmp_path / "run").exists()
+
+
+def test_a_model_of_many_tasks_is_announced_before_it_is_built(tiny_npz_file, tmp_path,
+                                                                 monkeypatch):
+    """Hundreds of tasks take minutes to build and trace with no Keras output (issue 30):
+    the program says so first. The threshold lowered to the tiny file's 2 tasks."""
+    assert train.many_tasks_note(train.MANY_TASKS - 1) is None
+    assert "300 tasks" in train.many_tasks_note(300)
+    monkeypatch.setattr(train, "MANY_TASKS", 2)
+    result = run_in_process(train.main, "--dataset", f"npz:{tiny_npz_file}", "--epochs", 1,
+                            "--head-units", 4, "--no-export", "--verbose", 0,
+                            "--output-dir", tmp_path / "run")
+    assert result.returncode == 0, result.stderr[-3000:]
+    lines = result.stdout.splitlines()
+    assert lines[1].startswith("Building a model of 2 tasks: "), lines[:3]

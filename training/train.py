@@ -290,6 +290,29 @@ def tensorboard_callbacks(dataset, output_dir):
             MultiTaskTensorBoard(os.path.join(output_dir, "tensorboard"), x=x_val)]
 
 
+#: From this many tasks on, the program says before building that the start is slow.
+MANY_TASKS = 50
+
+
+def many_tasks_note(num_tasks):
+    """The line printed before building a model of `num_tasks` tasks, or None.
+
+    Each task adds a head, a loss and (DMTL) a gradient norm to the graph that
+    TensorFlow traces before the first step; with hundreds of tasks that takes
+    minutes with no Keras output, which reads like a hang.
+
+    >>> many_tasks_note(3) is None
+    True
+    >>> many_tasks_note(300).startswith("Building a model of 300 tasks")
+    True
+    """
+    if num_tasks < MANY_TASKS:
+        return None
+    return (f"Building a model of {num_tasks} tasks: building it and tracing its first "
+            "training step take a while (minutes at a few hundred tasks) before epoch 1 "
+            "prints.")
+
+
 def run(args):
     """Trains, evaluates and exports one run of parsed arguments; returns its metrics.
 
@@ -325,6 +348,9 @@ def run(args):
     sizes = {s: dataset.size(s) for s in ("train", "validation", "test")}
     print(f"Dataset {dataset.name!r}: modalities {dataset.modality_names}, tasks "
           f"{dataset.task_names}, rows {sizes}", flush=True)
+    note = many_tasks_note(len(dataset.task_names))
+    if note:
+        print(note, flush=True)
 
     if not args.no_export and args.version is not None:
         target = os.path.join(export_dir, str(args.version))
