@@ -32,6 +32,7 @@ Prints a line per finished run and the table at the end.
 
 import argparse
 import datetime
+import json
 import math
 import os
 import subprocess
@@ -49,12 +50,14 @@ from benchmarks.scoring import score_splits  # noqa: E402
 DEFAULT_PAIRS = "hgfn+dmtl,hgfn+lsew,cfc+lsew"
 
 
-def train_pair(dataset_spec, fusion, mtl, seed, output_dir, split="test", limit=None):
+def train_pair(dataset_spec, fusion, mtl, seed, output_dir, split="test", limit=None,
+               overrides=None):
     """Trains one fusion+strategy pair with the package's defaults; its metrics on `split`.
 
     The recipe is the library's (`hgfn_keras.recipe.train_and_evaluate` of a
     `TrainConfig` with only the dataset, the fusion, the strategy, the seed and
-    the limit set: every other setting is the config's default), seeded as
+    the limit set, and the `overrides` (`{field: value}`, `--set`): every other
+    setting is the config's default), seeded as
     `python -m training.train` seeds it. The model the recipe saved
     (`model.keras`) is reloaded and scored on `split` of the same dataset by
     `score`, the code that scores the peers; on the test split the recipe's own
@@ -68,7 +71,8 @@ def train_pair(dataset_spec, fusion, mtl, seed, output_dir, split="test", limit=
     from hgfn_keras import TrainConfig
     from hgfn_keras.data import load_dataset
 
-    config = TrainConfig(dataset=dataset_spec, fusion=fusion, mtl=mtl, seed=seed, limit=limit)
+    config = TrainConfig(dataset=dataset_spec, fusion=fusion, mtl=mtl, seed=seed, limit=limit,
+                         **(overrides or {}))
     dataset = load_dataset(config.dataset, seed=config.seed, limit=config.limit,
                            num_classes=config.num_classes)
     scored = train_and_score(config, dataset, output_dir, splits=(split,))
@@ -144,8 +148,26 @@ def parse_args(argv=None):
                    help="OpenMP threads of the scikit-learn peers (gradient boosting, kNN); "
                    "1 keeps them fast on a machine shared with other jobs. "
                    "Default: %(default)s")
+    p.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
+                   help="A TrainConfig setting for every pair (repeatable), e.g. --set "
+                   "epochs=30; a value is read as JSON where it parses (numbers, true/false).")
     p.add_argument("--output-dir", required=True, help="Where quality.json/.md go.")
     args = p.parse_args(argv)
+    args.overrides = {}
+    for item in args.set:
+        field, sep, value = item.partition("=")
+        if not sep or not field.strip():
+            p.error(f"--set expects FIELD=VALUE. Received: {item!r}")
+        try:
+            args.overrides[field.strip()] = json.loads(value.strip())
+        except ValueError:
+            args.overrides[field.strip()] = value.strip()
+    try:
+        from hgfn_keras import TrainConfig
+
+        TrainConfig(**args.overrides)  # a bad field or value is refused before any run
+    except (TypeError, ValueError) as error:
+        p.error(f"--set: {error}")
     try:
         pairs = _list(args.pairs, [f"{f}+{m}" for f in FUSIONS for m in MTL_CHOICES],
                       "pairs")
@@ -255,7 +277,7 @@ def main(argv=None):
             tick = time.time()
             metrics = train_pair(spec, fusion, mtl, seed,
                                  os.path.join(args.output_dir, "runs", row, f"seed{seed}"),
-                                 split=args.split, limit=limit)
+                                 split=args.split, limit=limit, overrides=args.overrides)
             seconds = time.time() - tick
             recipe = metrics.pop("run", {})
             runs.append({"row": row, "kind": "pair", "seed": seed, "wall_seconds": seconds,
@@ -278,6 +300,7 @@ def main(argv=None):
         "description": dataset.description,
         "split": args.split,
         "limit": args.limit,
+        "settings": args.overrides,
         "seeds": seeds,
         "rows": {s: dataset.size(s) for s in ("train", "validation", "test")},
         "tasks": [{"name": t.name, "num_classes": t.num_classes} for t in dataset.tasks],

@@ -83,13 +83,15 @@ def test_benchmark_end_to_end_on_a_tiny_npz(tmp_path, capsys):
     peers = ["lr", "knn", "gb"]
     quality.main(["--dataset", f"npz:{tmp_path / 'toy.npz'}", "--seeds", "1",
                   "--pairs", "cfc+lsew", "--peers", ",".join(peers + ["tfidf"]),
-                  "--split", "validation", "--output-dir", str(out)])
+                  "--split", "validation", "--set", "epochs=2", "--output-dir", str(out)])
 
     printed = capsys.readouterr().out
     assert "[1/4] seed 0" in printed and "cfc+lsew" in printed
     assert "F1 @ val thr" in printed and "HL @ val thr" in printed
     result = _strict_json((out / "quality.json").read_text())
     assert result["split"] == "validation" and result["seeds"] == [0]
+    assert result["settings"] == {"epochs": 2}  # --set reached the pair's TrainConfig:
+    assert [r["epochs_run"] for r in result["runs"] if r["kind"] == "pair"] == [2]
     assert result["skipped"] == {"tfidf": "the dataset has no text modality"}
     assert result["package"]["version"]
     rows = {(r["row"], r["seed"]) for r in result["runs"]}
@@ -120,3 +122,17 @@ def test_benchmark_end_to_end_on_a_tiny_npz(tmp_path, capsys):
         "f1", "hamming_loss", "accuracy"}
     # The validation split was scored, by the model the recipe saved.
     assert (out / "runs" / "cfc+lsew" / "seed0" / "model.keras").exists()
+
+
+@pytest.mark.parametrize("setting, message", [
+    ("epochs", "--set expects FIELD=VALUE"),
+    ("epoch=3", "epoch"),
+    ("epochs=0", "epochs"),
+])
+def test_a_bad_set_is_refused_before_any_run(tmp_path, capsys, setting, message):
+    with pytest.raises(SystemExit) as exit:
+        quality.main(["--dataset", "clothing", "--set", setting,
+                      "--output-dir", str(tmp_path / "out")])
+    assert exit.value.code == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()

@@ -171,7 +171,8 @@ def test_train_tune_and_quality_benchmark_take_an_npz_with_text(tmp_path, capsys
                  *common, "--output-dir", str(tmp_path / "tune")])
     assert (tmp_path / "tune" / "best_hyperparameters.json").exists()
     quality.main(["--dataset", f"npz:{path}", "--seeds", "1", "--pairs", "cfc+lsew",
-                  "--peers", "lr,tfidf", "--output-dir", str(tmp_path / "quality")])
+                  "--peers", "lr,tfidf", "--set", "epochs=1",
+                  "--output-dir", str(tmp_path / "quality")])
     assert "tfidf" in (tmp_path / "quality" / "quality.md").read_text()
 
 
