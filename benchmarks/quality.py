@@ -162,6 +162,9 @@ def parse_args(argv=None):
             args.overrides[field.strip()] = json.loads(value.strip())
         except ValueError:
             args.overrides[field.strip()] = value.strip()
+    owned = sorted({"dataset", "fusion", "mtl", "seed", "limit"} & set(args.overrides))
+    if owned:
+        p.error(f"--set: {owned} come from --dataset, --pairs, --seeds and --limit.")
     try:
         from hgfn_keras import TrainConfig
 

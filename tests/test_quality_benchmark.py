@@ -128,6 +128,7 @@ def test_benchmark_end_to_end_on_a_tiny_npz(tmp_path, capsys):
     ("epochs", "--set expects FIELD=VALUE"),
     ("epoch=3", "epoch"),
     ("epochs=0", "epochs"),
+    ("seed=3", "come from --dataset, --pairs, --seeds and --limit"),
 ])
 def test_a_bad_set_is_refused_before_any_run(tmp_path, capsys, setting, message):
     with pytest.raises(SystemExit) as exit:
