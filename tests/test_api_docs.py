@@ -7,6 +7,7 @@ import pytest
 pdoc = pytest.importorskip("pdoc")
 
 
+@pytest.mark.slow
 def test_the_api_reference_builds_without_warnings(tmp_path, monkeypatch):
     import pdoc.render
 

@@ -63,6 +63,7 @@ def test_an_npz_rewritten_between_kill_and_rerun_is_refused(tiny_npz_file, tmp_p
     assert recorded["kind"] == "npz" and recorded["size"] == size
 
 
+@pytest.mark.slow
 def test_the_same_bytes_with_a_new_mtime_resume(tiny_npz_file, tmp_path):
     path = tmp_path / "own.npz"
     shutil.copy(tiny_npz_file, path)

@@ -66,6 +66,7 @@ def _interrupted(config, dataset, output_dir):
     return backup
 
 
+@pytest.mark.slow
 def test_other_settings_are_refused_naming_the_fields_and_restart_moves_the_backup_aside(
         tiny_npz_file, tmp_path):
     dataset = load_npz(tiny_npz_file)
@@ -125,6 +126,7 @@ def test_a_backup_without_settings_is_refused_and_a_fresh_folder_is_claimed(tmp_
     assert sorted(os.listdir(backup)) == [FINGERPRINT_FILE]
 
 
+@pytest.mark.slow
 def test_cli_refuses_other_settings_in_one_line_and_restarts(tiny_npz_file, tmp_path):
     output_dir = tmp_path / "run"
     backup = output_dir / "backup"

@@ -112,6 +112,7 @@ def model():
     return built
 
 
+@pytest.mark.slow
 def test_thresholds_are_empty_by_default_and_kept_by_a_keras_round_trip(model, tmp_path):
     import keras
 

@@ -281,6 +281,7 @@ def test_save_load_keeps_the_dmtl_state(tmp_path):
                                    getattr(model.task_weighting, name).numpy())
 
 
+@pytest.mark.slow
 def test_backup_and_restore_resumes_the_same_weights(tmp_path):
     x, y = _data()
     check_backup_and_restore_resumes(lambda seed=0: _model(seed, learning_rate=0.02), x, y,

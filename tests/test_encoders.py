@@ -248,6 +248,7 @@ def test_temporal_encoders_build_inside_keras_object_sharing_scope():
         assert global_state.get_global_attribute("shared_objects/id_to_config_map") == {}
 
 
+@pytest.mark.slow
 def test_temporal_encoder_trains_inside_the_hgfn_model(tmp_path):
     keras.utils.set_random_seed(0)
     rng = np.random.default_rng(0)
@@ -328,6 +329,7 @@ ENCODER_CASES = {
 
 
 @pytest.mark.parametrize("name", sorted(ENCODER_CASES))
+@pytest.mark.slow
 def test_every_encoder_passes_the_standard_checks(name, hub_handles, tmp_path):
     make, inputs, width, num_trainable = ENCODER_CASES[name]
     run_encoder_layer_test(lambda **kwargs: make(hub_handles, **kwargs), inputs, width, tmp_path,

@@ -94,6 +94,7 @@ def test_fit_adapts_on_numpy_inputs_and_standardises_them():
     np.testing.assert_allclose(scaled.std(0), 1.0, atol=1e-4)
 
 
+@pytest.mark.slow
 def test_fit_on_a_dataset_without_statistics_warns():
     x, y = _x(16, 0), _y(16, 0)
     model = _model()
@@ -118,6 +119,7 @@ def test_keras_file_keeps_the_statistics(tmp_path):
         np.testing.assert_allclose(loaded.predict(test, verbose=0)[name], value, atol=1e-6)
 
 
+@pytest.mark.slow
 def test_saved_model_scales_raw_inputs_as_predict_does(tmp_path):
     x = _x(32, 0)
     model = _model(normalization_data=x)

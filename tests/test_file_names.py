@@ -11,6 +11,7 @@ from hgfn_keras import TrainConfig, load_npz, recipe
 
 
 @pytest.mark.parametrize("file_name", ["my data.npz", "données ü.npz"])
+@pytest.mark.slow
 def test_an_npz_named_with_spaces_or_accents_builds_and_trains(tmp_path, file_name):
     rng = np.random.default_rng(0)
     n = 30

@@ -33,6 +33,7 @@ def _trained_weights(sample_weight):
     return model, [w.numpy() for w in model.weights]
 
 
+@pytest.mark.slow
 def test_sample_weight_for_some_tasks_weighs_the_others_one():
     weights = np.linspace(0.0, 2.0, 12).astype("float32")
     model, partial = _trained_weights({"t": weights})

@@ -43,6 +43,7 @@ def test_placeholder_bad_names_are_named(names):
         MissingPlaceholder(names)
 
 
+@pytest.mark.slow
 def test_model_with_placeholder_trains_it_and_saves_it(tmp_path):
     x, y = _data()
     keras.utils.set_random_seed(0)

@@ -24,6 +24,7 @@ def _data(n=12):
 
 @pytest.mark.parametrize("policy", ["mixed_float16", "mixed_bfloat16"])
 @pytest.mark.parametrize("mtl", ["dmtl", "lsew"])
+@pytest.mark.slow
 def test_fit_one_step_under_mixed_policy(policy, mtl):
     keras.utils.set_random_seed(0)
     keras.mixed_precision.set_dtype_policy(policy)
@@ -103,6 +104,7 @@ def float32_values():
 
 
 @pytest.mark.parametrize("policy", ["mixed_float16", "mixed_bfloat16"])
+@pytest.mark.slow
 def test_mixed_policy_gives_float32_values(policy, float32_values):
     """With SGD the update is the learning rate times the gradient, so a loss scale
     left in it (mixed_float16 scales the loss by 2^15) or a gradient lost shows

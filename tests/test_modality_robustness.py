@@ -72,6 +72,7 @@ def test_modality_dropout_needs_the_mask_input():
         build_model(MODALITIES, TASKS, use_modality_mask=False, modality_dropout=0.3)
 
 
+@pytest.mark.slow
 def test_modality_dropout_is_off_in_predict_evaluate_saved_model_and_keras_file(tmp_path):
     x, y = _data()
     keras.utils.set_random_seed(0)
@@ -214,6 +215,7 @@ def _tiny_npz(tmp_path, rows, video_width):
     return path
 
 
+@pytest.mark.slow
 def test_robustness_benchmark_end_to_end_on_a_tiny_npz(tmp_path, capsys):
     from benchmarks import robustness
 
@@ -385,6 +387,7 @@ def test_binary_concepts_split_k_class_tasks():
     assert np.all(y["kind_0"] + y["kind_1"] + y["kind_2"] == 1)
 
 
+@pytest.mark.slow
 def test_multitask_gain_end_to_end_on_a_tiny_npz(tmp_path, capsys):
     from benchmarks import multitask_gain
 

@@ -154,6 +154,7 @@ def test_outputs_shapes_and_probabilities(fusion):
 
 
 @pytest.mark.parametrize("fusion", ["hgfn", "cfc"])
+@pytest.mark.slow
 def test_fit_step_logs_task_losses_and_updates_weights(fusion):
     model = _vector_model(fusion)
     x, y = _vector_data()
@@ -255,6 +256,7 @@ def test_missing_labels_add_no_loss(task):
 # ------------------------------------------------------------------ save and load
 
 
+@pytest.mark.slow
 def test_keras_save_load_round_trip(trained_vector_model, tmp_path):
     model = trained_vector_model
     x, _ = _vector_data(seed=5)
@@ -294,6 +296,7 @@ def test_beta_survives_round_trip():
 # ------------------------------------------------------------------------- text
 
 
+@pytest.mark.slow
 def test_text_modality_fit_predict_save_load(trained_text_model, tmp_path):
     model = trained_text_model
     x, y = _text_data()
@@ -369,6 +372,7 @@ def _rows(x, rows):
     return out
 
 
+@pytest.mark.slow
 def test_export_serves_in_fresh_process(trained_text_model, trained_vector_model, tmp_path):
     text_x, _ = _text_data()
     text_x[MASK_KEY][2, 1] = 0.0  # one masked-out vector modality, too

@@ -68,6 +68,7 @@ def test_min_norm_of_two_orthogonal_gradients():
 
 
 @pytest.mark.parametrize("mtl", ["moo", "mtinet", "gradnorm", "uncertainty", "dwa"])
+@pytest.mark.slow
 def test_strategy_trains_saves_and_reloads(mtl, tmp_path):
     model = _model(mtl)
     x, y = _data()

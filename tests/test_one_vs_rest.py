@@ -155,6 +155,7 @@ def test_n_f_per_concept_is_the_smaller_of_positives_and_negatives():
                                11 / np.array([3, 3, 2, 1]), rtol=1e-6)
 
 
+@pytest.mark.slow
 def test_dmtl_weights_are_per_concept_and_the_csv_has_them(tmp_path):
     model = _model()
     x, y = _data()
@@ -183,6 +184,7 @@ def test_dmtl_weights_are_per_concept_and_the_csv_has_them(tmp_path):
         assert sum(float(v) for v in tdb[2:6]) == pytest.approx(4.0, abs=1e-4)
 
 
+@pytest.mark.slow
 def test_save_load_keeps_the_concepts_and_the_dmtl_state(tmp_path):
     model = _model()
     x, y = _data()
@@ -202,11 +204,13 @@ def test_save_load_keeps_the_concepts_and_the_dmtl_state(tmp_path):
     loaded.fit(x, y, epochs=1, batch_size=8, verbose=0)  # trains on, compiled
 
 
+@pytest.mark.slow
 def test_backup_and_restore_resumes_the_same_concept_weights(tmp_path):
     x, y = _data()
     check_backup_and_restore_resumes(_model, x, y, epochs=3, backup_dir=str(tmp_path / "backup"))
 
 
+@pytest.mark.slow
 def test_saved_model_returns_the_normalised_k_class_probabilities(tmp_path):
     model = _model()
     x, y = _data()
@@ -293,6 +297,7 @@ def _tiny_npz(path, rows=60):
     return path
 
 
+@pytest.mark.slow
 def test_recipe_run_writes_tasks_concepts_and_concept_columns(tmp_path):
     path = _tiny_npz(tmp_path / "floods.npz")
     config = TrainConfig(dataset=f"npz:{path}", one_vs_rest=True, epochs=2, head_units=4,

@@ -16,6 +16,7 @@ def _config(path):
     return TrainConfig(dataset=f"npz:{path}", epochs=1, patience=0, batch_size=8, head_units=4)
 
 
+@pytest.mark.slow
 def test_a_failed_model_save_leaves_no_metrics_and_no_staging_file(tiny_npz_file, tmp_path,
                                                                    monkeypatch):
     """Was: metrics.json written before model.keras, so a failed save left metrics for a
@@ -36,6 +37,7 @@ def test_a_failed_model_save_leaves_no_metrics_and_no_staging_file(tiny_npz_file
     assert sorted(os.listdir(output_dir)) == ["backup"]
 
 
+@pytest.mark.slow
 def test_a_finished_run_has_the_model_when_it_has_metrics(tiny_npz_file, tmp_path):
     output_dir = tmp_path / "run"
     keras.utils.set_random_seed(0)

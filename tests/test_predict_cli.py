@@ -18,6 +18,7 @@ REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 
 @pytest.mark.parametrize("source", ["keras", "savedmodel"])
+@pytest.mark.slow
 def test_npz_probabilities_match_the_model(predict_model_dir, tmp_path, source, capsys):
     folder, version, x, expected = predict_model_dir
     model = str(folder) if source == "keras" else version
@@ -84,6 +85,7 @@ def test_csv_manifest(predict_model_dir, tmp_path):
     ("bad_mask", "`mask_audio` must hold only 0 (modality missing) and 1 (present). "
                  "Received: value(s) [-1.0, 0.5] in 2 row(s), the first [2, 5]"),
 ])
+@pytest.mark.slow
 def test_bad_input_is_one_error_line(predict_model_dir, tmp_path, case, message):
     folder, _, x, _ = predict_model_dir
     model, data = str(folder), str(predict_npz(tmp_path, x))

@@ -21,6 +21,7 @@ def _run(args, env=None, timeout=600):
                           text=True, timeout=timeout, env=environment)
 
 
+@pytest.mark.slow
 def test_programs_are_quiet_and_verbose_brings_the_logs_back():
     # What a program package does before TensorFlow's first import (training/__init__.py).
     quiet = _run(["-c", "import training, hgfn_keras"])
@@ -35,12 +36,14 @@ def test_programs_are_quiet_and_verbose_brings_the_logs_back():
 
 
 @pytest.mark.parametrize("program", ["training", "tuning", "benchmarks"])
+@pytest.mark.slow
 def test_each_program_package_sets_the_log_level(program):
     result = _run(["-c", f"import {program}, os; print(os.environ['TF_CPP_MIN_LOG_LEVEL'])"])
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "3"
 
 
+@pytest.mark.slow
 def test_importing_the_library_leaves_the_process_as_it_was():
     # A notebook or a server that imports the library keeps its own log settings: no
     # environment variable set, no import hook left (issue 22).

@@ -128,6 +128,7 @@ def test_non_finite_numbers_are_refused_naming_the_field(field, value):
 
 
 @pytest.mark.parametrize("mtl", list(MTL_CHOICES))
+@pytest.mark.slow
 def test_a_fusion_instance_trains_with_every_strategy(mtl):
     # Used to fail with "No such layer: fusion" (the layer is not named "fusion").
     keras.utils.set_random_seed(0)
@@ -221,6 +222,7 @@ def test_recipe_knobs(tiny_npz_file):
     assert len(result.rebalancing.history) == len(result.history.history["loss"])
 
 
+@pytest.mark.slow
 def test_tuner_and_cli_train_the_same_weights(tiny_npz_file, tmp_path):
     fixed = {"dataset": f"npz:{tiny_npz_file}", "epochs": 2, "batch_size": 16, "head_units": 4,
              "seed": 3}

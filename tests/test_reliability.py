@@ -31,6 +31,7 @@ def _model(tasks, mtl="dmtl"):
     ],
 )
 @pytest.mark.parametrize("mtl", ["dmtl", "lsew", "moo"])
+@pytest.mark.slow
 def test_degenerate_binary_task_warns_and_trains_without_nan(labels, message, mtl):
     tasks = [Task("t", 2), Task("other", 3)]
     y = {"t": labels, "other": np.arange(ROWS, dtype="int32") % 3}
@@ -42,6 +43,7 @@ def test_degenerate_binary_task_warns_and_trains_without_nan(labels, message, mt
     assert all(np.all(np.isfinite(w)) for w in model.get_weights())
 
 
+@pytest.mark.slow
 def test_class_that_never_occurs_is_named():
     tasks = [Task("t", 2), Task("level", 4, class_names=("none", "mild", "severe", "total"))]
     y = {"t": np.arange(ROWS, dtype="int32") % 2, "level": np.arange(ROWS, dtype="int32") % 3}

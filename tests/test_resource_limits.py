@@ -80,6 +80,7 @@ TRAIN_UNDER_A_LIMIT = textwrap.dedent("""
 """)
 
 
+@pytest.mark.slow
 def test_a_file_size_limit_hit_writing_the_backup_is_one_line_and_keeps_the_last(trained):
     run = trained / "limited-run"
     args = ["--dataset", f"npz:{trained / 'own.npz'}", "--epochs", "3", "--output-dir",
@@ -100,6 +101,7 @@ def test_a_file_size_limit_hit_writing_the_backup_is_one_line_and_keeps_the_last
     assert "epoch 2/3" in done.stdout.lower() and "epoch 1/3" not in done.stdout.lower()
 
 
+@pytest.mark.slow
 def test_a_file_size_limit_hit_writing_the_savedmodel_is_one_line_and_keeps_version_1(
         trained):
     sm = trained / "sm"
@@ -116,6 +118,7 @@ def test_a_file_size_limit_hit_writing_the_savedmodel_is_one_line_and_keeps_vers
             for d, _, files in os.walk(sm / "1") for f in files} == before
 
 
+@pytest.mark.slow
 def test_a_file_size_limit_hit_writing_predictions_is_one_line_and_keeps_the_old(trained):
     out = trained / "p.csv"
     args = ["training.predict", "--model", str(trained / "run" / "model.keras"), "--input",

@@ -120,6 +120,7 @@ def unbroken(npz, tmp_path_factory):
     # stop) but before its best weights are restored.
     pytest.param(dict(at_train_end=True), [], id="after-last-backup"),
 ])
+@pytest.mark.slow
 def test_a_run_interrupted_and_resumed_ends_as_the_unbroken_run(npz, unbroken, tmp_path,
                                                                  kill, resumed_epochs):
     output_dir = tmp_path / "run"
@@ -133,6 +134,7 @@ def test_a_run_interrupted_and_resumed_ends_as_the_unbroken_run(npz, unbroken, t
     _assert_same(_outcome(result, output_dir), unbroken)
 
 
+@pytest.mark.slow
 def test_a_resumed_run_keeps_the_reduced_learning_rate_and_its_plateau_count(npz, tmp_path):
     """`ReduceLROnPlateau` halves the learning rate at an epoch's end: the backup,
     written after it, holds the halved rate and the callback's wait and best value."""
@@ -149,6 +151,7 @@ def test_a_resumed_run_keeps_the_reduced_learning_rate_and_its_plateau_count(npz
     _assert_same(_outcome(result, output_dir), unbroken)
 
 
+@pytest.mark.slow
 def test_a_run_killed_during_export_ends_as_the_unbroken_run(npz, unbroken, tmp_path,
                                                              monkeypatch, capsys):
     from hgfn_keras.serving import export

@@ -237,6 +237,7 @@ def test_bad_missing_rates_are_named(capsys):
 # ----------------------------------------------------------------------------- end to end
 
 
+@pytest.mark.slow
 def test_missing_rates_and_subsets_end_to_end_on_a_tiny_npz(tmp_path, capsys):
     rng = np.random.default_rng(0)
     rows = 80
@@ -339,6 +340,7 @@ def test_grid_cells_and_the_choice_by_hand():
     assert "| 0.5 | 0.840 ± 0.127 | 0.700 ± 0.127 | – |" in table
 
 
+@pytest.mark.slow
 def test_train_dropout_grid_end_to_end_on_a_tiny_npz(tmp_path, capsys):
     rng = np.random.default_rng(0)
     rows = 80

@@ -151,6 +151,7 @@ def test_the_workers_of_one_multi_worker_run_lock_apart(monkeypatch):
     assert worker_lock_name("mirrored") == LOCK_FILE
 
 
+@pytest.mark.slow
 def test_two_runs_racing_for_one_folder_leave_one_holder(tmp_path):
     folder, release = tmp_path / "run", tmp_path / "release"
     module_path = os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir,

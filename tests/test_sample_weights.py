@@ -53,6 +53,7 @@ def _assert_same(a, b):
 
 
 @pytest.mark.parametrize("mtl", ["lsew", "dmtl"])
+@pytest.mark.slow
 def test_rows_of_weight_zero_change_nothing(mtl):
     x, y = _data()
     x_extra, y_extra = _data(4, seed=1)
@@ -63,6 +64,7 @@ def test_rows_of_weight_zero_change_nothing(mtl):
     _assert_same(reference, padded)
 
 
+@pytest.mark.slow
 def test_weight_two_equals_the_row_twice():
     x, y = _data()
     weights = np.ones(NUM_ROWS, "float32")
@@ -72,6 +74,7 @@ def test_weight_two_equals_the_row_twice():
     _assert_same(weighted, duplicated)
 
 
+@pytest.mark.slow
 def test_sample_weight_per_task():
     x, y = _data()
     flood = np.ones(NUM_ROWS, "float32")
@@ -100,6 +103,7 @@ def test_evaluate_weighs_rows():
     assert zeros["loss"] != ones["loss"]
 
 
+@pytest.mark.slow
 def test_class_weight_per_task_equals_the_sample_weights_it_means():
     x, y = _data()
     class_weight = {"damage": {0: 3.0, 1: 1.0, 2: 0.5}}

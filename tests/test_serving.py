@@ -103,6 +103,7 @@ _FRESH = textwrap.dedent(
 )
 
 
+@pytest.mark.slow
 def test_fresh_process_serving_matches_keras_and_refuses_bad_input(trained, exported, tmp_path):
     x, _ = _data(seed=3)
     inputs_path = str(tmp_path / "inputs.npz")
@@ -141,6 +142,7 @@ def test_fresh_process_serving_matches_keras_and_refuses_bad_input(trained, expo
     assert report["after_errors"] == [7, 1]  # still serving
 
 
+@pytest.mark.slow
 def test_saved_model_cli_lists_named_inputs_and_outputs(exported):
     cli = pathlib.Path(sys.executable).parent / "saved_model_cli"
     result = subprocess.run([str(cli), "show", "--dir", exported, "--all"],
@@ -209,6 +211,7 @@ def _export_cli(*args):
                           env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"))
 
 
+@pytest.mark.slow
 def test_training_export_cli(trained, tmp_path):
     run_dir = tmp_path / "run"
     run_dir.mkdir()

@@ -132,6 +132,7 @@ _SCRIPT = textwrap.dedent(
 ).replace("ALL_PRESENT", ALL_PRESENT_SIGNATURE)
 
 
+@pytest.mark.slow
 def test_concurrent_callers_get_sequential_answers_and_bad_requests_clear_errors(
         exported, tmp_path):
     inputs_path = str(tmp_path / "inputs.npz")

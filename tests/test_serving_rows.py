@@ -20,6 +20,7 @@ def _call(signature, x):
     return {k: v.numpy() for k, v in signature(**{k: tf.constant(v) for k, v in x.items()}).items()}
 
 
+@pytest.mark.slow
 def test_zero_rows_give_zero_rows(masked_model, loaded):
     x = {k: v[:0] for k, v in masked_inputs().items()}
     out = _call(loaded.signatures["serving_default"], x)

@@ -16,10 +16,12 @@ def test_every_strategy_passes_the_standard_checks(name, tmp_path):
 
 
 @pytest.mark.parametrize("name", sorted(TASK_WEIGHTINGS))
+@pytest.mark.slow
 def test_every_strategy_under_mixed_bfloat16(name, tmp_path):
     run_strategy_test(name, KWARGS.get(name, {}), tmp_path, policy="mixed_bfloat16")
 
 
+@pytest.mark.slow
 def test_dmtl_on_the_shared_layer_passes_the_standard_checks(tmp_path):
     # The strategy hook's other DMTL path: norms over the last shared layer.
     run_strategy_test("dmtl", dict(KWARGS["dmtl"], grad_norm_layer="shared"), tmp_path)

@@ -125,6 +125,7 @@ def degenerate_run(tmp_path_factory):
     return result, out
 
 
+@pytest.mark.slow
 def test_every_json_of_a_run_is_strict_and_an_undefined_metric_is_null(degenerate_run):
     result, out = degenerate_run
     assert result.returncode == 0, result.stderr[-3000:]

@@ -52,6 +52,7 @@ def _fit(tmp_path, fusion, epochs=2):
     return log_dir
 
 
+@pytest.mark.slow
 def test_hgfn_run_logs_task_weights_metrics_and_fusion_weights(tmp_path):
     log_dir = _fit(tmp_path, "hgfn")
     train = _events(os.path.join(log_dir, "train"))

@@ -5,6 +5,8 @@ import pathlib
 import subprocess
 import sys
 
+import pytest
+
 from hgfn_keras.recipe.tensorboard_logging import MissingTensorBoardError
 
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -15,6 +17,7 @@ def test_the_error_is_an_import_error_and_a_value_error():
     assert issubclass(MissingTensorBoardError, ValueError)
 
 
+@pytest.mark.slow
 def test_tensorboard_flag_without_the_package_is_one_error_line(tiny_npz_file, tmp_path):
     # A `tensorboard` package that cannot be imported, first on the path.
     blocked = tmp_path / "blocked" / "tensorboard"

@@ -35,6 +35,7 @@ def test_features_are_unit_norm_tf_idf_of_the_training_vocabulary():
     assert weights[0][vocabulary.index("b")] > weights[0][vocabulary.index("a")]
 
 
+@pytest.mark.slow
 def test_keras_file_and_saved_model_give_the_same_outputs(tmp_path):
     model, x = _model()
     expected = model.predict(x, verbose=0)["t"]

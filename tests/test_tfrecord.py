@@ -244,6 +244,7 @@ def test_shuffled_training_pipeline_sees_every_row_once_per_epoch(tmp_path):
     assert options == tf.data.experimental.AutoShardPolicy.FILE
 
 
+@pytest.mark.slow
 def test_convert_cli(tmp_path):
     path = _npz(tmp_path / "a.npz")
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH=REPO)

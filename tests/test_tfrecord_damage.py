@@ -123,6 +123,7 @@ def test_the_writer_refuses_mask_values_other_than_0_and_1(tmp_path, bad):
                                "modality_mask": np.ones((4, 3))}, {"flood": np.zeros(4, int)})
 
 
+@pytest.mark.slow
 def test_cli_refuses_a_short_test_shard_before_training(tmp_path):
     """The issue's case: a test shard cut at a record boundary gave metrics over fewer
     rows than "Test split (N rows)" said."""

@@ -130,6 +130,7 @@ def test_cli_trains_from_shards_like_from_the_npz(tmp_path):
         assert abs(a - b) <= TOLERANCE, (key, a, b)
 
 
+@pytest.mark.slow
 def test_cli_refuses_shards_that_disagree(tmp_path):
     data = write_tfrecord(str(_learnable_npz(tmp_path / "a.npz", n=60)), tmp_path / "s",
                           shard_rows=9)
