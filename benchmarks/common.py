@@ -24,6 +24,30 @@ PAPER_MODALITIES = [Modality("image", width=2048), Modality("text", width=1024)]
 WIDTHS = {"clothing": CLOTHING_MODALITIES, "paper": PAPER_MODALITIES}
 
 
+def setting_value(text):
+    """A `--set` value: JSON when it parses (numbers, true/false/null), else the string.
+
+    >>> setting_value("0.3"), setting_value("true"), setting_value("paper")
+    (0.3, True, 'paper')
+    """
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
+def parse_settings(parser, items):
+    """The `--set FIELD=VALUE` options `items` as `{field: value}`; a malformed one is
+    refused through `parser.error`."""
+    settings = {}
+    for item in items:
+        field, sep, value = item.partition("=")
+        if not sep or not field.strip():
+            parser.error(f"--set expects FIELD=VALUE. Received: {item!r}")
+        settings[field.strip()] = setting_value(value.strip())
+    return settings
+
+
 def thread_options(parser):
     """Adds `--intra-op-threads` / `--inter-op-threads` to a benchmark's parser."""
     parser.add_argument("--intra-op-threads", type=int, default=None,

@@ -36,7 +36,8 @@ import time
 
 import numpy as np  # noqa: E402
 
-from benchmarks.robustness import _value, split_settings  # noqa: E402
+from benchmarks.common import parse_settings  # noqa: E402
+from benchmarks.robustness import split_settings  # noqa: E402
 
 DEFAULT_WEIGHTINGS = "lsew,dmtl,uncertainty,dwa,gradnorm,moo,famo"
 METRICS = ("f1", "map")
@@ -161,12 +162,7 @@ def parse_args(argv=None):
               "release)", file=sys.stderr)
     args = p.parse_args(argv)
     args.weightings = [s.strip() for s in args.weightings.split(",") if s.strip()]
-    args.overrides = {}
-    for item in args.set:
-        field, sep, value = item.partition("=")
-        if not sep:
-            p.error(f"--set expects FIELD=VALUE. Received: {item!r}")
-        args.overrides[field.strip()] = _value(value.strip())
+    args.overrides = parse_settings(p, args.set)
     for mtl in ["lsew", *args.weightings]:
         try:
             weighting_config(args, mtl, 0)

@@ -32,7 +32,6 @@ Prints a line per finished run and the table at the end.
 
 import argparse
 import datetime
-import json
 import math
 import os
 import subprocess
@@ -41,6 +40,7 @@ import time
 
 import numpy as np  # noqa: E402
 
+from benchmarks.common import parse_settings  # noqa: E402
 from benchmarks.peers import (DEFAULT_PEERS, PEER_NAMES, has_text,  # noqa: E402
                               numeric_features, run_peer)
 from benchmarks.quality_report import (main_table, standing_lines, summarise,  # noqa: E402
@@ -153,15 +153,7 @@ def parse_args(argv=None):
                    "epochs=30; a value is read as JSON where it parses (numbers, true/false).")
     p.add_argument("--output-dir", required=True, help="Where quality.json/.md go.")
     args = p.parse_args(argv)
-    args.overrides = {}
-    for item in args.set:
-        field, sep, value = item.partition("=")
-        if not sep or not field.strip():
-            p.error(f"--set expects FIELD=VALUE. Received: {item!r}")
-        try:
-            args.overrides[field.strip()] = json.loads(value.strip())
-        except ValueError:
-            args.overrides[field.strip()] = value.strip()
+    args.overrides = parse_settings(p, args.set)
     owned = sorted({"dataset", "fusion", "mtl", "seed", "limit"} & set(args.overrides))
     if owned:
         p.error(f"--set: {owned} come from --dataset, --pairs, --seeds and --limit.")

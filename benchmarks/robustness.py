@@ -97,6 +97,7 @@ import time
 
 import numpy as np  # noqa: E402
 
+from benchmarks.common import parse_settings, setting_value  # noqa: E402
 from hgfn_keras.feature_checks import MASK_KEY  # noqa: E402
 
 DEFAULT_PAIRS = "hgfn+dmtl,cfc+lsew"
@@ -231,7 +232,7 @@ def perturb(x, dataset, condition, stds, rng):
 
 
 def split_settings(spec):
-    """`"name@field=value@..."` as `(name, {field: value})` (values as `_value` reads them).
+    """`"name@field=value@..."` as `(name, {field: value})` (values as `setting_value` reads them).
 
     >>> split_settings("hgfn+dmtl@theta=0.3@preset=paper")
     ('hgfn+dmtl', {'theta': 0.3, 'preset': 'paper'})
@@ -242,7 +243,7 @@ def split_settings(spec):
         field, sep, value = item.partition("=")
         if not sep:
             raise ValueError(f"settings are FIELD=VALUE. Received: {item!r} in {spec!r}")
-        own[field] = _value(value)
+        own[field] = setting_value(value)
     return name, own
 
 
@@ -672,16 +673,6 @@ def plot_missing_rates(rows, pairs, missing_rates, split, path):
 # ---------------------------------------------------------------------------------- CLI
 
 
-def _value(text):
-    """A `--set` value: JSON when it parses (numbers, true/false/null), else the string."""
-    import json
-
-    try:
-        return json.loads(text)
-    except ValueError:
-        return text
-
-
 def parse_args(argv=None):
     p = argparse.ArgumentParser(prog="python -m benchmarks.robustness",
                                 description=__doc__.split("\n\n")[0])
@@ -757,12 +748,7 @@ def parse_args(argv=None):
         if args.split == "test":
             p.error("--expected-missing-rate chooses on the validation split: give "
                     "--split validation or --split both. Received: --split test")
-    overrides = {}
-    for item in args.set:
-        field, sep, value = item.partition("=")
-        if not sep:
-            p.error(f"--set expects FIELD=VALUE. Received: {item!r}")
-        overrides[field.strip()] = _value(value.strip())
+    overrides = parse_settings(p, args.set)
     if args.modality_dropout is not None:
         overrides["modality_dropout"] = args.modality_dropout
     if args.one_vs_rest:
