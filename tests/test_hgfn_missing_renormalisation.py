@@ -33,6 +33,17 @@ def _layer(preset, m):
     return layer, x
 
 
+def _fused(preset, m):
+    """The layer of `_layer`, the mask, and its fused vector, per-level weights and
+    vertices on `MASKS[m]`, as float64 numpy arrays."""
+    layer, x = _layer(preset, m)
+    mask = MASKS[m]
+    fused, weights, vertices = layer(x, modality_mask=mask, return_weights=True)
+    return (layer, mask, np.asarray(fused, "float64"),
+            [np.asarray(w, "float64") for w in weights],
+            [np.asarray(v, "float64") for v in vertices])
+
+
 def _softmax_over(values, present):
     out = np.zeros_like(values)
     if present.any():
@@ -44,11 +55,7 @@ def _softmax_over(values, present):
 @pytest.mark.parametrize("m", [3, 4])
 @pytest.mark.parametrize("preset", PRESETS)
 def test_each_level_is_the_softmax_over_its_present_vertices_only(preset, m):
-    layer, x = _layer(preset, m)
-    mask = MASKS[m]
-    _, weights, vertices = layer(x, modality_mask=mask, return_weights=True)
-    weights = [np.asarray(w, "float64") for w in weights]
-    vertices = [np.asarray(v) for v in vertices]
+    layer, mask, _, weights, vertices = _fused(preset, m)
 
     # Level 1 (the DAU, eq. 1): its scores do not depend on the mask (the masked
     # vector is zero either way), so the masked weights must be the unmasked
@@ -81,12 +88,7 @@ def test_each_level_is_the_softmax_over_its_present_vertices_only(preset, m):
 @pytest.mark.parametrize("m", [3, 4])
 @pytest.mark.parametrize("preset", PRESETS)
 def test_level_vectors_are_the_weighted_sums_over_present_vertices(preset, m):
-    layer, x = _layer(preset, m)
-    mask = MASKS[m]
-    fused, weights, vertices = layer(x, modality_mask=mask, return_weights=True)
-    fused = np.asarray(fused, "float64")
-    weights = [np.asarray(w, "float64") for w in weights]
-    vertices = [np.asarray(v, "float64") for v in vertices]
+    layer, mask, fused, weights, vertices = _fused(preset, m)
     d = layer.width
     np.testing.assert_array_equal(vertices[0][mask == 0], 0.0)  # masked slots are zero
     blocks = []

@@ -237,14 +237,19 @@ def test_bad_missing_rates_are_named(capsys):
 # ----------------------------------------------------------------------------- end to end
 
 
-@pytest.mark.slow
-def test_missing_rates_and_subsets_end_to_end_on_a_tiny_npz(tmp_path, capsys):
+def _tiny_npz(tmp_path):
+    """80 rows: audio [80, 3], video [80, 2], one binary task read off the audio."""
     rng = np.random.default_rng(0)
-    rows = 80
-    audio = rng.normal(size=(rows, 3)).astype("float32")
-    video = rng.normal(size=(rows, 2)).astype("float32")
+    audio = rng.normal(size=(80, 3)).astype("float32")
+    video = rng.normal(size=(80, 2)).astype("float32")
     path = tmp_path / "tiny.npz"
     np.savez(path, x_audio=audio, x_video=video, y_happy=(audio[:, 0] > 0).astype(int))
+    return path
+
+
+@pytest.mark.slow
+def test_missing_rates_and_subsets_end_to_end_on_a_tiny_npz(tmp_path, capsys):
+    path = _tiny_npz(tmp_path)
     out = tmp_path / "out"
     robustness.main(["--dataset", f"npz:{path}", "--pairs", "cfc+lsew", "--seeds", "2",
                      "--set", "epochs=1", "--sigmas", "1", "--missing-rates", "0.5,0",
@@ -342,12 +347,7 @@ def test_grid_cells_and_the_choice_by_hand():
 
 @pytest.mark.slow
 def test_train_dropout_grid_end_to_end_on_a_tiny_npz(tmp_path, capsys):
-    rng = np.random.default_rng(0)
-    rows = 80
-    audio = rng.normal(size=(rows, 3)).astype("float32")
-    video = rng.normal(size=(rows, 2)).astype("float32")
-    path = tmp_path / "tiny.npz"
-    np.savez(path, x_audio=audio, x_video=video, y_happy=(audio[:, 0] > 0).astype(int))
+    path = _tiny_npz(tmp_path)
     out = tmp_path / "out"
     robustness.main(["--dataset", f"npz:{path}", "--pairs", "cfc+lsew", "--seeds", "2",
                      "--set", "epochs=1", "--sigmas", "1", "--missing-rates", "0,0.5",
