@@ -49,8 +49,12 @@ VARIANTS = {
     "hgfn(pad)+lsew": {"fusion": "hgfn", "mtl": "lsew", "fusion_kwargs": {"alignment": "pad"}},
     # The paper's exact reading (the package's default before issue 21).
     "hgfn+dmtl(paper)": {"fusion": "hgfn", "mtl": "dmtl", "preset": "paper"},
+    # Ensembles of the heads (build_model(ensemble=k)); what each k costs.
+    **{f"hgfn+dmtl(ensemble={k})": {"fusion": "hgfn", "mtl": "dmtl", "ensemble": k}
+       for k in (4, 8, 16, 32)},
 }
-DEFAULT_VARIANTS = [v for v in VARIANTS if v not in ("hgfn(pad)+lsew", "hgfn+dmtl(paper)")]
+DEFAULT_VARIANTS = [v for v in VARIANTS
+                    if v not in ("hgfn(pad)+lsew", "hgfn+dmtl(paper)") and "ensemble" not in v]
 
 
 def make_model(variant, jit_compile=False, modalities=CLOTHING_MODALITIES,

@@ -9,6 +9,14 @@ from hgfn_keras.feature_normalization import FeatureNormalization
 from hgfn_keras.fusion import MissingPlaceholder, ModalityDropout, get_fusion
 from hgfn_keras.multitask import HEADS, MultiTaskModel, get_task_weighting
 from hgfn_keras.multitask.concept_probabilities import ConceptProbabilities
+from hgfn_keras.multitask.ensemble import (
+    MEMBERS_SUFFIX,
+    EnsembleAdapter,
+    EnsembleDense,
+    MemberMean,
+    check_ensemble,
+    member_output_name,
+)
 from hgfn_keras.multitask.mti_net import mtinet_heads
 from hgfn_keras.multitask.task_weightings import MTINET_MOVED
 from hgfn_keras.presets import (
@@ -38,6 +46,7 @@ def build_model(
     beta=0.0,
     shared_units=None,
     heads="dense",
+    ensemble=1,
     normalize=True,
     normalization_data=None,
     preset="package",
@@ -102,6 +111,14 @@ def build_model(
         heads: the task heads' architecture: `"dense"` (default, one
             Dense-Dropout-Dense head per task) or `"mtinet"` (MTI-Net's
             intermediate predictions and distillation, `mtinet_heads`).
+        ensemble: k ≥ 1 members of the task heads (TabM-style,
+            `hgfn_keras.multitask.ensemble`): each member sees the fused vector
+            through its own trained scales (random signs at first) and has its
+            own last layer per task; the hidden layers and the fusion are
+            shared. Training minimises the mean of the members' losses; each
+            output is the mean of the members' probabilities, so `predict`,
+            the `.keras` file and the SavedModel look as with 1 (the default:
+            no ensemble). Dense heads only.
         normalize: standardise each vector and sequence modality inside the
             model (True).
         normalization_data: optional training inputs `{modality name: array}`
@@ -143,6 +160,7 @@ def build_model(
         tasks, fusion, mtl, heads, preset, use_modality_mask, modality_dropout,
         missing_placeholder)
     task_weighting = get_task_weighting(mtl, **preset_mtl_kwargs(preset, mtl, mtl_kwargs))
+    ensemble = check_ensemble(ensemble, heads)
     if getattr(task_weighting, "grad_norm_layer", None) == "shared":
         shared_units = shared_units or head_units  # GradNorm's last shared layer
 
@@ -152,15 +170,16 @@ def build_model(
         modality_dropout, missing_placeholder)
     if mask_input is not None:
         inputs[MASK_KEY] = mask_input
-    shared_layer, outputs, head_layers, auxiliary = _heads(
-        fused, tasks, heads, head_units, dropout, shared_units)
+    shared_layer, outputs, head_layers, auxiliary, members = _heads(
+        fused, tasks, heads, head_units, dropout, shared_units, ensemble)
 
     # A list of inputs (not a dict): a dict input structure is compared by type at
     # call time, and TF's tracking wraps it when the model is exported.
     network = keras.Model(list(inputs.values()), outputs, name=f"{name}_network")
     model = MultiTaskModel(network, tasks, task_weighting=task_weighting, beta=beta,
                            fusion_layer=fusion_layer, shared_layer=shared_layer,
-                           head_layers=head_layers, auxiliary_outputs=auxiliary, name=name)
+                           head_layers=head_layers, auxiliary_outputs=auxiliary,
+                           member_outputs=members, name=name)
     if normalization_data is not None:
         model.adapt(normalization_data)
     return model
@@ -311,44 +330,67 @@ def _fuse(vectors, modalities, fusion, fusion_kwargs, preset, use_modality_mask,
     return fusion_layer, fused, mask_input
 
 
-def _heads(fused, tasks, heads, head_units, dropout, shared_units):
+def _heads(fused, tasks, heads, head_units, dropout, shared_units, ensemble=1):
     """The optional shared layer, then one head per task (`heads`: "dense" or "mtinet").
 
-    Returns `(shared_layer, outputs, head_layers, auxiliary)`: the shared
-    Dense or None, the network's outputs by name, each task's (or concept's)
-    last task-specific layer, and MTI-Net's auxiliary outputs (else empty).
+    Returns `(shared_layer, outputs, head_layers, auxiliary, members)`: the
+    shared Dense or None, the network's outputs by name, each task's (or
+    concept's) last task-specific layer, MTI-Net's auxiliary outputs (else
+    empty) and, with an ensemble, `{output name: its members' output name}`.
     """
     shared_layer = None
     if shared_units:
         shared_layer = keras.layers.Dense(shared_units, activation="relu", name="shared")
         fused = shared_layer(fused)
-    auxiliary = {}
+    auxiliary, members = {}, {}
     if heads == "mtinet":
         outputs, head_layers, auxiliary = mtinet_heads(fused, tasks, head_units, dropout)
     else:
-        outputs, head_layers = _dense_heads(fused, tasks, head_units, dropout)
-    return shared_layer, outputs, head_layers, auxiliary
+        outputs, head_layers, members = _dense_heads(fused, tasks, head_units, dropout,
+                                                     ensemble)
+    return shared_layer, outputs, head_layers, auxiliary, members
 
 
-def _dense_heads(fused, tasks, head_units, dropout):
-    """Dense(head_units, relu), Dropout, then each task's last layer(s); see `build_model`."""
-    outputs, head_layers = {}, {}
+def _dense_heads(fused, tasks, head_units, dropout, ensemble=1):
+    """Dense(head_units, relu), Dropout, then each task's last layer(s); see `build_model`.
+
+    With `ensemble` k > 1 the heads run on `[batch, k, width]` from an
+    `EnsembleAdapter`, each last layer is an `EnsembleDense` (k members) and
+    each output the `MemberMean` of its members, whose own output
+    `<output>_members` the training loss reads.
+    """
+    outputs, head_layers, members = {}, {}, {}
+    if ensemble > 1:
+        fused = EnsembleAdapter(ensemble, name="ensemble_adapter")(fused)
+
+    def last_layer(name, units, activation, h):
+        # float32 under a mixed policy (Keras' convention for the last layer): the
+        # probabilities, the losses and the SavedModel's outputs stay float32.
+        if ensemble == 1:
+            head_layers[name] = keras.layers.Dense(units, activation=activation, name=name,
+                                                   dtype="float32")
+            return head_layers[name](h)
+        head_layers[name] = EnsembleDense(units, activation=activation, name=name,
+                                          dtype="float32")
+        members[name] = member_output_name(name)
+        outputs[members[name]] = head_layers[name](h)
+        return MemberMean(name=f"{name}_mean", dtype="float32")(outputs[members[name]])
+
     for t in tasks:
         h = keras.layers.Dense(head_units, activation="relu", name=f"{t.name}_hidden")(fused)
         if dropout:
             h = keras.layers.Dropout(dropout, name=f"{t.name}_dropout")(h)
         if t.one_vs_rest:  # K binary concepts, each its own last layer
             for concept in t.concepts:
-                head_layers[concept] = keras.layers.Dense(1, activation="sigmoid",
-                                                          name=concept, dtype="float32")
-                outputs[concept] = head_layers[concept](h)
+                outputs[concept] = last_layer(concept, 1, "sigmoid", h)
             outputs[t.name] = ConceptProbabilities(name=t.name)(
                 [outputs[c] for c in t.concepts])
             continue
         activation = "sigmoid" if t.is_binary else "softmax"
-        # float32 under a mixed policy (Keras' convention for the last layer): the
-        # probabilities, the losses and the SavedModel's outputs stay float32.
-        head_layers[t.name] = keras.layers.Dense(t.output_units, activation=activation,
-                                                 name=t.name, dtype="float32")
-        outputs[t.name] = head_layers[t.name](h)
-    return outputs, head_layers
+        outputs[t.name] = last_layer(t.name, t.output_units, activation, h)
+    clashes = sorted(set(members.values()) & {n for t in tasks for n in (t.name, *t.concepts)})
+    if clashes:
+        raise ValueError(f"With an ensemble, each output's members are the output "
+                         f"`<name>{MEMBERS_SUFFIX}`, and task(s) already have the "
+                         f"name(s) {clashes}: rename them.")
+    return outputs, head_layers, members

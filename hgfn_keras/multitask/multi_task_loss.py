@@ -23,6 +23,11 @@ class MultiTaskLoss:
         auxiliary_outputs: `{network output name: task name}`: extra outputs
             (MTI-Net's intermediate predictions) whose loss on the task's labels
             adds to the task's loss.
+        member_outputs: `{output name: network output name}`: an ensemble's
+            members `[batch, k, units]` (`hgfn_keras.multitask.ensemble`). Where
+            the outputs hold them (training), the output's loss is the mean of
+            the k members' losses; where they do not (evaluation), the loss of
+            the output itself, the members' mean.
 
     >>> import numpy as np
     >>> from hgfn_keras.specs import Task
@@ -36,11 +41,16 @@ class MultiTaskLoss:
     [0.6931, 0.6931, 0.6931, 0.6931]
     """
 
-    def __init__(self, tasks, beta=0.0, auxiliary_outputs=None):
+    def __init__(self, tasks, beta=0.0, auxiliary_outputs=None, member_outputs=None):
         self.tasks = list(tasks)
         self.beta = number("beta", beta, minimum=0)
         self.auxiliary_outputs = dict(auxiliary_outputs or {})
+        self.member_outputs = dict(member_outputs or {})
         names = [t.name for t in self.tasks]
+        unknown = sorted(set(self.member_outputs) - set(self.loss_names))
+        if unknown:
+            raise ValueError(f"`member_outputs` names unknown outputs {unknown}. Outputs "
+                             f"with a loss (one-vs-rest tasks by concept): {self.loss_names}")
         unknown = {k: v for k, v in self.auxiliary_outputs.items() if v not in names}
         if unknown:
             raise ValueError(f"`auxiliary_outputs` names unknown tasks: {unknown}. "
@@ -97,18 +107,32 @@ class MultiTaskLoss:
                        else sample_weight)
             if t.one_vs_rest:  # one binary loss per concept, on its own sigmoid
                 for k, concept in enumerate(t.concepts):
-                    total, count = task_loss_terms(t, y[t.name], y_pred[concept], self.beta,
-                                                   weights, concept=k)
+                    total, count = self._terms(t, y[t.name], y_pred, concept, weights, k)
                     sums.append(total)
                     counts.append(count)
                 continue
-            total, count = task_loss_terms(t, y[t.name], y_pred[t.name], self.beta, weights)
+            total, count = self._terms(t, y[t.name], y_pred, t.name, weights)
             for output in auxiliary.get(t.name, ()):  # same labels, same count
                 total = total + task_loss_terms(t, y[t.name], y_pred[output], self.beta,
                                                 weights)[0]
             sums.append(total)
             counts.append(count)
         return ops.stack(sums), ops.stack(counts)
+
+    def _terms(self, task, labels, y_pred, output, weights, concept=None):
+        """`task_loss_terms` of one output; on an ensemble's members (when `y_pred`
+        holds them) over every (row, member) pair: the count is k times the rows',
+        so that sum / count is the mean of the members' mean losses."""
+        members = y_pred.get(self.member_outputs.get(output, ""))
+        if members is None:
+            return task_loss_terms(task, labels, y_pred[output], self.beta, weights,
+                                   concept=concept)
+        k = members.shape[1]
+        predictions = ops.reshape(members, (-1, members.shape[-1]))  # row-major: b, then k
+        labels = ops.repeat(ops.reshape(labels, (-1,)), k, axis=0)
+        if weights is not None:
+            weights = ops.repeat(ops.reshape(weights, (-1,)), k, axis=0)
+        return task_loss_terms(task, labels, predictions, self.beta, weights, concept=concept)
 
     def __call__(self, y, y_pred, sample_weight=None):
         """The weighted losses on a batch, `[T]` (0 for one without a labelled row)."""

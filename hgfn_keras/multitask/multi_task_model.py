@@ -53,6 +53,11 @@ class MultiTaskModel(keras.Model):
             heads, MGDA-UB's fusion) raises a clear error when it is missing.
         auxiliary_outputs: `{network output name: task name}` (MTI-Net): their loss
             on the task's labels adds to the task's loss.
+        member_outputs: `{output name: network output name}` of an ensemble's
+            members (`build_model(ensemble=k)`): the training loss of that output is
+            the mean of the k members' losses on these `[batch, k, units]`
+            probabilities; `call`, `predict` and evaluation return and score the
+            output itself (the members' mean), without the members.
         decision_thresholds: `{binary task name: threshold in (0, 1)}`, or None.
         **kwargs: standard `keras.Model` arguments.
 
@@ -64,14 +69,15 @@ class MultiTaskModel(keras.Model):
 
     def __init__(self, network, tasks, task_weighting="lsew", beta=0.0, fusion_layer=None,
                  shared_layer=None, head_layers=None, auxiliary_outputs=None,
-                 decision_thresholds=None, **kwargs):
+                 decision_thresholds=None, member_outputs=None, **kwargs):
         super().__init__(**kwargs)
         self.network = network
         self.tasks = [t if isinstance(t, Task) else Task.from_config(t) for t in tasks]
         if not self.tasks:
             raise ValueError("`tasks` is empty: a multi-task model needs at least one task.")
         # The per-task losses (eq. 10) are the loss object's; the model weighs them.
-        self.multitask_loss = MultiTaskLoss(self.tasks, beta, auxiliary_outputs)
+        self.multitask_loss = MultiTaskLoss(self.tasks, beta, auxiliary_outputs,
+                                            member_outputs)
         self.multitask_loss.check_outputs(network)
         num_losses = len(self.loss_names)
         self.task_weighting = get_task_weighting(task_weighting)
@@ -108,6 +114,8 @@ class MultiTaskModel(keras.Model):
     beta = property(lambda self: self.multitask_loss.beta, doc="The focal loss' β.")
     auxiliary_outputs = property(lambda self: dict(self.multitask_loss.auxiliary_outputs),
                                  doc="`{network output name: task name}`.")
+    member_outputs = property(lambda self: dict(self.multitask_loss.member_outputs),
+                              doc="`{output name: its ensemble members' output name}`.")
 
     @property
     def decision_thresholds(self):
@@ -174,6 +182,13 @@ class MultiTaskModel(keras.Model):
         return [inputs[n] for n in self.input_names]
 
     def call(self, inputs, training=False):
+        """The network's outputs, an ensemble's members left out (`network_outputs`)."""
+        outputs = self.network_outputs(inputs, training=training)
+        hidden = set(self.multitask_loss.member_outputs.values())
+        return {k: v for k, v in outputs.items() if k not in hidden} if hidden else outputs
+
+    def network_outputs(self, inputs, training=False):
+        """Every output of the network, an ensemble's members (`member_outputs`) too."""
         if isinstance(inputs, dict):
             inputs = self._complete_inputs(inputs)
         return self.network(inputs, training=training)
@@ -201,7 +216,7 @@ class MultiTaskModel(keras.Model):
             if weighting.needs_fused_representation:
                 y_pred, fused = self._forward_with_fused(x, training=True)
             else:
-                y_pred = self(x, training=True)
+                y_pred = self.network_outputs(x, training=True)  # members too
             total, task_losses = self.compute_losses(y, y_pred, sample_weight)
             objective = total + ops.sum(self.losses) if self.losses else total
             # Under tf.distribute the optimizer sums the replicas' gradients; under
@@ -329,6 +344,7 @@ class MultiTaskModel(keras.Model):
             "shared_layer": None if self.shared_layer is None else self.shared_layer.name,
             "head_layers": {n: layer.name for n, layer in self.head_layers.items()},
             "auxiliary_outputs": dict(self.auxiliary_outputs),
+            "member_outputs": self.member_outputs,
             "decision_thresholds": self.decision_thresholds,
         })
         return config

@@ -175,6 +175,11 @@ class TrainConfig:
         "Task heads: dense (a Dense-Dropout-Dense head per task) or mtinet (MTI-Net's "
         "intermediate predictions and distillation unit; the paper's MTI-NET row is "
         "--heads mtinet --mtl lsew).")
+    ensemble: int = option(1,
+        "Members K of a parameter-efficient ensemble of the task heads (TabM-style: the "
+        "fusion and hidden layers shared, each member its own input scales and last "
+        "layer; trained on the mean of the members' losses, predicting the mean of "
+        "their probabilities; dense heads only). 1: no ensemble.")
     epochs: int = option(None,
         "Most epochs (early stopping, --monitor, may stop sooner). Default: the "
         "preset's (package: what a budget of optimizer steps takes, from the training "
@@ -345,7 +350,7 @@ class TrainConfig:
             fail("decision_thresholds", "must be True, False, 'auto' or None")
         auto = set(AUTO_FIELDS) | {"units"}  # None: the size-aware rule's (size_aware_defaults)
         for name in ("epochs", "batch_size", "embedding_dim", "max_vocabulary", "head_units",
-                     "cfc_units"):
+                     "cfc_units", "ensemble"):
             value = getattr(self, name)
             if not (value is None and name in auto) and (not is_int(value) or value < 1):
                 fail(name, "must be a positive integer" + (" or None" if name in auto else ""))
@@ -392,6 +397,8 @@ class TrainConfig:
             fail("tdb_learning_rate", "must be a positive number or None")
         if self.weight_decay and self.optimizer == "adam":
             fail("weight_decay", "needs optimizer='adamw' (Adam has no decoupled decay)")
+        if self.ensemble > 1 and self.heads != "dense":
+            fail("ensemble", f"works with the dense heads only, not heads={self.heads!r}")
         self._check_applicable()
 
     def _check_applicable(self):

@@ -110,6 +110,7 @@ def build(config, dataset):
         input_dropout=config.input_dropout,
         modality_dropout=config.modality_dropout,
         missing_placeholder=config.missing_placeholder, mtl=config.mtl, heads=config.heads,
+        ensemble=config.ensemble,
         mtl_kwargs=config.mtl_kwargs(), beta=config.beta, preset=config.preset,
         # The dataset's name comes from a file name ("my data.npz", "données ü.npz"),
         # and a model's name is a TensorFlow scope name: [A-Za-z0-9_.-] only.
