@@ -99,12 +99,17 @@ def test_a_version_taken_meanwhile_gives_the_next(model, tmp_path, monkeypatch):
 
 _EXPORT = textwrap.dedent(
     """
-    import sys, time
+    import os, sys, time
     sys.path.insert(0, sys.argv[3])
     from tests.test_export_folders import _model
     from hgfn_keras.serving.export import export_saved_model
     model = _model()
-    while time.time() < float(sys.argv[2]):  # start the exports together
+    # Start the exports together: each says it is ready, then waits for the others (a
+    # barrier, not a fixed start time: no process waits longer than the slowest start).
+    ready, count = sys.argv[2], int(sys.argv[4])
+    open(os.path.join(ready, str(os.getpid())), "w").close()
+    deadline = time.time() + 240
+    while len(os.listdir(ready)) < count and time.time() < deadline:
         time.sleep(0.01)
     print(export_saved_model(model, sys.argv[1]))
     """
@@ -113,18 +118,18 @@ _EXPORT = textwrap.dedent(
 
 @pytest.mark.slow
 def test_three_exports_at_once_take_three_versions(tmp_path):
-    import time
-
     base = str(tmp_path / "tiny")
+    ready = tmp_path / "ready"
+    ready.mkdir()
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    start = str(time.time() + 25)
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", CUDA_VISIBLE_DEVICES="")
-    runs = [subprocess.Popen([sys.executable, "-c", _EXPORT, base, start, root],
+    runs = [subprocess.Popen([sys.executable, "-c", _EXPORT, base, str(ready), root, "3"],
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
             for _ in range(3)]
     results = [run.communicate(timeout=300) for run in runs]
     for run, (out, err) in zip(runs, results):
         assert run.returncode == 0, err[-3000:]
+    assert len(os.listdir(ready)) == 3  # all three reached the barrier
     paths = sorted(out.strip().splitlines()[-1] for out, _ in results)
     assert paths == [os.path.join(base, v) for v in ("1", "2", "3")]
     assert sorted(os.listdir(base)) == ["1", "2", "3"]
