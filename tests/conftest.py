@@ -109,6 +109,18 @@ def run_in_process(main, *args):
     return subprocess.CompletedProcess(list(args), code or 0, out.getvalue(), err.getvalue())
 
 
+def run_as_process(main, *args):
+    """`run_in_process(main, *args)` for an end-to-end run that a test once started as a
+    process of its own (where the process is not the point): warnings print as they
+    would there, instead of being the errors pytest's configuration makes of the
+    library's, and an exception `main` lets through still fails the test."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("default")
+        return run_in_process(main, *args)
+
+
 def error_lines(stderr):
     """The lines of stderr that carry an error message (TF's start-up noise left out)."""
     return [line for line in stderr.splitlines()

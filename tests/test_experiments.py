@@ -1,16 +1,14 @@
-"""The experiment runner on a tiny npz file: two fusions × two strategies × one seed."""
+"""The experiment runner on a tiny npz file: two fusions × two strategies × one seed.
+
+`main(argv)` runs in this process (`run_as_process`): the runner trains in one process
+anyway, and `test_wheel.py` starts its console script in a process of its own."""
 
 import csv
-import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 
-pytestmark = pytest.mark.slow
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from tests.conftest import run_as_process
 
 
 def _npz(tmp_path, rows=60):
@@ -23,11 +21,12 @@ def _npz(tmp_path, rows=60):
 
 
 def _run(*argv):
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
-    return subprocess.run([sys.executable, "-m", "training.experiments", *argv], cwd=ROOT,
-                          env=env, capture_output=True, text=True, timeout=600)
+    from training import experiments
+
+    return run_as_process(experiments.main, *argv)
 
 
+@pytest.mark.slow
 def test_runner_writes_csv_and_tables(tmp_path):
     out = tmp_path / "out"
     result = _run("--dataset", f"npz:{_npz(tmp_path)}", "--fusions", "cfc,hgfn",

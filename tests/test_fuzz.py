@@ -12,10 +12,7 @@ exercise the readers only (fast); a few train (slow).
 import json
 import math
 import os
-import pathlib
 import string
-import subprocess
-import sys
 import warnings
 
 import numpy as np
@@ -25,8 +22,8 @@ from hypothesis import strategies as st
 
 from hgfn_keras.data.dataset import MASK_KEY, SPLITS
 from hgfn_keras.data.npz import load_npz
+from tests.conftest import run_as_process
 
-REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
 FAST = settings(deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
                                                       HealthCheck.too_slow])
 
@@ -306,12 +303,13 @@ def test_fuzzed_npz_that_trains_gives_finite_metrics(tmp_path_factory, arrays):
     base = tmp_path_factory.mktemp("fzt")
     path = _save(base / "f.npz", arrays)
     out = base / "run"
-    result = subprocess.run(
-        [sys.executable, "-m", "training.train", "--dataset", f"npz:{path}", "--epochs", "1",
-         "--no-export", "--head-units", "4", "--batch-size", "8", "--output-dir", str(out)],
-        cwd=REPO_ROOT, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"),
-        capture_output=True, text=True, timeout=300,
-    )
+    # `main(argv)` in this process: an exception it lets through (a traceback in a
+    # process of its own) fails the test.
+    from training import train
+
+    result = run_as_process(train.main, "--dataset", f"npz:{path}", "--epochs", "1",
+                            "--no-export", "--head-units", "4", "--batch-size", "8",
+                            "--output-dir", out)
     assert "Traceback" not in result.stderr, result.stderr[-3000:]
     event(f"exit code {result.returncode}")
     if result.returncode != 0:

@@ -22,7 +22,7 @@ from hgfn_keras.data.tfrecord import (
 )
 from hgfn_keras.multitask.task_weighting import task_counts
 from hgfn_keras.specs import Modality, Task
-from tests.conftest import run_in_process
+from tests.conftest import run_as_process, run_in_process
 from training import convert
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -244,13 +244,11 @@ def test_shuffled_training_pipeline_sees_every_row_once_per_epoch(tmp_path):
     assert options == tf.data.experimental.AutoShardPolicy.FILE
 
 
-@pytest.mark.slow
 def test_convert_cli(tmp_path):
     path = _npz(tmp_path / "a.npz")
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH=REPO)
-    run = subprocess.run([sys.executable, "-m", "training.convert", "--input", str(path),
-                          "--output", str(tmp_path / "out"), "--shard-rows", "9"],
-                         capture_output=True, text=True, env=env, cwd=REPO, timeout=300)
+    # In this process too: `test_wheel.py` starts the console script in one of its own.
+    run = run_as_process(convert.main, "--input", path, "--output", tmp_path / "out",
+                         "--shard-rows", "9")
     assert run.returncode == 0, run.stderr[-2000:]
     assert "Wrote 40 rows of 'a'" in run.stdout
     _assert_same_dataset(load_npz(path), StreamedDataset(tmp_path / "out").to_memory())

@@ -1,9 +1,6 @@
 """Training from TFRecord shards (`--dataset tfrecord:DIR`) through the library's recipe."""
 
 import json
-import os
-import subprocess
-import sys
 
 import keras
 import numpy as np
@@ -15,8 +12,7 @@ from hgfn_keras.data.npz import load_npz
 from hgfn_keras.encoders import TextEncoder
 from hgfn_keras.data.tfrecord import HEADER, ShardWriter, write_tfrecord
 from hgfn_keras.specs import Modality, Task
-
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from tests.conftest import run_as_process
 #: How far the test metrics of the shard run may be from the npz run's. The rows are
 #: the same, the seed and the initial weights too, but the batches differ (the
 #: shards are interleaved and shuffled within a buffer, the npz rows by a seeded
@@ -39,9 +35,10 @@ def _learnable_npz(path, n=400, seed=0):
 
 
 def _run(argv):
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH=REPO)
-    return subprocess.run([sys.executable, "-m", "training.train", *argv], capture_output=True,
-                          text=True, env=env, cwd=REPO, timeout=600)
+    """`training.train`'s `main(argv)` in this process (the process is not the point)."""
+    from training import train
+
+    return run_as_process(train.main, *argv)
 
 
 def test_load_dataset_opens_the_shards(tmp_path):
@@ -130,7 +127,6 @@ def test_cli_trains_from_shards_like_from_the_npz(tmp_path):
         assert abs(a - b) <= TOLERANCE, (key, a, b)
 
 
-@pytest.mark.slow
 def test_cli_refuses_shards_that_disagree(tmp_path):
     data = write_tfrecord(str(_learnable_npz(tmp_path / "a.npz", n=60)), tmp_path / "s",
                           shard_rows=9)
