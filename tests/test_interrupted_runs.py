@@ -5,6 +5,8 @@ an unbroken grid (no partial or duplicate row; the wall time aside), also when t
 left half a line; an undefined metric is empty in results.csv and "n/a" in results.md,
 and a mean ± std over seeds skips it and says so. `tuning.search` killed mid-trial
 resumes and completes the same number of trials. Tiny sizes (a 60-row npz, 1-2 epochs).
+The killed runs are processes of their own (SIGKILL is the point); the unbroken grid and
+the commands run again are `main(argv)` in this process.
 """
 
 import csv
@@ -18,6 +20,8 @@ import time
 
 import numpy as np
 import pytest
+
+from tests.conftest import run_as_process
 
 pytestmark = pytest.mark.slow
 
@@ -50,10 +54,19 @@ def tiny_npz(tmp_path_factory):
     return path
 
 
+def _grid_args(npz, out):
+    return ["--dataset", f"npz:{npz}", "--pairs", "cfc+lsew", "--seeds", "3", "--epochs", "20",
+            "--output-dir", str(out), "--train-args", "--head-units 4 --batch-size 4 --patience 0"]
+
+
 def _grid_command(npz, out):
-    return [sys.executable, "-m", "training.experiments", "--dataset", f"npz:{npz}",
-            "--pairs", "cfc+lsew", "--seeds", "3", "--epochs", "20", "--output-dir", str(out),
-            "--train-args", "--head-units 4 --batch-size 4 --patience 0"]
+    return [sys.executable, "-m", "training.experiments", *_grid_args(npz, out)]
+
+
+def _grid_in_process(npz, out):
+    from training import experiments
+
+    return run_as_process(experiments.main, *_grid_args(npz, out))
 
 
 def _rows(path):
@@ -74,8 +87,7 @@ def _wait_for(predicate, process, timeout):
 @pytest.fixture(scope="module")
 def unbroken(tiny_npz, tmp_path_factory):
     out = tmp_path_factory.mktemp("unbroken")
-    result = subprocess.run(_grid_command(tiny_npz, out), cwd=REPO_ROOT, env=_env(),
-                            capture_output=True, text=True, timeout=600)
+    result = _grid_in_process(tiny_npz, out)
     assert result.returncode == 0, result.stderr[-3000:]
     return out
 
@@ -98,8 +110,7 @@ def test_a_killed_grid_ends_with_the_unbroken_results(tiny_npz, unbroken, tmp_pa
     # A kill while a row was being written leaves half a line: simulate it.
     text = csv_path.read_text()
     csv_path.write_text(text + "cfc,lsew,1,0.5")
-    result = subprocess.run(_grid_command(tiny_npz, out), cwd=REPO_ROOT, env=_env(),
-                            capture_output=True, text=True, timeout=600)
+    result = _grid_in_process(tiny_npz, out)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "Traceback" not in result.stderr
     assert _rows(csv_path) == _rows(unbroken / "results.csv")
@@ -128,10 +139,13 @@ def test_an_undefined_metric_is_empty_in_csv_and_na_in_markdown(unbroken):
 # ------------------------------------------------------------------ tuner search
 
 
+def _search_args(npz, out):
+    return ["--dataset", f"npz:{npz}", "--tuner", "random", "--max-trials", "3", "--epochs",
+            "2", "--batch-size", "16", "--output-dir", str(out), "--verbose", "0"]
+
+
 def _search_command(npz, out):
-    return [sys.executable, "-m", "tuning.search", "--dataset", f"npz:{npz}", "--tuner",
-            "random", "--max-trials", "3", "--epochs", "2", "--batch-size", "16",
-            "--output-dir", str(out), "--verbose", "0"]
+    return [sys.executable, "-m", "tuning.search", *_search_args(npz, out)]
 
 
 def _trial_states(out):
@@ -155,8 +169,9 @@ def test_a_killed_search_resumes_and_completes_its_trials(tiny_npz, tmp_path):
         process.send_signal(signal.SIGKILL)
         process.wait()
     assert list(_trial_states(out).values()).count("COMPLETED") < 3
-    result = subprocess.run(_search_command(tiny_npz, out), cwd=REPO_ROOT, env=_env(),
-                            capture_output=True, text=True, timeout=600)
+    from tuning import search
+
+    result = run_as_process(search.main, *_search_args(tiny_npz, out))
     assert result.returncode == 0, result.stderr[-3000:]
     assert "Traceback" not in result.stderr
     summary = strict_loads((out / "search_summary.json").read_text())
