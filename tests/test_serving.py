@@ -21,9 +21,8 @@ from hgfn_keras.serving.export import (
     export_saved_model,
     has_modality_weights,
 )
-from tests.conftest import FLOOD_DAMAGE, IMAGE_AUDIO_SENSOR, make_inputs
+from tests.conftest import FLOOD_DAMAGE, IMAGE_AUDIO_SENSOR, make_inputs, run_as_process
 
-REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
 MODALITIES, TASKS = IMAGE_AUDIO_SENSOR, FLOOD_DAMAGE
 NUM_ROWS = 24
 
@@ -206,9 +205,11 @@ def test_modality_weights_need_a_fusion_that_has_them(tmp_path):
 
 
 def _export_cli(*args):
-    return subprocess.run([sys.executable, "-m", "training.export", *map(str, args)],
-                          cwd=REPO_ROOT, capture_output=True, text=True, timeout=300,
-                          env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"))
+    """`training.export`'s `main(argv)` in this process (`test_wheel.py` starts its console
+    script in a process of its own; `test_model.py` loads a saved file in a fresh one)."""
+    from training import export
+
+    return run_as_process(export.main, *args)
 
 
 @pytest.mark.slow

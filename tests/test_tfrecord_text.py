@@ -2,9 +2,6 @@
 sketch's error, and the CLI from `training.convert --input clothing` to a SavedModel."""
 
 import json
-import os
-import subprocess
-import sys
 
 import keras
 import numpy as np
@@ -15,8 +12,7 @@ from hgfn_keras.data.token_counts import TokenCounts
 from hgfn_keras.data.tfrecord import ShardWriter, StreamedDataset
 from hgfn_keras.encoders.text_encoder import build_vocabulary, count_tokens, rank_vocabulary
 from hgfn_keras.specs import Modality, Task
-
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from tests.conftest import run_as_process
 
 
 def _zipf_texts(rows, seed=0, words=20_000, exponent=1.2):
@@ -91,21 +87,20 @@ def test_token_counts_argument_checks():
 
 @pytest.mark.slow
 def test_cli_converts_clothing_and_trains_from_text_shards_to_a_raw_string_model(tmp_path):
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH=REPO)
+    from training import convert, train
 
-    def run(module, *argv):
-        done = subprocess.run([sys.executable, "-m", module, *argv], capture_output=True,
-                              text=True, env=env, cwd=REPO, timeout=600)
+    def run(module, *argv):  # `main(argv)` in this process: the process is not the point
+        done = run_as_process(module.main, *argv)
         assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
         return done
 
     shards = tmp_path / "shards"
-    run("training.convert", "--input", "clothing", "--limit", "300", "--output", str(shards),
+    run(convert, "--input", "clothing", "--limit", "300", "--output", str(shards),
         "--shard-rows", "50")
     header = json.loads((shards / "dataset.json").read_text())
     assert [m["kind"] for m in header["modalities"]] == ["text", "text", "vector"]
     out, export = tmp_path / "run", tmp_path / "export"
-    done = run("training.train", "--dataset", f"tfrecord:{shards}", "--fusion", "cfc",
+    done = run(train, "--dataset", f"tfrecord:{shards}", "--fusion", "cfc",
                "--mtl", "lsew", "--epochs", "1", "--output-dir", str(out), "--export-dir",
                str(export), "--verbose", "0")
     assert "Test split (60 rows)" in done.stdout

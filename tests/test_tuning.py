@@ -16,7 +16,7 @@ import pytest
 from hgfn_keras import load_npz
 from hgfn_keras.evaluation.metrics import multitask_metrics
 from hgfn_keras.evaluation.validation_metrics import ValidationMetrics
-from tests.conftest import run_in_process
+from tests.conftest import run_as_process, run_in_process
 from training import train
 from tuning import HGFNHyperModel, search
 
@@ -104,10 +104,11 @@ def test_train_config_file_and_cli_flags(tmp_path, capsys):
 @pytest.mark.slow
 def test_search_writes_config_that_training_accepts(tiny_npz_file, tmp_path):
     out = tmp_path / "search"
-    process = _search("--dataset", f"npz:{tiny_npz_file}", "--tuner", "random",
-                      "--max-trials", 2, "--epochs", 1, "--batch-size", 16, "--output-dir", out,
-                      "--verbose", 2)
-    stdout, stderr = process.communicate(timeout=300)
+    # `main(argv)` in this process (the distributed search below starts processes).
+    process = run_as_process(search.main, "--dataset", f"npz:{tiny_npz_file}", "--tuner",
+                             "random", "--max-trials", 2, "--epochs", 1, "--batch-size", 16,
+                             "--output-dir", out, "--verbose", 2)
+    stdout, stderr = process.stdout, process.stderr
     assert process.returncode == 0, stderr[-3000:]
     assert "Best val_mean_f1" in stdout  # the default objective
     best = json.loads((out / "best_hyperparameters.json").read_text())
