@@ -5,8 +5,6 @@ loaded as hub handles. The extracted file then trains through `training.train`."
 import os
 import pathlib
 import re
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -14,10 +12,10 @@ import tensorflow as tf
 
 from hgfn_keras.data import load_npz
 from hgfn_keras.data.crisismmd import read_crisismmd, write_crisismmd_manifest
+from tests.conftest import run_as_process
 from tests.media_files import TWEETS, crisismmd_args, write_media_manifest
 from training import extract
 
-REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
 # ---------------------------------------------------------------------- CrisisMMD reader
 
 
@@ -90,13 +88,11 @@ def test_crisismmd_extraction_masks_the_broken_image(crisismmd_features, hub_han
 @pytest.mark.slow
 def test_extraction_trains_through_the_train_cli(crisismmd_features, tmp_path):
     output, _ = crisismmd_features
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
-    result = subprocess.run(
-        [sys.executable, "-m", "training.train", "--dataset", f"npz:{output}", "--epochs", "1",
-         "--no-export", "--output-dir", os.fspath(tmp_path / "run"), "--batch-size", "4",
-         "--verbose", "0"],
-        cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=240,
-    )
+    from training import train
+
+    result = run_as_process(train.main, "--dataset", f"npz:{output}", "--epochs", "1",
+                            "--no-export", "--output-dir", tmp_path / "run", "--batch-size", "4",
+                            "--verbose", "0")
     assert result.returncode == 0, result.stderr[-3000:]
     assert (tmp_path / "run" / "metrics.json").is_file()
 

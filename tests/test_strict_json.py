@@ -4,9 +4,6 @@ import errno
 import json
 import math
 import os
-import pathlib
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -16,8 +13,7 @@ from hgfn_keras.utils.io_utils import (
     atomic_write_text,
     strict_json_value,
 )
-
-REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
+from tests.conftest import run_as_process
 
 
 def strict_loads(text):
@@ -116,12 +112,11 @@ def degenerate_run(tmp_path_factory):
     np.savez(path, x_a=rng.normal(size=(n, 3)), x_b=rng.normal(size=(n, 2)),
              y_rare=rare, y_level=np.arange(n) % 3, split=split)
     out = base / "run"
-    result = subprocess.run(
-        [sys.executable, "-m", "training.train", "--dataset", f"npz:{path}", "--epochs", "2",
-         "--no-export", "--head-units", "4", "--batch-size", "16", "--output-dir", str(out)],
-        cwd=REPO_ROOT, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"),
-        capture_output=True, text=True, timeout=300,
-    )
+    from training import train
+
+    result = run_as_process(train.main, "--dataset", f"npz:{path}", "--epochs", "2",
+                            "--no-export", "--head-units", "4", "--batch-size", "16",
+                            "--output-dir", out)
     return result, out
 
 

@@ -8,8 +8,6 @@ before training: never metrics over fewer rows than the header says, never a bar
 import json
 import os
 import shutil
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -17,8 +15,7 @@ import tensorflow as tf
 
 from hgfn_keras.data.tfrecord import HEADER, ShardWriter, StreamedDataset, write_tfrecord
 from hgfn_keras.specs import Modality, Task
-
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from tests.conftest import run_as_process
 
 
 def _dataset(folder, n=60, shard_rows=6):
@@ -123,18 +120,17 @@ def test_the_writer_refuses_mask_values_other_than_0_and_1(tmp_path, bad):
                                "modality_mask": np.ones((4, 3))}, {"flood": np.zeros(4, int)})
 
 
-@pytest.mark.slow
 def test_cli_refuses_a_short_test_shard_before_training(tmp_path):
     """The issue's case: a test shard cut at a record boundary gave metrics over fewer
     rows than "Test split (N rows)" said."""
     data = _dataset(tmp_path / "s", n=60)
     shard = [s for s in data.header["shards"] if s["split"] == "test"][-1]
     _keep_records(os.path.join(data.directory, shard["file"]), 1)
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH=REPO)
-    run = subprocess.run([sys.executable, "-m", "training.train", "--dataset",
-                          f"tfrecord:{tmp_path / 's'}", "--fusion", "cfc", "--mtl", "lsew",
-                          "--epochs", "1", "--no-export", "--output-dir", str(tmp_path / "o")],
-                         capture_output=True, text=True, env=env, cwd=REPO, timeout=600)
+    from training import train
+
+    run = run_as_process(train.main, "--dataset", f"tfrecord:{tmp_path / 's'}", "--fusion",
+                         "cfc", "--mtl", "lsew", "--epochs", "1", "--no-export",
+                         "--output-dir", tmp_path / "o")
     assert run.returncode == 2, run.stdout[-2000:] + run.stderr[-2000:]
     assert "Traceback" not in run.stderr and "Epoch" not in run.stdout
     lines = [line for line in run.stderr.splitlines() if line.startswith("error")]

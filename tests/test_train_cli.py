@@ -1,21 +1,19 @@
-"""End-to-end tests of `python -m training.train`: the clothing run as a subprocess, the
-npz runs through `main(argv)` in this process (a TensorFlow start-up each saved; their
-refusals are in test_train_cli_arguments.py)."""
+"""End-to-end tests of `python -m training.train`, the clothing and npz runs through
+`main(argv)` in this process (a TensorFlow start-up each saved; the command in a process
+of its own is test_quiet.py's; the refusals are in test_train_cli_arguments.py)."""
 
 import json
 import math
 import os
-import pathlib
 
 import numpy as np
 import pytest
 
-from tests.conftest import run_cli, run_in_process
+from tests.conftest import run_as_process, run_in_process
 from training import train
 
 pytestmark = pytest.mark.slow
 
-REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
 CLOTHING_TASKS = ("recommended", "rating", "department")
 CLOTHING_INPUTS = ("review", "title", "metadata", "modality_mask")
 METRIC_KEYS = {"f1", "hamming_loss", "map", "accuracy"}
@@ -50,8 +48,8 @@ def _check_metrics_structure(metrics, task_names, rule="auto"):
 def clothing_run(tmp_path_factory):
     base = tmp_path_factory.mktemp("clothing")
     output_dir, export_dir = base / "run", base / "export"
-    result = run_cli(
-        "--dataset", "clothing", "--limit", 600, "--epochs", 2, "--seed", 0,
+    result = run_as_process(
+        train.main, "--dataset", "clothing", "--limit", 600, "--epochs", 2, "--seed", 0,
         "--output-dir", output_dir, "--export-dir", export_dir,
         "--embedding-dim", 8, "--batch-size", 64,
     )
