@@ -3,11 +3,8 @@ and a tiny npz file. Test files may still define their own when they need other 
 
 import contextlib
 import io
-import os
-import pathlib
 import re
 import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -81,18 +78,6 @@ def make_model(modalities, tasks, optimizer=None, seed=0, **build_kwargs):
     model = build_model(list(modalities), list(tasks), **build_kwargs)
     model.compile(optimizer=optimizer or keras.optimizers.SGD(0.05))
     return model
-
-
-REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
-
-
-def run_cli(*args, timeout=240):
-    """`python -m training.train ARGS` in a process of its own (for end-to-end runs, and
-    where the process is the point: signals, concurrency)."""
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
-    return subprocess.run([sys.executable, "-m", "training.train", *map(str, args)],
-                          cwd=REPO_ROOT, env=env, capture_output=True, text=True,
-                          timeout=timeout)
 
 
 def run_in_process(main, *args):

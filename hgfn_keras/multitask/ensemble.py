@@ -13,7 +13,8 @@ Why only the heads: the members run on k times the rows from the adapter on,
 so an ensemble that started before the fusion would multiply the fusion's cost
 (the dominant part of a step) by k; after it, the extra cost is the heads'.
 TabM's own "mini" form shares everything behind its first adapter in the same
-way. docs/QUALITY.md ("Ensembles") has what each k costs and gains.
+way. docs/QUALITY.md ("Ensembles of the heads") has what each k costs and gains,
+and why the package's default is no ensemble (k = 1).
 
 Reference: Gorishniy, Kotelnikov & Babenko, "TabM: Advancing Tabular Deep
 Learning with Parameter-Efficient Ensembling", ICLR 2025; Wen, Tran & Ba,
