@@ -172,5 +172,5 @@ def test_bad_ensembles_are_refused_by_name():
 
 def test_ensemble_is_a_field_and_a_flag():
     assert parse_config(["--ensemble", "8"]).ensemble == 8
-    assert TrainConfig().ensemble == 1  # chosen on validation: docs/QUALITY.md, "Ensembles"
+    assert TrainConfig().ensemble == 1  # chosen on validation: docs/QUALITY.md, "Ensembles of the heads"
     assert TrainConfig.from_json(TrainConfig(ensemble=4).to_json()).ensemble == 4

@@ -139,13 +139,10 @@ def test_an_undefined_metric_is_empty_in_csv_and_na_in_markdown(unbroken):
 # ------------------------------------------------------------------ tuner search
 
 
-def _search_args(npz, out):
-    return ["--dataset", f"npz:{npz}", "--tuner", "random", "--max-trials", "3", "--epochs",
-            "2", "--batch-size", "16", "--output-dir", str(out), "--verbose", "0"]
-
-
 def _search_command(npz, out):
-    return [sys.executable, "-m", "tuning.search", *_search_args(npz, out)]
+    return [sys.executable, "-m", "tuning.search", "--dataset", f"npz:{npz}", "--tuner",
+            "random", "--max-trials", "3", "--epochs", "2", "--batch-size", "16",
+            "--output-dir", str(out), "--verbose", "0"]
 
 
 def _trial_states(out):
